@@ -1,0 +1,270 @@
+"""The `sotazoo` command line: list, info, status, bench, export, repro, train."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import textwrap
+from pathlib import Path
+
+from sotazoo.errors import SotazooError
+
+EPILOG = """examples:
+  sotazoo list                          papers by section, with their status
+  sotazoo info senet --lang zh          a paper's card: summary, key ideas, claims
+  sotazoo repro senet                   reproduce the paper's key claim (minutes, CPU)
+  sotazoo bench seresnet50 --vs         speed/size beside the reference implementation
+  sotazoo export seresnet50 --onnx m.onnx
+"""
+
+
+def _cmd_list(args) -> int:
+    from sotazoo.cards import load_catalog
+    from sotazoo.registry import list_models, model_entry
+    from sotazoo.status import COLUMNS, paper_status
+
+    if args.models or args.paper or args.task:
+        names = list_models(args.pattern, paper=args.paper, task=args.task)
+        print(f"{'model':<24}{'paper':<14}{'task':<16}{'input':<12}{'ref. params':>14}")
+        for n in names:
+            pid, e = model_entry(n)
+            params = f"{e.params:,}" if e.params else "(laptop)"
+            size = "x".join(map(str, e.input_size))
+            print(f"{n:<24}{pid:<14}{e.task:<16}{size:<12}{params:>14}")
+        return 0
+    section = None
+    for p in load_catalog():
+        if p.section != section:
+            section = p.section
+            print(f"\n{section}")
+        row = paper_status(p.id)
+        done = sum(row[c].done for c in COLUMNS)
+        remark = f"  [{p.remark}]" if p.remark else ""
+        print(f"  {p.id:<20} {done}/{len(COLUMNS)} done  {p.title[:70]}{remark}")
+    return 0
+
+
+def _wrap(text: str, indent: str = "  ", width: int = 96) -> str:
+    out = []
+    for para in text.strip().split("\n\n"):
+        if any("\u4e00" <= ch <= "\u9fff" for ch in para):  # no spaces to break Chinese on
+            out += [indent + para[i : i + 44] for i in range(0, len(para), 44)]
+        else:
+            out.append(textwrap.fill(para, width, initial_indent=indent, subsequent_indent=indent))
+        out.append("")
+    return "\n".join(out).rstrip()
+
+
+def _cmd_info(args) -> int:
+    from sotazoo.registry import get_paper
+
+    c = get_paper(args.paper)
+    zh = args.lang == "zh"
+    label = (
+        {"summary": "摘要（我们的讲解）", "ideas": "关键技巧", "claims": "论文结论", "base": "对比基线",
+         "dev": "与论文的差异", "models": "模型"}
+        if zh
+        else {"summary": "Summary (ours)", "ideas": "Key ideas", "claims": "Claims",
+              "base": "Baselines", "dev": "Where sotazoo departs", "models": "Models"}
+    )  # fmt: skip
+    print(f"{c.title}\n{', '.join(c.authors)}  ·  {c.venue}  ·  arXiv {c.arxiv}")
+    print(f"{c.section}  ·  code: {c.code}\n")
+    print(f"{label['summary']}:\n{_wrap(c.summary_zh if zh else c.summary_en)}\n")
+    print(f"{label['ideas']}:")
+    for idea in c.key_ideas:
+        print(textwrap.fill(idea, 96, initial_indent="  - ", subsequent_indent="    "))
+    print(f"\n{label['claims']}:")
+    print(f"  {'variant':<22}{'dataset':<12}{'metric':<20}{'value':>10}  source")
+    for cl in c.claims:
+        v = f"{cl.value:g}{cl.unit}"
+        if cl.baseline_value is not None:
+            v = f"{cl.baseline_value:g}->{v}"
+        print(f"  {cl.variant[:21]:<22}{cl.dataset[:11]:<12}{cl.metric[:19]:<20}{v:>10}  {cl.source}")
+    if c.baselines:
+        print(f"\n{label['base']}:")
+        for b in c.baselines:
+            print(f"  {b.name[:34]:<35}{b.metric[:19]:<20}{b.value:>8g}{b.unit}  {b.source}")
+    if c.deviations:
+        print(f"\n{label['dev']}:")
+        for d in c.deviations:
+            print(textwrap.fill(f"{d.what} — {d.why}", 96, initial_indent="  - ",
+                                subsequent_indent="    "))  # fmt: skip
+    print(f"\n{label['models']}: {', '.join(m.name for m in c.models)}")
+    return 0
+
+
+def _cmd_status(args) -> int:
+    from sotazoo.status import format_status, format_status_markdown
+
+    print(format_status_markdown() if args.markdown else format_status())
+    return 0
+
+
+def _cmd_bench(args) -> int:
+    from sotazoo.bench import bench, format_bench
+    from sotazoo.registry import model_entry
+    from sotazoo.repro import results_dir, write_json_atomic
+
+    vs = args.vs
+    if vs == "default":
+        vs = model_entry(args.model)[1].reference or None
+        if vs is None:
+            raise SotazooError(f"{args.model} declares no reference; pass --vs timm:NAME")
+    r = bench(
+        args.model,
+        vs=vs,
+        batch=args.batch,
+        reps=args.reps,
+        device=args.device,
+        progress=not args.json,
+    )
+    print(json.dumps(r.to_dict(), indent=2) if args.json else format_bench(r))
+    if args.save:
+        path = results_dir() / "bench" / f"{args.model}.json"
+        write_json_atomic(r.to_dict(), path)
+        print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
+def _cmd_export(args) -> int:
+    from sotazoo.export import export_onnx
+    from sotazoo.registry import create_model, model_entry
+
+    _, entry = model_entry(args.model)
+    model = create_model(args.model, weights=args.weights)
+    r = export_onnx(model, entry.input_size, args.onnx, opset=args.opset, tolerance=args.tolerance)
+    print(
+        f"wrote {r.path} ({r.size_mb:.1f} MB, opset {r.opset}, {r.exporter})\n"
+        f"onnxruntime vs PyTorch on a random {tuple(r.input_shape)} batch: "
+        f"max abs diff {r.max_abs_diff:.3g} (tolerance {r.tolerance:g}) OK"
+    )
+    return 0
+
+
+def _cmd_repro(args) -> int:
+    from sotazoo.repro import format_result, run_repro
+
+    data = run_repro(
+        args.paper,
+        quick=args.quick,
+        seeds=args.seed,
+        out_dir=Path(args.out) if args.out else None,
+        progress=not args.json,
+    )
+    path = data.pop("_path")
+    print(json.dumps(data, indent=2, ensure_ascii=False) if args.json else format_result(data))
+    print(f"wrote {path}" + (f" and {data['figure']}" if data["figure"] else ""), file=sys.stderr)
+    return 0
+
+
+def _cmd_train(args) -> int:
+    from sotazoo.train.recipes import run_recipe
+
+    out = run_recipe(args.model, out_dir=Path(args.out) if args.out else None, seed=args.seed,
+                     epochs=args.epochs, progress=True)  # fmt: skip
+    print(f"wrote {out['weights']} (sha256 {out['sha256']})\nlog: {out['log']}")
+    print(f"held-out accuracy: {out['metrics']}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="sotazoo",
+        description="Read, run, reproduce and compare the state of the art in computer vision.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    from sotazoo import __version__
+
+    p.add_argument("--version", action="version", version=f"sotazoo {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("list", help="papers by section (or models with --models)",
+                       description="List the papers of the original page by section with how "
+                       "many of the eight definition-of-done columns each has; with --models, "
+                       "--paper or --task, list registered models instead.")  # fmt: skip
+    s.add_argument("pattern", nargs="?", default="*", help="glob on model names (with --models)")
+    s.add_argument("--models", action="store_true", help="list models, not papers")
+    s.add_argument("--paper", help="only the models of this paper id")
+    s.add_argument("--task", help="only models of this task (classification, detection, ...)")
+    s.set_defaults(func=_cmd_list)
+
+    s = sub.add_parser("info", help="show a paper's card",
+                       description="Render a paper's card: summary, key ideas, the paper's "
+                       "claims as a table, baselines, our deviations and models.")  # fmt: skip
+    s.add_argument("paper", help="paper id, e.g. senet (see `sotazoo list`)")
+    s.add_argument("--lang", choices=("en", "zh"), default="en", help="summary language")
+    s.set_defaults(func=_cmd_info)
+
+    s = sub.add_parser("status", help="the definition-of-done matrix for every paper",
+                       description="For every paper, the eight columns of the definition of "
+                       "done, computed from the cards, tests and results that exist.")  # fmt: skip
+    s.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    s.set_defaults(func=_cmd_status)
+
+    s = sub.add_parser("bench", help="params, GMACs, latency and throughput of a model",
+                       description="Measure a model on this machine: parameters, multiply-adds "
+                       "(torch.utils.flop_counter FLOPs / 2), median latency at batch 1 after "
+                       "warm-up, throughput at --batch. With --vs, a reference implementation "
+                       "gets the same weights and is timed interleaved in the same process, and "
+                       "the ratio ours/reference is printed.")  # fmt: skip
+    s.add_argument("model", help="model name, e.g. seresnet50")
+    s.add_argument("--vs", nargs="?", const="default", metavar="REFERENCE",
+                   help="timm:NAME or torchvision:NAME; alone: the model's declared reference")  # fmt: skip
+    s.add_argument("--batch", type=int, default=8, help="batch size for throughput (default 8)")
+    s.add_argument("--reps", type=int, default=15, help="timed runs per model (default 15)")
+    s.add_argument("--device", default="cpu", help="cpu or cuda")
+    s.add_argument("--json", action="store_true", help="print JSON")
+    s.add_argument("--save", action="store_true", help="also write results/bench/<model>.json")
+    s.set_defaults(func=_cmd_bench)
+
+    s = sub.add_parser("export", help="export a model to ONNX and check it with onnxruntime",
+                       description="Export to ONNX (opset >= 17, dynamic batch), run the file "
+                       "with onnxruntime and compare with PyTorch; fails when the max abs "
+                       "difference exceeds --tolerance.")  # fmt: skip
+    s.add_argument("model", help="model name")
+    s.add_argument("--onnx", required=True, metavar="PATH", help="output .onnx file")
+    s.add_argument("--weights", help="weights tag (official, sotazoo) or checkpoint path")
+    s.add_argument("--opset", type=int, default=17)
+    s.add_argument("--tolerance", type=float, default=1e-4, help="max abs diff allowed")
+    s.set_defaults(func=_cmd_export)
+
+    s = sub.add_parser("repro", help="reproduce a paper's key claim at laptop scale",
+                       description="Run the paper's laptop-scale experiment (method vs. its "
+                       "ablation on data generated offline), print the paper's claim beside what "
+                       "we measured with a verdict, and write results/<paper>.json and a figure. "
+                       "--quick runs a seconds-long smoke version and writes <paper>.quick.json.")  # fmt: skip
+    s.add_argument("paper", help="paper id, e.g. senet")
+    s.add_argument("--quick", action="store_true", help="seconds-long smoke run")
+    s.add_argument("--seed", type=int, action="append",
+                   help="seed to run (repeat for several; default: the experiment's seeds)")  # fmt: skip
+    s.add_argument("--out", help="results folder (default: results/ of the checkout)")
+    s.add_argument("--json", action="store_true", help="print the result JSON")
+    s.set_defaults(func=_cmd_repro)
+
+    s = sub.add_parser("train", help="train a model by its sotazoo recipe (demo weights)",
+                       description="Train a model with its recipe and write safetensors weights, "
+                       "their sha256 and a JSON log.")  # fmt: skip
+    s.add_argument("model", help="model name with a recipe, e.g. seresnet_mini")
+    s.add_argument("--out", help="output folder (default: $SOTAZOO_HOME/trained/<model>)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--epochs", type=int, help="override the recipe's epochs")
+    s.set_defaults(func=_cmd_train)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except SotazooError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted; files are written atomically, nothing partial was left", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

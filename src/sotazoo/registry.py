@@ -1,0 +1,172 @@
+"""Name -> builder, paper id -> module: the registry, read from the cards.
+
+Model names are declared in each card's `[[models]]` table, so listing models reads TOML and
+imports no paper code; a paper's `model.py` is imported only when one of its models is built.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import functools
+import importlib
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
+
+from sotazoo.cards import ModelEntry, PaperCard, card_path, load_card, load_catalog
+from sotazoo.errors import CardError, UnknownNameError, WeightsError
+from sotazoo.weights import Weights, fetch, load_into, read_state_dict
+
+if TYPE_CHECKING:
+    import torch
+
+
+def _suggest(name: str, choices: list[str], what: str) -> UnknownNameError:
+    close = difflib.get_close_matches(name, choices, n=5, cutoff=0.5)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    return UnknownNameError(f"unknown {what} {name!r}{hint} (`sotazoo list` shows them all)")
+
+
+def paper_ids() -> list[str]:
+    return [p.id for p in load_catalog()]
+
+
+def carded_paper_ids() -> list[str]:
+    return [pid for pid in paper_ids() if card_path(pid).is_file()]
+
+
+def get_paper(paper_id: str) -> PaperCard:
+    """The card of a paper of the list; `UnknownNameError` or `CardError` otherwise."""
+    if paper_id not in paper_ids():
+        raise _suggest(paper_id, paper_ids(), "paper")
+    return load_card(paper_id)
+
+
+def list_papers() -> list[str]:
+    """Ids of the papers that have a card, in the order of the original page."""
+    return carded_paper_ids()
+
+
+@functools.cache
+def _model_index() -> dict[str, tuple[str, ModelEntry]]:
+    index: dict[str, tuple[str, ModelEntry]] = {}
+    for pid in carded_paper_ids():
+        for entry in load_card(pid).models:
+            if entry.name in index:
+                raise CardError(
+                    f"model {entry.name!r} is declared by both {index[entry.name][0]!r} and {pid!r}"
+                )
+            index[entry.name] = (pid, entry)
+    return index
+
+
+def model_entry(name: str) -> tuple[str, ModelEntry]:
+    """(paper id, card entry) of a model name."""
+    try:
+        return _model_index()[name]
+    except KeyError:
+        raise _suggest(name, list(_model_index()), "model") from None
+
+
+def list_models(
+    pattern: str = "*", *, paper: str | None = None, task: str | None = None
+) -> list[str]:
+    """Model names, optionally filtered by a glob pattern, a paper id or a task."""
+    if paper is not None and paper not in paper_ids():
+        raise _suggest(paper, paper_ids(), "paper")
+    return sorted(
+        name
+        for name, (pid, entry) in _model_index().items()
+        if fnmatch.fnmatch(name, pattern)
+        and (paper is None or pid == paper)
+        and (task is None or entry.task == task)
+    )
+
+
+def paper_module(paper_id: str, part: str) -> ModuleType:
+    """Import `sotazoo.papers.<paper_id>.<part>` (model, convert, weights, repro, train)."""
+    return importlib.import_module(f"sotazoo.papers.{paper_id}.{part}")
+
+
+def has_module(paper_id: str, part: str) -> bool:
+    return (card_path(paper_id).parent / f"{part}.py").is_file()
+
+
+def builder(name: str) -> Callable[..., torch.nn.Module]:
+    pid, entry = model_entry(name)
+    return getattr(paper_module(pid, "model"), entry.builder)
+
+
+def paper_weights(paper_id: str) -> tuple[Weights, ...]:
+    return paper_module(paper_id, "weights").WEIGHTS if has_module(paper_id, "weights") else ()
+
+
+def list_weights(name: str) -> list[Weights]:
+    pid, _ = model_entry(name)
+    return [w for w in paper_weights(pid) if w.model == name]
+
+
+def get_weights(name: str, tag: str) -> Weights:
+    """The weights entry `tag` (`official`, `sotazoo`, or `<model>.<tag>`) of a model."""
+    tag = tag.removeprefix(f"{name}.")
+    found = {w.tag: w for w in list_weights(name)}
+    if tag not in found:
+        raise _suggest(f"{name}.{tag}", [w.name for w in found.values()], "weights")
+    return found[tag]
+
+
+def _resolve_converter(spec: str) -> Callable:
+    module, func = spec.split(":")
+    return getattr(importlib.import_module(module), func)
+
+
+def _paper_converter(paper_id: str) -> Callable | None:
+    if not has_module(paper_id, "convert"):
+        return None
+    return getattr(paper_module(paper_id, "convert"), "convert_state_dict", None)
+
+
+def create_model(
+    name: str, *, weights: str | Path | None = None, progress: bool = True, **overrides
+) -> torch.nn.Module:
+    """Build a model by name, in eval mode when weights are loaded.
+
+    Args:
+        name: a registered model name (`sotazoo.list_models()`).
+        weights: None for random initialisation; a tag of the model's weights (`"official"`,
+            `"sotazoo"`), fetched into the cache and checked by sha256; or the path of a
+            checkpoint, whose key layout (ours or a known third-party one) is recognised and
+            converted.
+        progress: show a progress bar while downloading.
+        **overrides: fields of the model's config (e.g. `num_classes=10`).
+    """
+    build = builder(name)
+    if weights is None:
+        return build(**overrides)
+    pid, _ = model_entry(name)
+    path = Path(weights)
+    if isinstance(weights, str) and not path.exists() and "/" not in weights:
+        w = get_weights(name, weights)
+        path = fetch(w, progress=progress)
+        convert = _resolve_converter(w.converter) if w.converter else _paper_converter(pid)
+    elif not path.exists():
+        raise WeightsError(
+            f"weights={str(weights)!r} is neither a file nor a weights tag of {name!r} "
+            f"(tags: {[w.tag for w in list_weights(name)] or 'none'})"
+        )
+    else:
+        convert = _paper_converter(pid)
+    sd = read_state_dict(path)
+    if convert is not None:
+        sd, needed, _layout = convert(sd)
+        for key, value in needed.items():
+            if key in overrides and overrides[key] != value:
+                raise WeightsError(
+                    f"{path} needs {key}={value!r} but {key}={overrides[key]!r} was asked for"
+                )
+            overrides.setdefault(key, value)
+    model = build(**overrides)
+    load_into(model, sd, str(path))
+    return model.eval()

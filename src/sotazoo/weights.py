@@ -1,0 +1,229 @@
+"""Weights: what a checkpoint is (metadata), where it lives (cache), and loading it safely.
+
+- `Weights` describes one checkpoint, like torchvision's: URL, sha256, format, the converter from
+  its layout to ours, and `meta` (parameter count, GFLOPs, metrics with their source, recipe,
+  license, the preprocessing it expects).
+- Files live in `$SOTAZOO_HOME/weights` (default `~/.cache/sotazoo/weights`). A download goes to a
+  temporary file in that folder, is hashed while it arrives, and is renamed only when the hash
+  matches; a cached file is hashed again at every load (cheap at our sizes, and it catches a
+  file altered after download).
+- Only safetensors or `torch.load(weights_only=True)`: no pickle ever runs code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from sotazoo.errors import WeightsError
+
+if TYPE_CHECKING:
+    import torch
+
+CHUNK = 1 << 20
+
+
+@dataclass(frozen=True, kw_only=True)
+class Weights:
+    """One checkpoint of one model.
+
+    `sha256` is the full hex digest, or — for third-party files whose publishers give only the
+    torch.hub-style prefix in the file name (e.g. `se_resnet50-ce0d4300.pth`) — that prefix of at
+    least 8 hex digits; `verify` says which of the two it checked.
+    """
+
+    model: str
+    tag: str  # "official": converted author/port checkpoint; "sotazoo": trained by our recipe
+    urls: tuple[str, ...] = ()
+    packaged: str = ""  # path inside the sotazoo package of small weights that ship with it
+    sha256: str
+    filename: str
+    format: Literal["safetensors", "pth"]
+    converter: str = ""  # "module:function" mapping the file's keys to ours; "" when identical
+    num_params: int
+    gflops: float | None = None
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    metrics_source: str = ""
+    recipe: str = ""
+    license: str = ""
+    transforms: Mapping[str, Any] = field(default_factory=dict)
+    notes: str = ""
+
+    @property
+    def name(self) -> str:
+        return f"{self.model}.{self.tag}"
+
+    @property
+    def full_hash(self) -> bool:
+        return len(self.sha256) == 64
+
+
+def home() -> Path:
+    """The sotazoo cache folder: `$SOTAZOO_HOME`, else `~/.cache/sotazoo`."""
+    return Path(os.environ.get("SOTAZOO_HOME") or Path.home() / ".cache" / "sotazoo")
+
+
+def cache_path(w: Weights) -> Path:
+    return home() / "weights" / w.filename
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def verify(path: Path, expected: str) -> str:
+    """Hash `path` and compare with `expected` (full digest or prefix); return the digest."""
+    digest = sha256_file(path)
+    if not digest.startswith(expected.lower()):
+        kind = "sha256" if len(expected) == 64 else f"sha256 prefix ({len(expected)} hex digits)"
+        raise WeightsError(
+            f"{path} does not match its {kind}: expected {expected}, got {digest[: len(expected)]}."
+            " The file is corrupt or not the published one; delete it and fetch it again."
+        )
+    return digest
+
+
+def download(url: str, dest: Path, expected_sha256: str, *, progress: bool = True) -> Path:
+    """Fetch `url` into `dest` atomically: a temporary file, hashed, then renamed into place."""
+    from tqdm.auto import tqdm
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=dest.name + ".", suffix=".part", dir=dest.parent)
+    tmp = Path(tmp_name)
+    try:
+        h = hashlib.sha256()
+        with urllib.request.urlopen(url, timeout=30) as r, os.fdopen(fd, "wb") as f:
+            total = int(r.headers.get("Content-Length") or 0) or None
+            with tqdm(
+                total=total, unit="B", unit_scale=True, desc=dest.name, disable=not progress
+            ) as bar:
+                while chunk := r.read(CHUNK):
+                    f.write(chunk)
+                    h.update(chunk)
+                    bar.update(len(chunk))
+        if not h.hexdigest().startswith(expected_sha256.lower()):
+            raise WeightsError(
+                f"download of {url} has sha256 {h.hexdigest()}, expected {expected_sha256}"
+            )
+        os.replace(tmp, dest)
+        return dest
+    finally:
+        tmp.unlink(missing_ok=True)  # gone already after a successful rename
+
+
+def fetch(w: Weights, *, progress: bool = True) -> Path:
+    """The verified local file of `w`, downloading it into the cache when it is not there."""
+    if w.packaged:
+        from importlib import resources
+
+        path = Path(str(resources.files("sotazoo") / w.packaged))
+        if not path.is_file():
+            raise WeightsError(f"the packaged weights {w.name} are missing: expected {path}")
+        verify(path, w.sha256)
+        return path
+    path = cache_path(w)
+    if path.is_file():
+        verify(path, w.sha256)
+        return path
+    errors = []
+    for url in w.urls:
+        try:
+            return download(url, path, w.sha256, progress=progress)
+        except (urllib.error.URLError, OSError, TimeoutError) as e:
+            errors.append(f"{url}: {e}")
+    raise WeightsError(
+        f"could not download the weights {w.name} ({'; '.join(errors)}).\n"
+        f"Without network access, download {w.urls[0]} elsewhere and place it at\n"
+        f"  {path}\n(sha256 starting {w.sha256[:16]}), or pass its path as weights=..."
+    )
+
+
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """Read a checkpoint safely: safetensors, or a torch file with `weights_only=True`.
+
+    Common wrappers (`{"state_dict": ...}`, `{"model": ...}`, DataParallel's `module.`) are
+    unwrapped.
+    """
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"no weight file at {path}")
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            sd: Any = load_file(str(path), device="cpu")
+        else:
+            sd = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # every reader error means the same thing to the user
+        raise WeightsError(
+            f"cannot read {path} as {'safetensors' if path.suffix == '.safetensors' else 'a torch'}"
+            f" checkpoint: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+        ) from e
+    for key in ("state_dict", "model", "state_dict_ema", "model_ema"):
+        if isinstance(sd, dict) and isinstance(sd.get(key), dict):
+            sd = sd[key]
+            break
+    if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
+        raise WeightsError(f"{path} does not hold a state dict of tensors")
+    if sd and all(k.startswith("module.") for k in sd):
+        sd = {k[len("module.") :]: v for k, v in sd.items()}
+    return sd
+
+
+def load_into(model: torch.nn.Module, state_dict: Mapping[str, torch.Tensor], source: str) -> None:
+    """Load with strict checks whose error names the keys and shapes that do not match."""
+    import torch
+
+    own = model.state_dict()
+    # Checkpoints saved before PyTorch 0.4.1 have no BN step counters; they do not affect outputs.
+    state_dict = dict(state_dict)
+    for k in own:
+        if k.endswith("num_batches_tracked") and k not in state_dict:
+            state_dict[k] = own[k]
+    missing = sorted(set(own) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(own))
+    shapes = [
+        f"{k}: file {tuple(v.shape)} vs model {tuple(own[k].shape)}"
+        for k, v in state_dict.items()
+        if k in own and v.shape != own[k].shape
+    ]
+    if missing or unexpected or shapes:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing keys, e.g. {missing[:5]}")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected keys, e.g. {unexpected[:5]}")
+        if shapes:
+            parts.append(f"{len(shapes)} shape mismatches, e.g. {shapes[:3]}")
+        raise WeightsError(f"{source} does not fit {type(model).__name__}: " + "; ".join(parts))
+    bad = [k for k, v in state_dict.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise WeightsError(f"{source} holds NaN or infinite values in {bad[:5]}")
+    model.load_state_dict(state_dict, strict=True)
+
+
+def save_safetensors(state_dict: Mapping[str, torch.Tensor], path: Path, **metadata: str) -> str:
+    """Write a safetensors file atomically and return its sha256."""
+    from safetensors.torch import save_file
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".part")
+    tensors = {k: v.detach().contiguous().cpu() for k, v in state_dict.items()}
+    save_file(tensors, str(tmp), metadata=dict(metadata) or None)
+    os.replace(tmp, path)
+    return sha256_file(path)
+
+

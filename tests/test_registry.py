@@ -1,0 +1,78 @@
+import pytest
+import torch
+
+import sotazoo
+from sotazoo.registry import model_entry, paper_module
+
+
+def test_import_does_not_load_torch_or_papers():
+    import subprocess
+    import sys
+
+    code = "import sys, sotazoo; sotazoo.list_models(); print(sorted(m for m in sys.modules if m.startswith(('torch', 'sotazoo.papers'))))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_list_and_filter():
+    names = sotazoo.list_models()
+    assert "seresnet50" in names and names == sorted(names)
+    assert set(sotazoo.list_models(paper="senet")) >= {"seresnet50", "senet154"}
+    assert sotazoo.list_models(task="detection", paper="senet") == []
+    assert sotazoo.list_models("seresnext*") == ["seresnext101_32x4d", "seresnext50_32x4d"]
+
+
+def test_unknown_names_suggest_close_ones():
+    with pytest.raises(sotazoo.UnknownNameError, match="did you mean seresnet50"):
+        sotazoo.create_model("seresnet5")
+    with pytest.raises(sotazoo.UnknownNameError, match="did you mean senet"):
+        sotazoo.get_paper("se_net")
+    with pytest.raises(sotazoo.UnknownNameError, match="unknown model 'zzz'"):
+        sotazoo.create_model("zzz")
+
+
+def test_unknown_override_names_the_known_fields():
+    with pytest.raises(TypeError, match="SENetConfig takes: layers"):
+        sotazoo.create_model("seresnet_mini", colour="red")
+
+
+def test_every_model_belongs_to_exactly_one_paper():
+    seen = {}
+    for name in sotazoo.list_models():
+        pid, entry = model_entry(name)
+        assert name not in seen
+        seen[name] = pid
+        assert callable(getattr(paper_module(pid, "model"), entry.builder))
+
+
+def _tiny(name):
+    """A small version of each registered model, for the forward/backward/export checks."""
+    pid, entry = model_entry(name)
+    module = paper_module(pid, "model")
+    overrides = module.tiny_overrides(name) if hasattr(module, "tiny_overrides") else {}
+    c, h, w = entry.input_size
+    return sotazoo.create_model(name, **overrides), (c, min(h, 64), min(w, 64))
+
+
+@pytest.mark.parametrize("name", sotazoo.list_models())
+def test_forward_backward(name):
+    model, size = _tiny(name)
+    model.train()
+    out = model(torch.randn(2, *size))
+    assert out.ndim == 2 and out.shape[0] == 2 and torch.isfinite(out).all()
+    out.square().mean().backward()
+    grads = [p.grad for p in model.parameters() if p.requires_grad]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+    model.eval()
+    assert model(torch.randn(1, *size)).shape == out[:1].shape  # same output in eval mode
+
+
+@pytest.mark.parametrize("name", sotazoo.list_models())
+def test_export_onnx_matches_torch(name, tmp_path):
+    from sotazoo.export import export_onnx
+
+    model, size = _tiny(name)
+    r = export_onnx(model.eval(), size, tmp_path / f"{name}.onnx")
+    assert r.max_abs_diff <= r.tolerance and r.opset >= 17
+    assert (tmp_path / f"{name}.onnx").is_file()
+    assert not list(tmp_path.glob("*.part"))

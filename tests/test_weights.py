@@ -1,0 +1,136 @@
+import hashlib
+import pickle
+
+import pytest
+import torch
+
+from sotazoo.errors import WeightsError
+from sotazoo.weights import (
+    Weights,
+    cache_path,
+    download,
+    fetch,
+    home,
+    load_into,
+    read_state_dict,
+    save_safetensors,
+    verify,
+)
+
+
+def _entry(tmp_path, payload: bytes, **kw) -> tuple[Weights, str]:
+    src = tmp_path / "src" / "tiny-abc.pth"
+    src.parent.mkdir()
+    src.write_bytes(payload)
+    digest = hashlib.sha256(payload).hexdigest()
+    w = Weights(model="seresnet_mini", tag="test", urls=(src.as_uri(),), sha256=kw.pop("sha256", digest),
+                filename="tiny-abc.pth", format="pth", num_params=0, **kw)  # fmt: skip
+    return w, digest
+
+
+def test_home_follows_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("SOTAZOO_HOME", str(tmp_path / "h"))
+    assert home() == tmp_path / "h"
+    monkeypatch.delenv("SOTAZOO_HOME")
+    assert home().parts[-2:] == (".cache", "sotazoo")
+
+
+def test_fetch_downloads_into_the_cache_and_verifies(tmp_path):
+    w, digest = _entry(tmp_path, b"weights" * 1000)
+    path = fetch(w, progress=False)
+    assert path == cache_path(w) and path.read_bytes() == b"weights" * 1000
+    assert verify(path, digest) == digest
+    path.write_bytes(b"tampered")  # altered after download: caught at the next load
+    with pytest.raises(WeightsError, match="does not match its sha256"):
+        fetch(w, progress=False)
+
+
+def test_a_prefix_hash_is_checked_as_a_prefix(tmp_path):
+    w, digest = _entry(tmp_path, b"abc", sha256="")
+    p = tmp_path / "f"
+    p.write_bytes(b"abc")
+    assert verify(p, digest[:8]) == digest
+    with pytest.raises(WeightsError, match="sha256 prefix \\(8 hex digits\\)"):
+        verify(p, "00000000")
+
+
+def test_wrong_hash_download_leaves_nothing_behind(tmp_path):
+    w, _ = _entry(tmp_path, b"payload", sha256="0" * 64)
+    with pytest.raises(WeightsError, match="could not download|sha256"):
+        fetch(w, progress=False)
+    assert not cache_path(w).exists()
+    assert list(cache_path(w).parent.glob("*")) == []
+
+
+def test_offline_error_says_where_to_put_the_file(tmp_path):
+    w = Weights(model="m", tag="t", urls=("http://127.0.0.1:9/nothing.pth",), sha256="ab" * 32,
+                filename="nothing.pth", format="pth", num_params=0)  # fmt: skip
+    with pytest.raises(WeightsError) as e:
+        fetch(w, progress=False)
+    assert str(cache_path(w)) in str(e.value) and "place it at" in str(e.value)
+
+
+def test_download_is_atomic(tmp_path):
+    src = tmp_path / "a.bin"
+    src.write_bytes(b"x" * 5000)
+    dest = tmp_path / "cache" / "a.bin"
+    download(src.as_uri(), dest, hashlib.sha256(b"x" * 5000).hexdigest(), progress=False)
+    assert dest.read_bytes() == b"x" * 5000
+    assert [p.name for p in dest.parent.iterdir()] == ["a.bin"]
+
+
+def test_read_safetensors_and_torch_files(tmp_path):
+    sd = {"a": torch.randn(3), "b": torch.zeros(2, 2)}
+    digest = save_safetensors(sd, tmp_path / "w.safetensors", note="x")
+    assert len(digest) == 64
+    got = read_state_dict(tmp_path / "w.safetensors")
+    assert torch.equal(got["a"], sd["a"])
+    torch.save({"state_dict": {f"module.{k}": v for k, v in sd.items()}}, tmp_path / "w.pth")
+    got = read_state_dict(tmp_path / "w.pth")  # wrapper and DataParallel prefix removed
+    assert set(got) == {"a", "b"}
+
+
+class _Evil:
+    def __reduce__(self):
+        return (print, ("pickle ran code",))
+
+
+def test_pickles_with_code_are_refused(tmp_path):
+    path = tmp_path / "evil.pth"
+    with open(path, "wb") as f:
+        pickle.dump({"w": _Evil()}, f)
+    with pytest.raises(WeightsError, match="cannot read"):
+        read_state_dict(path)
+
+
+def test_corrupt_and_missing_files(tmp_path):
+    (tmp_path / "bad.safetensors").write_bytes(b"\x00\x01garbage")
+    with pytest.raises(WeightsError, match="cannot read .*bad.safetensors as safetensors"):
+        read_state_dict(tmp_path / "bad.safetensors")
+    (tmp_path / "bad.pth").write_bytes(b"not a zip")
+    with pytest.raises(WeightsError, match="cannot read"):
+        read_state_dict(tmp_path / "bad.pth")
+    with pytest.raises(WeightsError, match="no weight file"):
+        read_state_dict(tmp_path / "nope.pth")
+
+
+def test_load_into_names_missing_unexpected_and_shapes():
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Linear(4, 2))
+    sd = dict(model.state_dict())
+    sd.pop("1.bias")
+    sd["extra.weight"] = torch.zeros(1)
+    sd["0.weight"] = torch.zeros(5, 3)
+    with pytest.raises(WeightsError) as e:
+        load_into(model, sd, "file.pth")
+    msg = str(e.value)
+    assert "1 missing keys, e.g. ['1.bias']" in msg
+    assert "1 unexpected keys, e.g. ['extra.weight']" in msg
+    assert "0.weight: file (5, 3) vs model (4, 3)" in msg
+
+
+def test_load_into_rejects_nan_weights():
+    model = torch.nn.Linear(2, 2)
+    sd = {k: v.clone() for k, v in model.state_dict().items()}
+    sd["weight"][0, 0] = float("nan")
+    with pytest.raises(WeightsError, match="NaN or infinite values in \\['weight'\\]"):
+        load_into(model, sd, "f")
