@@ -1,9 +1,9 @@
 """sotazoo: read, run, reproduce and compare the state of the art in computer vision.
 
-    >>> import sotazoo
-    >>> sotazoo.list_papers()                    # papers with a card, in the page's order
-    >>> sotazoo.list_models(paper="senet")
-    >>> model = sotazoo.create_model("seresnet50", weights="official")
+>>> import sotazoo
+>>> sotazoo.list_papers()                    # papers with a card, in the page's order
+>>> sotazoo.list_models(paper="senet")
+>>> model = sotazoo.create_model("seresnet50", weights="official")
 """
 
 from sotazoo.cards import PaperCard

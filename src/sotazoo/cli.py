@@ -80,7 +80,9 @@ def _cmd_info(args) -> int:
         v = f"{cl.value:g}{cl.unit}"
         if cl.baseline_value is not None:
             v = f"{cl.baseline_value:g}->{v}"
-        print(f"  {cl.variant[:21]:<22}{cl.dataset[:11]:<12}{cl.metric[:19]:<20}{v:>10}  {cl.source}")
+        print(
+            f"  {cl.variant[:21]:<22}{cl.dataset[:11]:<12}{cl.metric[:19]:<20}{v:>10}  {cl.source}"
+        )
     if c.baselines:
         print(f"\n{label['base']}:")
         for b in c.baselines:
@@ -262,7 +264,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("interrupted; files are written atomically, nothing partial was left", file=sys.stderr)
+        print(
+            "interrupted; files are written atomically, nothing partial was left", file=sys.stderr
+        )
         return 130
 
 

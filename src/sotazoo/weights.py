@@ -209,7 +209,9 @@ def load_into(model: torch.nn.Module, state_dict: Mapping[str, torch.Tensor], so
         if shapes:
             parts.append(f"{len(shapes)} shape mismatches, e.g. {shapes[:3]}")
         raise WeightsError(f"{source} does not fit {type(model).__name__}: " + "; ".join(parts))
-    bad = [k for k, v in state_dict.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    bad = [
+        k for k, v in state_dict.items() if v.is_floating_point() and not torch.isfinite(v).all()
+    ]
     if bad:
         raise WeightsError(f"{source} holds NaN or infinite values in {bad[:5]}")
     model.load_state_dict(state_dict, strict=True)
@@ -225,5 +227,3 @@ def save_safetensors(state_dict: Mapping[str, torch.Tensor], path: Path, **metad
     save_file(tensors, str(tmp), metadata=dict(metadata) or None)
     os.replace(tmp, path)
     return sha256_file(path)
-
-

@@ -144,7 +144,9 @@ def test_convert_rejects_unknown_layouts_and_missing_keys(tmp_path):
     path, sd = _cadene_layout_file(tmp_path)
     del sd["layer4.2.se_module.fc2.bias"]
     torch.save(sd, path)
-    with pytest.raises(WeightsError, match="1 missing keys, e.g. \\['layer4.2.se_module.fc2.bias'\\]"):
+    with pytest.raises(
+        WeightsError, match="1 missing keys, e.g. \\['layer4.2.se_module.fc2.bias'\\]"
+    ):
         sotazoo.create_model("seresnet50", weights=path)
     with pytest.raises(WeightsError, match="needs num_classes=1000 but num_classes=10"):
         sotazoo.create_model("seresnet50", weights=path, num_classes=10)
@@ -186,7 +188,10 @@ def test_se_sits_before_the_identity_addition():
     [
         (torch.randn(1, 1, 64, 64), "expected 3 input channels, got 1"),
         (torch.randn(3, 64, 64), r"4-D batch \(B, C, H, W\).*add a batch dimension"),
-        (torch.randint(0, 255, (1, 3, 64, 64), dtype=torch.uint8), "floating-point tensor, got torch.uint8"),
+        (
+            torch.randint(0, 255, (1, 3, 64, 64), dtype=torch.uint8),
+            "floating-point tensor, got torch.uint8",
+        ),
         (torch.full((1, 3, 64, 64), float("nan")), "12288 NaN and 0 infinite"),
         (torch.tensor([[[[float("inf")]]]]).expand(1, 3, 8, 8).clone(), "0 NaN and 192 infinite"),
     ],
@@ -210,7 +215,9 @@ def test_bad_input_weight_file(tmp_path):
 def test_export_seresnet50_full_size(tmp_path):
     from sotazoo.export import export_onnx
 
-    r = export_onnx(_randomise_bn(sotazoo.create_model("seresnet50")), (3, 224, 224), tmp_path / "m.onnx")
+    r = export_onnx(
+        _randomise_bn(sotazoo.create_model("seresnet50")), (3, 224, 224), tmp_path / "m.onnx"
+    )
     assert r.max_abs_diff <= 1e-4
 
 
@@ -221,6 +228,11 @@ def test_repro_quick(tmp_path):
     assert data["quick"] and validate_result(data) == []
     assert (tmp_path / "senet.quick.json").is_file() and (tmp_path / "senet.quick.svg").is_file()
     ids = [c["id"] for c in data["claims"]]
-    assert ids == ["se_resnet50_top1", "se_resnet50_params", "se_resnet50_gflops", "se_resnet50_cpu_ms"]
+    assert ids == [
+        "se_resnet50_top1",
+        "se_resnet50_params",
+        "se_resnet50_gflops",
+        "se_resnet50_cpu_ms",
+    ]
     params = data["claims"][1]
     assert params["verdict"] == "reproduced" and 9 < params["measured"]["mean"] < 11

@@ -20,19 +20,18 @@ def _tracing() -> bool:
     )
 
 
-def check_image_batch(
-    x: torch.Tensor, in_chans: int, *, min_size: int = 1, check_finite: bool = True
-) -> None:
-    """Raise `InputError` unless `x` is a finite float image batch of shape (B, in_chans, H, W)."""
+def check_image_batch(x: torch.Tensor, in_chans: int, *, min_size: int = 1) -> None:
+    """Raise `InputError` unless `x` is a float image batch of shape (B, in_chans, H, W).
+
+    Reads only metadata, so it never waits for the device; `ensure_finite` checks the values.
+    """
     if _tracing():
         return
     if not isinstance(x, torch.Tensor):
         raise InputError(f"expected a torch.Tensor, got {type(x).__name__}")
     if x.ndim != 4:
         hint = " (add a batch dimension with x.unsqueeze(0))" if x.ndim == 3 else ""
-        raise InputError(
-            f"expected a 4-D batch (B, C, H, W), got shape {tuple(x.shape)}{hint}"
-        )
+        raise InputError(f"expected a 4-D batch (B, C, H, W), got shape {tuple(x.shape)}{hint}")
     if x.shape[1] != in_chans:
         raise InputError(
             f"expected {in_chans} input channels, got {x.shape[1]} (shape {tuple(x.shape)})"
@@ -46,7 +45,17 @@ def check_image_batch(
         raise InputError(
             f"input {x.shape[2]}x{x.shape[3]} is smaller than the {min_size}x{min_size} minimum"
         )
-    if check_finite and not bool(torch.isfinite(x).all()):
+
+
+def ensure_finite(x: torch.Tensor) -> None:
+    """Raise `InputError` if `x` holds NaN or infinite values.
+
+    Models call it after their forward pass, so that on a GPU the one synchronisation it needs
+    falls where the caller waits for the output anyway instead of stalling the launch queue.
+    """
+    if _tracing():
+        return
+    if not bool(torch.isfinite(x).all()):
         n_nan = int(torch.isnan(x).sum())
         n_inf = int(torch.isinf(x).sum())
         raise InputError(f"input holds {n_nan} NaN and {n_inf} infinite values")

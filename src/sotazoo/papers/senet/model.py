@@ -25,7 +25,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from sotazoo.nn import SqueezeExcite, check_image_batch
+from sotazoo.nn import SqueezeExcite, check_image_batch, ensure_finite
 
 BlockKind = Literal["resnet", "resnext", "senet"]
 
@@ -68,7 +68,12 @@ class SEBottleneck(nn.Module):
     expansion = 4
 
     def __init__(
-        self, cfg: SENetConfig, inplanes: int, planes: int, stride: int, downsample: nn.Module | None
+        self,
+        cfg: SENetConfig,
+        inplanes: int,
+        planes: int,
+        stride: int,
+        downsample: nn.Module | None,
     ) -> None:
         super().__init__()
         w1, w2 = cfg.widths(planes)
@@ -177,7 +182,9 @@ class SENet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_image_batch(x, self.cfg.in_chans)
-        return self.forward_head(self.forward_features(x))
+        out = self.forward_head(self.forward_features(x))
+        ensure_finite(x)
+        return out
 
 
 def _build(cfg: SENetConfig, overrides: dict) -> SENet:
@@ -236,16 +243,19 @@ def senet154(**overrides) -> SENet:
 
 
 def seresnet_mini(**overrides) -> SENet:
-    """Ours: a 3-stage SE-ResNet for 32×32 images, used by the laptop-scale reproduction.
+    """Ours: a 20-layer SE-ResNet for 32×32 images — the laptop-scale reproduction's network and
+    the browser demo's classifier.
 
-    Widths 16/32/64 (outputs 64/128/256), one bottleneck per stage. r = 8: with r = 16 the first
-    stage's excitation would squeeze 64 channels through 4 units (a departure; see the card).
+    A stride-2 3×3 stem, then three stages of two bottlenecks, widths 16/32/64 (outputs
+    64/128/256). r = 8: with r = 16 the first stage's excitation would squeeze 64 channels
+    through 4 units (a departure; see the card).
     """
     cfg = SENetConfig(
-        layers=(1, 1, 1),
+        layers=(2, 2, 2),
         planes=(16, 32, 64),
         reduction=8,
         stem="cifar",
+        stem_stride=2,
         inplanes=32,
         num_classes=10,
     )

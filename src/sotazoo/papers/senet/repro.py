@@ -36,9 +36,7 @@ class ReproConfig:
     image_size: int = 32
     clutter: int = 2
     noise: float = 0.05
-    layers: tuple[int, ...] = (2, 2, 2)  # two bottlenecks per stage: a 20-layer SE-ResNet
-    stem_stride: int = 2
-    reduction: int = 8  # r = 16 would leave 4 hidden units in the 64-channel first stage
+    layers: tuple[int, ...] = (2, 2, 2)  # seresnet_mini: a 20-layer SE-ResNet
     train: TrainConfig = field(
         default_factory=lambda: TrainConfig(epochs=20, batch_size=64, lr=0.05, warmup_epochs=2)
     )
@@ -76,8 +74,7 @@ def _accuracy_part(cfg: ReproConfig, seeds: list[int], bar) -> dict[str, list[fl
         x, xt = _normalise(x, mean, std), _normalise(x_test, mean, std)
         for arm in ARMS:
             torch.manual_seed(seed)  # same seed, same init for the layers both arms share
-            model = create_model("seresnet_mini", se=arm, layers=cfg.layers,
-                                 stem_stride=cfg.stem_stride, reduction=cfg.reduction)  # fmt: skip
+            model = create_model("seresnet_mini", se=arm, layers=cfg.layers)
             fit(model, x, y, cfg.train, seed=seed, on_step=lambda: bar.update(1))
             errors[arm].append(100.0 * (1.0 - evaluate(model, xt, y_test)))
     return errors
@@ -178,9 +175,7 @@ def run(*, quick: bool, seeds: list[int], progress: bool = True) -> Outcome:
 
     details = {
         "test_error_percent": {ARM_LABEL[a]: errors[a] for a in ARMS},
-        "seresnet50_cost": {
-            ARM_LABEL[a]: cost[a] for a in ARMS
-        },
+        "seresnet50_cost": {ARM_LABEL[a]: cost[a] for a in ARMS},
     }
 
     def draw(path: Path) -> None:

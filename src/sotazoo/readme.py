@@ -1,0 +1,90 @@
+"""Regenerate the README's tables from what exists: `python -m sotazoo.readme [README.md]`.
+
+The sections between `<!-- NAME:start -->` and `<!-- NAME:end -->` are generated: `status` from
+`sotazoo status`, `repro` from the committed `results/<paper>.json`, `bench` from
+`results/bench/*.json`. A test fails when the README is out of date.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+from sotazoo.repro import results_dir
+from sotazoo.status import format_status_markdown
+
+
+def repro_section() -> str:
+    lines = [
+        "| paper | claim | paper's figure | measured (mean ± std) | verdict |",
+        "|---|---|---|---|---|",
+    ]
+    for path in sorted(results_dir().glob("*.json")):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        for c in data["claims"]:
+            m = c["measured"]
+            paper = f"{c['paper_value']:g} {c['unit']}".strip()
+            if c.get("paper_baseline") is not None:
+                paper = f"{c['paper_baseline']:g} → {paper}"
+            spread = f" ± {m['std']:.2g}" if len(m["per_seed"]) > 1 else ""
+            lines.append(
+                f"| `{data['paper']}` | {c['id']} | {paper} ({c['source']}) | "
+                f"{m['mean']:.3g}{spread} {m.get('unit', '')} | **{c['verdict']}** |"
+            )
+        lines.append(
+            f"\n`{data['paper']}`: seeds {data['seeds']}, {data['wall_seconds']:.0f} s on "
+            f"{data['machine']['cpu']} ({data['machine']['threads']} threads), torch "
+            f"{data['machine']['torch']}, commit {data['git_commit'][:10]}."
+        )
+    return "\n".join(lines)
+
+
+def bench_section() -> str:
+    lines = [
+        "| model | reference | params | GMACs | latency ms (b=1) ours / ref | ratio | device |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for path in sorted((results_dir() / "bench").glob("*.json")):
+        r = json.loads(path.read_text(encoding="utf-8"))
+        ref = r.get("reference") or {}
+        lines.append(
+            f"| `{r['model']}` | `{ref.get('name', '-')}` | {r['ours']['params']:,} | "
+            f"{r['ours']['gmacs']:.3f} | {r['ours']['latency_ms']:.1f} / "
+            f"{ref.get('latency_ms', float('nan')):.1f} | {r.get('latency_ratio') or float('nan'):.3f}"
+            f" | {r['cpu'] if r['device'] == 'cpu' else r['device']}, {r['threads']} threads |"
+        )
+    return "\n".join(lines)
+
+
+SECTIONS = {"status": format_status_markdown, "repro": repro_section, "bench": bench_section}
+
+
+def render(text: str) -> str:
+    for name, make in SECTIONS.items():
+        pattern = re.compile(rf"(<!-- {name}:start -->\n).*?(\n<!-- {name}:end -->)", re.S)
+        if not pattern.search(text):
+            raise ValueError(f"README has no {name} section markers")
+        body = make()
+        text = pattern.sub(lambda m, body=body: m.group(1) + body + m.group(2), text)
+    return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    path = Path(argv[0] if argv else "README.md")
+    text = path.read_text(encoding="utf-8")
+    new = render(text)
+    if new != text:
+        tmp = path.with_name(path.name + ".part")
+        tmp.write_text(new, encoding="utf-8")
+        tmp.replace(path)
+        print(f"updated {path}")
+    else:
+        print(f"{path} is up to date")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,90 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from sotazoo.cli import build_parser, main
+
+COMMANDS = ["list", "info", "status", "bench", "export", "repro", "train"]
+
+
+def test_every_command_has_help(capsys):
+    for cmd in [None, *COMMANDS]:
+        with pytest.raises(SystemExit) as e:
+            main([cmd, "--help"] if cmd else ["--help"])
+        assert e.value.code == 0
+        out = capsys.readouterr().out
+        assert "usage: sotazoo" in out and len(out) > 200
+    parser_cmds = set(build_parser()._subparsers._group_actions[0].choices)
+    assert parser_cmds == set(COMMANDS)
+
+
+def test_console_script_runs():
+    out = subprocess.run([sys.executable, "-m", "sotazoo.cli", "--version"], capture_output=True,
+                         text=True, check=True)  # fmt: skip
+    assert out.stdout.startswith("sotazoo ")
+
+
+def test_list_groups_papers_by_section(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "Image Classification" in out and "senet" in out and "Object Detection" in out
+    assert out.index("Image Data Augmentation") < out.index("Image Classification")
+
+
+def test_list_models(capsys):
+    assert main(["list", "--paper", "senet"]) == 0
+    out = capsys.readouterr().out
+    assert "seresnet50" in out and "28,100,000" in out
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_info_renders_the_card(capsys, lang):
+    assert main(["info", "senet", "--lang", lang]) == 0
+    out = capsys.readouterr().out
+    assert "Squeeze-and-Excitation Networks" in out and "23.29" in out and "Table 2" in out
+    assert ("挤压" in out or "通道" in out) if lang == "zh" else "Key ideas" in out
+
+
+def test_unknown_names_exit_nonzero_with_a_suggestion(capsys):
+    assert main(["info", "sennet"]) == 1
+    assert "did you mean senet" in capsys.readouterr().err
+    assert main(["bench", "seresnet5"]) == 1
+    assert "did you mean seresnet50" in capsys.readouterr().err
+    assert main(["repro", "edsr", "--quick"]) == 1  # in the list, no card yet
+    assert "no card yet" in capsys.readouterr().err
+
+
+def test_status_has_eight_columns_for_27_papers(capsys):
+    assert main(["status", "--markdown"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 2 + 27
+    assert lines[0].count("|") == 10  # paper + 8 columns
+
+
+def test_export_prints_the_difference(capsys, tmp_path):
+    assert main(["export", "seresnet_mini", "--onnx", str(tmp_path / "m.onnx")]) == 0
+    out = capsys.readouterr().out
+    assert "max abs diff" in out and (tmp_path / "m.onnx").is_file()
+
+
+def test_bench_json(capsys):
+    assert main(["bench", "seresnet_mini", "--reps", "2", "--batch", "2", "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["ours"]["params"] > 0 and r["ours"]["latency_ms"] > 0 and r["threads"] >= 1
+    assert r["reference"] is None
+
+
+def test_bench_vs_a_reference_shares_weights():
+    pytest.importorskip("timm")
+    from sotazoo.bench import bench
+
+    r = bench("seresnet50", vs="timm:legacy_seresnet50", reps=1, warmup=0, batch=1, progress=False)
+    assert r.weights_shared and r.ours.params == r.reference.params
+    assert abs(r.ours.gmacs - r.reference.gmacs) < 1e-6 and r.latency_ratio > 0
+
+
+def test_bench_rejects_a_bad_reference(capsys):
+    assert main(["bench", "seresnet_mini", "--vs", "caffe:foo", "--reps", "1"]) == 1
+    assert "timm:NAME or torchvision:NAME" in capsys.readouterr().err

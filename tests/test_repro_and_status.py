@@ -1,0 +1,48 @@
+import json
+
+import pytest
+
+from sotazoo.repro import Measured, format_result, repo_root, validate_result
+from sotazoo.status import COLUMNS, paper_status, status_table
+
+
+def test_measured_summary():
+    m = Measured.of([1.0, 2.0, 3.0], "pts")
+    assert m.mean == 2.0 and m.std == 1.0 and m.per_seed == [1.0, 2.0, 3.0]
+    assert Measured.of([5.0]).std == 0.0
+
+
+def test_validate_result_finds_problems():
+    assert "no claims" in validate_result({"claims": []})
+    bad = {"claims": [{"id": "x", "verdict": "maybe", "measured": {}}]}
+    problems = "\n".join(validate_result(bad))
+    assert "verdict 'maybe'" in problems and "measured lacks mean" in problems
+
+
+COMMITTED = [p for p in (repo_root() / "results").glob("*.json")] if repo_root() else []
+
+
+@pytest.mark.parametrize("path", COMMITTED, ids=lambda p: p.name)
+def test_committed_results_are_valid_full_runs(path):
+    data = json.loads(path.read_text())
+    assert validate_result(data) == []
+    assert data["quick"] is False and len(data["seeds"]) >= 3
+    assert data["paper"] == path.stem
+    assert data["wall_seconds"] <= 600, "a full reproduction must fit in 10 minutes"
+    assert format_result(data).count("paper    :") == len(data["claims"])
+
+
+def test_status_is_computed_for_every_paper():
+    rows = status_table()
+    assert len(rows) == 27
+    for pid, _section, row in rows:
+        assert list(row) == list(COLUMNS)
+        if pid != "senet":
+            assert not row["card"].done  # other papers have no card yet
+
+
+def test_senet_status_follows_what_exists():
+    row = paper_status("senet")
+    for col in ("card", "model", "oracle", "weights", "bad input"):
+        assert row[col].done, col
+    assert row["browser"].text == "onnx only"  # no site yet
