@@ -46,3 +46,12 @@ def test_senet_status_follows_what_exists():
     for col in ("card", "model", "oracle", "weights", "bad input"):
         assert row[col].done, col
     assert row["browser"].text == "onnx only"  # no site yet
+
+
+def test_readme_tables_are_up_to_date():
+    """README's status, repro and bench tables are generated: `python -m sotazoo.readme`."""
+    from sotazoo.readme import render
+
+    readme = repo_root() / "README.md"
+    text = readme.read_text(encoding="utf-8")
+    assert render(text) == text, "README is stale: run `python -m sotazoo.readme`"

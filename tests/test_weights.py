@@ -95,6 +95,7 @@ class _Evil:
         return (print, ("pickle ran code",))
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
 def test_pickles_with_code_are_refused(tmp_path):
     path = tmp_path / "evil.pth"
     with open(path, "wb") as f:

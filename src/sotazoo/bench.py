@@ -44,6 +44,7 @@ class BenchResult:
     latency_ratio: float | None = None  # ours / reference; below 1 means ours is faster
     throughput_ratio: float | None = None  # ours / reference; above 1 means ours is faster
     weights_shared: bool = False
+    git_commit: str = ""
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
@@ -124,6 +125,8 @@ def time_interleaved(
 
 
 def _iqr(xs: list[float]) -> float:
+    if len(xs) < 2:
+        return 0.0
     q = statistics.quantiles(xs, n=4)
     return q[2] - q[0]
 
@@ -142,9 +145,11 @@ def bench(
     from tqdm.auto import tqdm
 
     from sotazoo.registry import _paper_converter, create_model, model_entry
+    from sotazoo.repro import git_commit
 
     pid, entry = model_entry(name)
     input_size = entry.input_size
+    commit, dirty = git_commit()
     notes = []
     ours = create_model(name).eval()
     models = {name: ours}
@@ -193,6 +198,7 @@ def bench(
         cpu=cpu_name(),
         ours=measurements[0],
         weights_shared=shared,
+        git_commit=commit + ("+dirty" if dirty else ""),
         notes=notes,
     )
     if vs:

@@ -43,17 +43,22 @@ def repro_section() -> str:
 
 def bench_section() -> str:
     lines = [
-        "| model | reference | params | GMACs | latency ms (b=1) ours / ref | ratio | device |",
+        "| model | reference | params | GMACs | device | latency ms, b=1: ours / ref (ratio) "
+        "| img/s: ours / ref (ratio) |",
         "|---|---|---|---|---|---|---|",
     ]
     for path in sorted((results_dir() / "bench").glob("*.json")):
         r = json.loads(path.read_text(encoding="utf-8"))
-        ref = r.get("reference") or {}
+        ours, ref = r["ours"], r.get("reference")
+        device = r["cpu"] if r["device"] == "cpu" else r["device"]
+        lat = f"{ours['latency_ms']:.1f}"
+        thr = f"{ours['throughput']:.1f}"
+        if ref:
+            lat += f" / {ref['latency_ms']:.1f} ({r['latency_ratio']:.3f})"
+            thr += f" / {ref['throughput']:.1f} ({r['throughput_ratio']:.3f}) at b={ours['batch']}"
         lines.append(
-            f"| `{r['model']}` | `{ref.get('name', '-')}` | {r['ours']['params']:,} | "
-            f"{r['ours']['gmacs']:.3f} | {r['ours']['latency_ms']:.1f} / "
-            f"{ref.get('latency_ms', float('nan')):.1f} | {r.get('latency_ratio') or float('nan'):.3f}"
-            f" | {r['cpu'] if r['device'] == 'cpu' else r['device']}, {r['threads']} threads |"
+            f"| `{r['model']}` | `{ref['name'] if ref else '-'}` | {ours['params']:,} | "
+            f"{ours['gmacs']:.3f} | {device}, {r['threads']} threads | {lat} | {thr} |"
         )
     return "\n".join(lines)
 
@@ -63,10 +68,10 @@ SECTIONS = {"status": format_status_markdown, "repro": repro_section, "bench": b
 
 def render(text: str) -> str:
     for name, make in SECTIONS.items():
-        pattern = re.compile(rf"(<!-- {name}:start -->\n).*?(\n<!-- {name}:end -->)", re.S)
+        pattern = re.compile(rf"(<!-- {name}:start -->\n).*?(<!-- {name}:end -->)", re.S)
         if not pattern.search(text):
             raise ValueError(f"README has no {name} section markers")
-        body = make()
+        body = make() + "\n"
         text = pattern.sub(lambda m, body=body: m.group(1) + body + m.group(2), text)
     return text
 

@@ -236,3 +236,29 @@ def test_repro_quick(tmp_path):
     ]
     params = data["claims"][1]
     assert params["verdict"] == "reproduced" and 9 < params["measured"]["mean"] < 11
+
+
+@pytest.mark.parametrize("w", sotazoo.list_weights("seresnet50") + sotazoo.list_weights("senet154")
+                         + sotazoo.list_weights("seresnet_mini"), ids=lambda w: w.name)  # fmt: skip
+def test_convert_entries_declare_the_counted_params(w):
+    """Each weights entry's num_params is what the model it loads into really has."""
+    assert count_params(sotazoo.create_model(w.model)) == w.num_params
+
+
+def test_convert_our_demo_weights_match_their_log_and_accuracy():
+    """The committed seresnet_mini weights: hash, log and held-out accuracy recomputed."""
+    import json
+
+    from sotazoo.papers.senet.train import ShapesRecipe, shapes_split
+    from sotazoo.train import evaluate
+    from sotazoo.weights import fetch
+
+    w = sotazoo.get_weights("seresnet_mini", "sotazoo")
+    path = fetch(w)
+    log = json.loads(path.with_name("seresnet_mini.sotazoo.log.json").read_text())
+    assert log["sha256"] == w.sha256 and log["metrics"] == dict(w.metrics)
+    assert log["command"] == "sotazoo train seresnet_mini --seed 0"
+    r = ShapesRecipe()
+    x, y = shapes_split(r.n_val, r.val_seed)
+    model = sotazoo.create_model("seresnet_mini", weights="sotazoo")
+    assert round(100 * evaluate(model, x, y), 2) == w.metrics["shapes_val_top1"]

@@ -92,13 +92,16 @@ class SEBottleneck(nn.Module):
         self.downsample = downsample
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        shortcut = x if self.downsample is None else self.downsample(x)
         y = self.relu(self.bn1(self.conv1(x)))
         y = self.relu(self.bn2(self.conv2(y)))
         y = self.bn3(self.conv3(y))
         if self.se_position == "standard":
             y = self.se_module(y)  # recalibrate the residual branch before the sum (Fig. 3)
-        y = self.relu(y + shortcut)
+        # The projection runs after the branch, so that its output is not held in memory while
+        # the branch runs; the sum goes into the branch's own buffer (no new allocation; autograd
+        # allows it: neither SE's product nor BN needs its output for the backward pass).
+        shortcut = x if self.downsample is None else self.downsample(x)
+        y = self.relu(y.add_(shortcut))
         if self.se_position == "post":
             y = self.se_module(y)  # SE-POST ablation (Table 14): after the sum and its ReLU
         return y

@@ -1,4 +1,6 @@
-"""Public SENet checkpoints: the PyTorch port of the Caffe release (Cadene's pretrainedmodels).
+"""SENet checkpoints: the public ImageNet ones, and the small demo classifier we trained.
+
+The public ones are the PyTorch port of the Caffe release (Cadene's pretrainedmodels).
 
 URLs and hash prefixes: `pretrainedmodels/models/senet.py` (`pretrained_settings`); the file names
 end in the first 8 hex digits of the sha256 (torch.hub convention) — the only hash published, so
@@ -6,6 +8,8 @@ that prefix is what we check. Metrics: timm's model index for the same files (to
 ImageNet validation set, crop 0.875, bilinear).
 """
 
+from sotazoo.data import SHAPE_CLASSES
+from sotazoo.papers.senet.train import MEAN, STD
 from sotazoo.weights import Weights
 
 _CADENE = "http://data.lip6.fr/cadene/pretrainedmodels/"
@@ -62,5 +66,26 @@ WEIGHTS = (
         115_088_984,
         metrics={"imagenet_top1": 81.33, "imagenet_top5": 95.51},
         metrics_source=_TIMM_INDEX,
+    ),
+)
+
+# Ours: `sotazoo train seresnet_mini --seed 0`, run on CPU; the log beside the file records the
+# command, commit, machine, losses and held-out accuracy (tests recompute the accuracy).
+_MINI = "seresnet_mini.sotazoo.safetensors"
+WEIGHTS += (
+    Weights(
+        model="seresnet_mini",
+        tag="sotazoo",
+        packaged=f"papers/senet/checkpoints/{_MINI}",
+        sha256="e25a3721f31100184313809c2e9fc6cbe71f33e4060bb39cde6b03b83c5492c2",
+        filename=_MINI,
+        format="safetensors",
+        num_params=266_138,
+        metrics={"shapes_val_top1": 99.35},
+        metrics_source="papers/senet/checkpoints/seresnet_mini.sotazoo.log.json: 2,000 held-out "
+        "shapes-in-clutter images (seed 2), never trained on",
+        recipe="sotazoo train seresnet_mini --seed 0 (papers/senet/train.py)",
+        license="MIT",
+        transforms={"size": 32, "mean": MEAN, "std": STD, "classes": SHAPE_CLASSES},
     ),
 )
