@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import textwrap
+import unicodedata
 from pathlib import Path
 
 from sotazoo.errors import SotazooError
@@ -45,11 +47,30 @@ def _cmd_list(args) -> int:
     return 0
 
 
+def _wrap_cjk(para: str, width: int) -> list[str]:
+    """Wrap mixed Chinese/Latin text by display width (a CJK character takes two columns),
+    breaking between characters or between Latin words, never inside a word."""
+    tokens = re.findall(r"[A-Za-z0-9][\w.\-/=+%]*|\s+|.", para)
+    lines, line, used = [], "", 0
+    for tok in tokens:
+        w = sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in tok)
+        if used + w > width and line.strip():
+            lines.append(line.rstrip())
+            line, used = "", 0
+            if tok.isspace():
+                continue
+        line += tok
+        used += w
+    if line.strip():
+        lines.append(line.rstrip())
+    return lines
+
+
 def _wrap(text: str, indent: str = "  ", width: int = 96) -> str:
     out = []
     for para in text.strip().split("\n\n"):
         if any("\u4e00" <= ch <= "\u9fff" for ch in para):  # no spaces to break Chinese on
-            out += [indent + para[i : i + 44] for i in range(0, len(para), 44)]
+            out += [indent + line for line in _wrap_cjk(para, width - len(indent))]
         else:
             out.append(textwrap.fill(para, width, initial_indent=indent, subsequent_indent=indent))
         out.append("")
@@ -75,14 +96,12 @@ def _cmd_info(args) -> int:
     for idea in c.key_ideas:
         print(textwrap.fill(idea, 96, initial_indent="  - ", subsequent_indent="    "))
     print(f"\n{label['claims']}:")
-    print(f"  {'variant':<22}{'dataset':<12}{'metric':<20}{'value':>10}  source")
+    print(f"  {'variant':<26}{'dataset':<12}{'metric':<22}{'baseline -> method':<26}source")
     for cl in c.claims:
-        v = f"{cl.value:g}{cl.unit}"
+        v = f"{cl.value:g} {cl.unit}".strip()
         if cl.baseline_value is not None:
-            v = f"{cl.baseline_value:g}->{v}"
-        print(
-            f"  {cl.variant[:21]:<22}{cl.dataset[:11]:<12}{cl.metric[:19]:<20}{v:>10}  {cl.source}"
-        )
+            v = f"{cl.baseline_value:g} -> {v}"
+        print(f"  {cl.variant[:25]:<26}{cl.dataset[:11]:<12}{cl.metric[:21]:<22}{v:<26}{cl.source}")
     if c.baselines:
         print(f"\n{label['base']}:")
         for b in c.baselines:
