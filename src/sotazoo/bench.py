@@ -144,7 +144,7 @@ def bench(
     """Measure model `name` (random weights) and, with `vs`, a reference in the same process."""
     from tqdm.auto import tqdm
 
-    from sotazoo.registry import _paper_converter, create_model, model_entry
+    from sotazoo.registry import create_model, model_entry, paper_converter
     from sotazoo.repro import git_commit
 
     pid, entry = model_entry(name)
@@ -156,7 +156,7 @@ def bench(
     shared = False
     if vs:
         ref = create_reference(vs).eval()
-        convert = _paper_converter(pid)
+        convert = paper_converter(pid)
         if convert is not None:
             try:
                 sd, _, _ = convert(ref.state_dict())

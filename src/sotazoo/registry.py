@@ -122,7 +122,7 @@ def _resolve_converter(spec: str) -> Callable:
     return getattr(importlib.import_module(module), func)
 
 
-def _paper_converter(paper_id: str) -> Callable | None:
+def paper_converter(paper_id: str) -> Callable | None:
     if not has_module(paper_id, "convert"):
         return None
     return getattr(paper_module(paper_id, "convert"), "convert_state_dict", None)
@@ -150,14 +150,14 @@ def create_model(
     if isinstance(weights, str) and not path.exists() and "/" not in weights:
         w = get_weights(name, weights)
         path = fetch(w, progress=progress)
-        convert = _resolve_converter(w.converter) if w.converter else _paper_converter(pid)
+        convert = _resolve_converter(w.converter) if w.converter else paper_converter(pid)
     elif not path.exists():
         raise WeightsError(
             f"weights={str(weights)!r} is neither a file nor a weights tag of {name!r} "
             f"(tags: {[w.tag for w in list_weights(name)] or 'none'})"
         )
     else:
-        convert = _paper_converter(pid)
+        convert = paper_converter(pid)
     sd = read_state_dict(path)
     if convert is not None:
         sd, needed, _layout = convert(sd)
