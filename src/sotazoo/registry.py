@@ -147,14 +147,15 @@ def create_model(
         return build(**overrides)
     pid, _ = model_entry(name)
     path = Path(weights)
-    if isinstance(weights, str) and not path.exists() and "/" not in weights:
+    looks_like_file = "/" in str(weights) or path.suffix in (".pth", ".pt", ".bin", ".safetensors")
+    if isinstance(weights, str) and not path.exists() and not looks_like_file:
         w = get_weights(name, weights)
         path = fetch(w, progress=progress)
         convert = _resolve_converter(w.converter) if w.converter else paper_converter(pid)
     elif not path.exists():
         raise WeightsError(
-            f"weights={str(weights)!r} is neither a file nor a weights tag of {name!r} "
-            f"(tags: {[w.tag for w in list_weights(name)] or 'none'})"
+            f"no weight file at {path.resolve()} (weights tags of {name!r}: "
+            f"{[w.tag for w in list_weights(name)] or 'none'})"
         )
     else:
         convert = paper_converter(pid)

@@ -208,8 +208,9 @@ def test_bad_input_weight_file(tmp_path):
     bad.write_bytes(b"\x00" * 100)
     with pytest.raises(WeightsError, match="cannot read"):
         sotazoo.create_model("seresnet50", weights=bad)
-    with pytest.raises(WeightsError, match="neither a file nor a weights tag"):
-        sotazoo.create_model("seresnet50", weights="missing/dir/w.pth")
+    for missing in ("missing/dir/w.pth", "se_resnet50-ce0d4300.pth"):
+        with pytest.raises(WeightsError, match="no weight file at .*tags of 'seresnet50'"):
+            sotazoo.create_model("seresnet50", weights=missing)
 
 
 def test_export_seresnet50_full_size(tmp_path):
