@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from sotazoo.repro import Measured, format_result, repo_root, validate_result
+from sotazoo.repro import Measured, format_result, full_result_paths, repo_root, validate_result
 from sotazoo.status import COLUMNS, paper_status, status_table
 
 
@@ -19,7 +19,7 @@ def test_validate_result_finds_problems():
     assert "verdict 'maybe'" in problems and "measured lacks mean" in problems
 
 
-COMMITTED = [p for p in (repo_root() / "results").glob("*.json")] if repo_root() else []
+COMMITTED = full_result_paths(repo_root() / "results") if repo_root() else []
 
 
 @pytest.mark.parametrize("path", COMMITTED, ids=lambda p: p.name)

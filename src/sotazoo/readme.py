@@ -12,7 +12,7 @@ import re
 import sys
 from pathlib import Path
 
-from sotazoo.repro import results_dir
+from sotazoo.repro import full_result_paths, results_dir
 from sotazoo.status import format_status_markdown
 
 
@@ -21,7 +21,7 @@ def repro_section() -> str:
         "| paper | claim | paper's figure | measured (mean ± std) | verdict |",
         "|---|---|---|---|---|",
     ]
-    for path in sorted(results_dir().glob("*.json")):
+    for path in full_result_paths():
         data = json.loads(path.read_text(encoding="utf-8"))
         for c in data["claims"]:
             m = c["measured"]

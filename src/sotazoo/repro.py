@@ -255,6 +255,12 @@ def validate_result(data: dict) -> list[str]:
     return problems
 
 
+def full_result_paths(out_dir: Path | None = None) -> list[Path]:
+    """The full-run result files (never the `.quick.json` smoke runs), sorted by paper."""
+    out = out_dir or results_dir()
+    return sorted(p for p in out.glob("*.json") if not p.name.endswith(".quick.json"))
+
+
 def load_result(paper_id: str, *, quick: bool = False, out_dir: Path | None = None) -> dict | None:
     path = result_path(paper_id, quick, out_dir)
     if not path.is_file():

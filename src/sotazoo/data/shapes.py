@@ -50,7 +50,7 @@ def _random_colour(rng: np.random.Generator) -> np.ndarray:
 
 
 def make_shapes(
-    n: int, *, size: int = 32, seed: int = 0, clutter: int = 3, noise: float = 0.08
+    n: int, *, size: int = 32, seed: int = 0, clutter: int = 2, noise: float = 0.05
 ) -> tuple[np.ndarray, np.ndarray]:
     """Generate `n` images and their labels.
 
