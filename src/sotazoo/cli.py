@@ -1,4 +1,4 @@
-"""The `sotazoo` command line: list, info, status, bench, export, repro, train."""
+"""The `sotazoo` command line: list, info, status, bench, export, repro, train, site, serve."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ EPILOG = """examples:
   sotazoo repro senet                   reproduce the paper's key claim (minutes, CPU)
   sotazoo bench seresnet50 --vs         speed/size beside the reference implementation
   sotazoo export seresnet50 --onnx m.onnx
+  sotazoo serve                         build the site and open it at http://127.0.0.1:8000/
 """
 
 
@@ -190,6 +191,52 @@ def _cmd_train(args) -> int:
     return 0
 
 
+def _cmd_site_build(args) -> int:
+    from sotazoo.site.build import build_site
+
+    out = build_site(args.out, progress=True)
+    print(f"built the site in {out}; `sotazoo serve --site {out}` serves it")
+    return 0
+
+
+def _cmd_site_bench(args) -> int:
+    from sotazoo.repro import results_dir, write_json_atomic
+    from sotazoo.site.bench import browser_bench, format_browser_bench
+    from sotazoo.site.build import build_site, default_out, is_stale
+
+    site = default_out()
+    if is_stale(site):
+        build_site(site, progress=True)
+    data = browser_bench(args.models, site=site, threads=args.threads, reps=args.reps)
+    print(format_browser_bench(data))
+    if args.save:
+        path = results_dir() / "bench" / f"browser.{args.threads}thread.json"
+        write_json_atomic(data, path)
+        print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
+def _cmd_serve(args) -> int:
+    from sotazoo.site.build import build_site, default_out, is_stale
+    from sotazoo.site.serve import make_server
+
+    site = Path(args.site) if args.site else default_out()
+    if args.rebuild or is_stale(site):
+        print(f"building the site into {site} ...", file=sys.stderr)
+        build_site(site, progress=True)
+    server = make_server(site, args.host, args.port)
+    host, port = server.server_address[:2]
+    shown = f"[{host}]" if ":" in host else host
+    print(f"serving {site}\nopen http://{shown}:{port}/ in a browser (Ctrl-C stops)", flush=True)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"warning: listening on {host}, reachable from other machines", file=sys.stderr)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="sotazoo",
@@ -273,6 +320,39 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--epochs", type=int, help="override the recipe's epochs")
     s.set_defaults(func=_cmd_train)
+
+    s = sub.add_parser("site", help="build the static site",
+                       description="Generate the static site: an index by section, a page per "
+                       "paper (card, figure, claims beside our results, bench, browser demo), "
+                       "comparison charts per task. Demo models are exported to ONNX and "
+                       "onnxruntime-web is installed from npm (once) by this command.")  # fmt: skip
+    site_sub = s.add_subparsers(dest="site_command", required=True, metavar="ACTION")
+    b = site_sub.add_parser("build", help="build the site into a folder")
+    b.add_argument("--out", help="output folder (default: $SOTAZOO_HOME/site)")
+    b.set_defaults(func=_cmd_site_build)
+    b = site_sub.add_parser("bench", help="browser (onnxruntime-web) vs native latency",
+                            description="Time the same ONNX file in headless Chromium "
+                            "(onnxruntime-web, wasm) and in native onnxruntime on this machine, "
+                            "same input and threads, and print the ratio. A name is a demo "
+                            "model of the site (model.tag) or any registered model (exported "
+                            "with random weights).")  # fmt: skip
+    b.add_argument("models", nargs="*", default=["seresnet_mini.sotazoo", "seresnet50"],
+                   help="what to time (default: seresnet_mini.sotazoo seresnet50)")  # fmt: skip
+    b.add_argument("--reps", type=int, default=50, help="timed runs per side (default 50)")
+    b.add_argument("--threads", type=int, default=1, help="threads on both sides (default 1)")
+    b.add_argument("--save", action="store_true",
+                   help="write results/bench/browser.<threads>thread.json")  # fmt: skip
+    b.set_defaults(func=_cmd_site_bench)
+
+    s = sub.add_parser("serve", help="build the site if needed and serve it on localhost",
+                       description="Serve the site over HTTP (file:// cannot load the browser "
+                       "runtime) with the cross-origin-isolation headers onnxruntime-web needs "
+                       "for threads. Builds it first when missing or out of date.")  # fmt: skip
+    s.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    s.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
+    s.add_argument("--site", help="site folder (default: $SOTAZOO_HOME/site)")
+    s.add_argument("--rebuild", action="store_true", help="rebuild even when up to date")
+    s.set_defaults(func=_cmd_serve)
     return p
 
 

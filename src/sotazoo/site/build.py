@@ -1,0 +1,217 @@
+"""`sotazoo site build`: the static site, generated from the cards, results and weights.
+
+Layout of the output folder::
+
+    index.html                 papers by the page's sections, with their status
+    papers/<id>.html           card, figure, claims beside our results, bench, demo
+    papers/<id>/figure.svg     our drawing of the core idea (papers/<id>/figure.py)
+    tasks/index.html, tasks/<task>.html, tasks/<task>-<n>.svg   comparison charts
+    models/<model>.<tag>.onnx  demo models, exported by this build (never committed)
+    models/<model>.<tag>.json  demo spec: kind, pre-processing, labels, samples, sha256
+    samples/<id>/*.png         bundled demo inputs (papers/<id>/demo.py)
+    static/                    site.css, sotazoo.mjs, ort/ (onnxruntime-web from npm)
+    site.json                  manifest: pages, demos, the inputs' fingerprint
+
+A paper joins the site by its card alone; a demo needs only its card's `[demo]` table, a weights
+entry with `transforms`, and a widget of that kind in `static/sotazoo.mjs`. The build writes into
+a sibling folder and swaps it in at the end, so an interrupted build never leaves half a site.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import shutil
+from collections import defaultdict
+from importlib import resources
+from pathlib import Path
+
+from sotazoo import __version__
+from sotazoo.cards import PaperCard, load_catalog
+from sotazoo.errors import SotazooError
+from sotazoo.repro import load_result, results_dir, write_json_atomic
+from sotazoo.site import charts, pages
+from sotazoo.site.runtime import copy_ort
+from sotazoo.weights import home, sha256_file
+
+
+def default_out() -> Path:
+    return home() / "site"
+
+
+def _package_dir() -> Path:
+    return Path(str(resources.files("sotazoo")))
+
+
+def fingerprint() -> str:
+    """A hash of everything the site is made from: package files, results, this version."""
+    h = hashlib.sha256(__version__.encode())
+    roots = [_package_dir(), results_dir()]
+    for root in roots:
+        if not root.is_dir():
+            continue
+        for f in sorted(root.rglob("*")):
+            if f.is_file() and "__pycache__" not in f.parts and f.suffix != ".part":
+                st = f.stat()
+                h.update(f"{f.relative_to(root)}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def is_stale(out: Path) -> bool:
+    manifest = out / "site.json"
+    if not manifest.is_file():
+        return True
+    try:
+        return json.loads(manifest.read_text(encoding="utf-8")).get("fingerprint") != fingerprint()
+    except (OSError, json.JSONDecodeError):
+        return True
+
+
+def _benches(card: PaperCard) -> list[dict]:
+    out = []
+    bench_dir = results_dir() / "bench"
+    for m in card.models:
+        for f in sorted(bench_dir.glob(f"{m.name}.*json")):
+            if f.name in (f"{m.name}.json", f"{m.name}.cuda.json"):
+                out.append(json.loads(f.read_text(encoding="utf-8")))
+    return out
+
+
+def build_demo(card: PaperCard, out: Path) -> str:
+    """Export the card's demo model to ONNX and write its spec; returns its path in the site."""
+    from sotazoo.export import export_onnx
+    from sotazoo.registry import create_model, get_weights, model_entry
+
+    d = card.demo
+    w = get_weights(d.model, d.weights)
+    if not w.transforms:
+        raise SotazooError(f"weights {w.name} declare no transforms; the demo needs them")
+    _, entry = model_entry(d.model)
+    model = create_model(d.model, weights=d.weights, progress=False)
+    onnx_path = out / "models" / f"{w.name}.onnx"
+    r = export_onnx(model, entry.input_size, onnx_path)
+    samples = []
+    if importlib.util.find_spec(f"sotazoo.papers.{card.id}.demo") is not None:
+        module = importlib.import_module(f"sotazoo.papers.{card.id}.demo")
+        for p in module.samples(out / "samples" / card.id):
+            samples.append({"name": p.stem, "src": f"../samples/{card.id}/{p.name}"})
+    t = dict(w.transforms)
+    spec = {
+        "kind": d.kind,
+        "paper": card.id,
+        "model": d.model,
+        "weights": w.name,
+        "weights_sha256": w.sha256,
+        "onnx": f"{w.name}.onnx",
+        "onnx_sha256": sha256_file(onnx_path),
+        "onnx_max_abs_diff": r.max_abs_diff,
+        "input_size": list(entry.input_size),
+        "transforms": {k: t[k] for k in ("size", "mean", "std") if k in t},
+        "labels": list(t.get("classes", ())),
+        "samples": samples,
+    }
+    write_json_atomic(spec, out / "models" / f"{w.name}.json")
+    return f"models/{w.name}.json"
+
+
+def _task_pages(cards: list[PaperCard], out: Path) -> list[tuple[str, int]]:
+    by_task: dict[str, list[PaperCard]] = defaultdict(list)
+    for c in cards:
+        by_task[c.task].append(c)
+    made = []
+    for task, group in sorted(by_task.items()):
+        figs = []
+        for i, (key, points) in enumerate(charts.accuracy_groups(group).items()):
+            name = f"{task}-{i}.svg"
+            figs.append((name, charts.draw_group(key, points, out / "tasks" / name)))
+        benches = [b for c in group for b in _benches(c) if b["device"] == "cpu"]
+        if benches:
+            name = f"{task}-measured.svg"
+            figs.append((name, charts.draw_measured(benches, out / "tasks" / name)))
+        rows = "".join(
+            f'<tr><td><a href="../papers/{c.id}.html">{pages.e(c.title)}</a></td>'
+            f"<td>{len(c.claims)}</td><td>{len(c.baselines)}</td></tr>"
+            for c in group
+        )
+        table = f"<table><tr><th>paper</th><th>claims</th><th>baselines</th></tr>{rows}</table>"
+        (out / "tasks" / f"{task}.html").write_text(
+            pages.task_page(task, figs, table), encoding="utf-8"
+        )
+        made.append((task, len(figs)))
+    return made
+
+
+def build_site(out: str | Path | None = None, *, progress: bool = True) -> Path:
+    """Build the whole site into `out` (default `$SOTAZOO_HOME/site`) and return it."""
+    from tqdm import tqdm
+
+    from sotazoo.figures import render_figure
+    from sotazoo.registry import get_paper, list_papers
+    from sotazoo.status import paper_status
+
+    out = Path(out) if out is not None else default_out()
+    stamp = fingerprint()
+    work = out.with_name(out.name + ".part")
+    shutil.rmtree(work, ignore_errors=True)
+    (work / "papers").mkdir(parents=True)
+    (work / "tasks").mkdir()
+    static = work / "static"
+    shutil.copytree(_package_dir() / "site" / "static", static)
+    copy_ort(static / "ort", progress=progress)
+
+    entries = list(load_catalog())
+    carded = set(list_papers())
+    cards = [get_paper(pid) for pid in list_papers()]
+    rows = {p.id: paper_status(p.id) for p in entries}
+    demos: dict[str, str] = {}
+    page_list = ["index.html", "tasks/index.html"]
+    for entry in tqdm(entries, desc="site pages", unit="paper", disable=not progress):
+        path = work / "papers" / f"{entry.id}.html"
+        page_list.append(f"papers/{entry.id}.html")
+        if entry.id not in carded:
+            path.write_text(pages.missing_card_page(entry), encoding="utf-8")
+            continue
+        card = get_paper(entry.id)
+        figure = None
+        if card.figure:
+            render_figure(card.id, work / "papers" / card.id / "figure.svg")
+            figure = f"{card.id}/figure.svg"
+        if card.demo is not None:
+            demos[card.id] = build_demo(card, work)
+        result = load_result(card.id)
+        repro_figure = None
+        if result and result.get("figure"):
+            src = results_dir() / Path(result["figure"]).name
+            if src.is_file():
+                (work / "papers" / card.id).mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(src, work / "papers" / card.id / src.name)
+                repro_figure = f"{card.id}/{src.name}"
+        html = pages.paper_page(
+            card,
+            rows[card.id],
+            result=result,
+            benches=_benches(card),
+            figure=figure,
+            repro_figure=repro_figure,
+            demo_spec=f"../{demos[card.id]}" if card.id in demos else None,
+        )
+        path.write_text(html, encoding="utf-8")
+    tasks = _task_pages(cards, work)
+    page_list += [f"tasks/{t}.html" for t, _ in tasks]
+    (work / "tasks" / "index.html").write_text(pages.tasks_index(tasks), encoding="utf-8")
+    (work / "index.html").write_text(pages.index_page(entries, rows, set(demos)), encoding="utf-8")
+    manifest = {
+        "sotazoo": __version__,
+        "fingerprint": stamp,
+        "pages": page_list,
+        "demos": demos,
+    }
+    write_json_atomic(manifest, work / "site.json")
+    old = out.with_name(out.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if out.exists():
+        out.rename(old)
+    work.rename(out)
+    shutil.rmtree(old, ignore_errors=True)
+    return out

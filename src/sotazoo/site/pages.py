@@ -1,0 +1,285 @@
+"""HTML of the site's pages, written with f-strings and `html.escape` (no template engine).
+
+Every page is self-contained apart from `static/` (one stylesheet, one module script and the
+onnxruntime-web files): no font, script or image is fetched from another host.
+"""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+
+from sotazoo.cards import CatalogEntry, PaperCard
+
+TASK_TITLES = {
+    "classification": "Image classification",
+    "detection": "Object detection",
+    "segmentation": "Segmentation",
+    "super_resolution": "Super-resolution",
+    "restoration": "Restoration (denoise, deblur)",
+    "inpainting": "Inpainting",
+    "generation": "Image generation",
+    "translation": "Image-to-image translation",
+    "style_transfer": "Style transfer",
+    "augmentation": "Data augmentation",
+    "captioning": "Captioning",
+    "vqa": "Visual question answering",
+    "depth": "Depth estimation",
+    "face3d": "3D faces",
+    "body3d": "3D bodies",
+    "text_to_image": "Text to image",
+}
+
+
+def e(x: Any) -> str:
+    return escape(str(x), quote=True)
+
+
+def bi(en: str, zh: str, tag: str = "span") -> str:
+    """A text in both languages; CSS shows the one the switch selects."""
+    return f'<{tag} class="en" lang="en">{en}</{tag}><{tag} class="zh" lang="zh-CN">{zh}</{tag}>'
+
+
+def layout(title: str, body: str, root: str) -> str:
+    """The frame of every page; `root` is the relative path back to the site's root."""
+    return f"""<!doctype html>
+<html lang="en" data-lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{e(title)} · sotazoo</title>
+<link rel="icon" href="data:,">
+<link rel="stylesheet" href="{root}static/site.css">
+<script type="module" src="{root}static/sotazoo.mjs"></script>
+</head>
+<body>
+<header class="top">
+<a class="brand" href="{root}index.html">sotazoo</a>
+<nav><a href="{root}index.html">{bi("Papers", "论文")}</a><a href="{root}tasks/index.html">{bi("Compare", "对比")}</a></nav>
+<div class="lang-switch" role="group" aria-label="language">
+<button type="button" data-set-lang="en" aria-pressed="true">English</button><button type="button" data-set-lang="zh" aria-pressed="false">中文</button>
+</div>
+</header>
+<main>
+{body}
+</main>
+</body>
+</html>
+"""
+
+
+def badges(row: dict) -> str:
+    cells = "".join(
+        f'<span class="badge{" done" if c.done else ""}" title="{e(name)}: {e(c.text)}">'
+        f"{e(name)}</span>"
+        for name, c in row.items()
+    )
+    return f'<div class="badges">{cells}</div>'
+
+
+def index_page(entries: list[CatalogEntry], rows: dict, demos: set[str]) -> str:
+    parts = [
+        f"<h1>{bi('The state of the art in computer vision, to read, run and compare', '计算机视觉前沿论文：读懂、运行、复现、对比')}</h1>",
+        "<p>"
+        + bi(
+            "27 landmark papers, grouped by task as on the original page. Each has a card in our "
+            "own words; the badges show which of the eight columns of done it has.",
+            "27 篇里程碑论文，按原页面的任务分组。每篇都有我们自己写的讲解卡片；徽章表示它完成了"
+            "“完成标准”八项中的哪些。",
+        )
+        + "</p>",
+    ]
+    section = None
+    for p in entries:
+        if p.section != section:
+            if section is not None:
+                parts.append("</ul>")
+            section = p.section
+            parts.append(f'<h2>{e(section)}</h2><ul class="section-list">')
+        remark = f' <span class="meta">[{e(p.remark)}]</span>' if p.remark else ""
+        demo = ' <span class="badge done">demo</span>' if p.id in demos else ""
+        done = sum(c.done for c in rows[p.id].values())
+        parts.append(
+            f'<li><a href="papers/{e(p.id)}.html">{e(p.title)}</a>{remark}{demo} '
+            f'<span class="meta">{done}/{len(rows[p.id])}</span>{badges(rows[p.id])}</li>'
+        )
+    parts.append("</ul>")
+    return layout("Papers", "\n".join(parts), "")
+
+
+def _claims_table(card: PaperCard, result: dict | None) -> str:
+    ours = {c["id"]: c for c in (result or {}).get("claims", [])}
+    head = (
+        "<tr><th>variant</th><th>dataset</th><th>metric</th><th>paper: baseline → method</th>"
+        "<th>source</th><th>ours, at laptop scale</th></tr>"
+    )
+    rows = []
+    for c in card.claims:
+        v = f"{c.value:g} {c.unit}".strip()
+        if c.baseline_value is not None:
+            v = f"{c.baseline_value:g} → {v}"
+        mine = ""
+        if c.id in ours:
+            o = ours[c.id]
+            m = o["measured"]
+            mine = (
+                f'<span class="verdict-{e(o["verdict"])}">{e(o["verdict"].replace("_", " "))}</span>'
+                f"<br>{m['mean']:.3g} ± {m['std']:.2g} {e(m['unit'])}"
+                f'<br><span class="meta">{e(o["tested"])}</span>'
+            )
+        rows.append(
+            f"<tr><td>{e(c.variant)}</td><td>{e(c.dataset)} {e(c.split)}</td><td>{e(c.metric)}</td>"
+            f'<td class="num">{e(v)}</td><td>{e(c.source)}</td><td>{mine}</td></tr>'
+        )
+    return f"<table>{head}{''.join(rows)}</table>"
+
+
+def _bench_table(benches: list[dict]) -> str:
+    if not benches:
+        return f"<p>{bi('Not benchmarked yet.', '尚未测速。')}</p>"
+    head = (
+        "<tr><th>model</th><th>device</th><th>params</th><th>GMACs</th><th>latency, batch 1</th>"
+        "<th>throughput</th><th>reference</th><th>latency ratio ours/ref.</th></tr>"
+    )
+    rows = []
+    for b in benches:
+        o, r = b["ours"], b.get("reference") or {}
+        ratio = f"{b['latency_ratio']:.2f}" if b.get("latency_ratio") else ""
+        rows.append(
+            f"<tr><td>{e(b['model'])}</td><td>{e(b['device'])} ({e(b.get('cpu', ''))}, "
+            f'{e(b.get("threads", ""))} threads)</td><td class="num">{o["params"]:,}</td>'
+            f'<td class="num">{o["gmacs"]:.2f}</td><td class="num">{o["latency_ms"]:.1f} ms</td>'
+            f'<td class="num">{o["throughput"]:.1f} img/s</td><td>{e(r.get("name", ""))}</td>'
+            f'<td class="num">{ratio}</td></tr>'
+        )
+    return f"<table>{head}{''.join(rows)}</table>"
+
+
+def _paragraphs(text: str) -> str:
+    return "".join(f"<p>{e(p.strip())}</p>" for p in text.strip().split("\n\n"))
+
+
+def paper_page(
+    card: PaperCard,
+    row: dict,
+    *,
+    result: dict | None,
+    benches: list[dict],
+    figure: str | None,
+    repro_figure: str | None,
+    demo_spec: str | None,
+) -> str:
+    c = card
+    links = [f'<a href="https://arxiv.org/abs/{e(c.arxiv)}">arXiv {e(c.arxiv)}</a>']
+    if c.code:
+        links.append(f'<a href="{e(c.code)}">{bi("official code", "官方代码")}</a>')
+    if c.weights_url:
+        links.append(f'<a href="{e(c.weights_url)}">{bi("official weights", "官方权重")}</a>')
+    remark = f" · [{e(c.remark)}]" if c.remark else ""
+    body = [
+        f'<p class="meta"><a href="../index.html">{e(c.section)}</a>{remark}</p>',
+        f"<h1>{e(c.title)}</h1>",
+        f'<p class="meta">{e(", ".join(c.authors))} · {e(c.venue)} · {" · ".join(links)}</p>',
+        badges(row),
+        f"<h2>{bi('The idea, in our words', '核心思路（我们的讲解）')}</h2>",
+        f'<div class="summary"><div class="en" lang="en">{_paragraphs(c.summary_en)}</div>'
+        f'<div class="zh" lang="zh-CN">{_paragraphs(c.summary_zh)}</div></div>',
+    ]
+    if figure:
+        body.append(
+            f'<figure><img src="{e(figure)}" alt="{e(c.figure)}">'
+            f"<figcaption>{bi(e(c.figure), e(c.figure_zh))}</figcaption></figure>"
+        )
+    body.append(f"<h2>{bi('Key ideas for a re-implementer', '复现要点')}</h2><ul>")
+    body += [f"<li>{e(k)}</li>" for k in c.key_ideas]
+    body.append("</ul>")
+    body.append(f"<h2>{bi('Claims, and what we measured', '论文结论与我们的复现')}</h2>")
+    body.append(_claims_table(c, result))
+    if result is not None:
+        body.append(
+            f'<p class="meta">{bi("Reproduced with", "复现命令")} <code>sotazoo repro {e(c.id)}</code>'
+            f" · {result['wall_seconds']:.0f} s · seeds {e(result['seeds'])} · commit "
+            f"{e(result['git_commit'][:10])}</p>"
+        )
+    else:
+        body.append(f"<p>{bi('No laptop-scale reproduction yet.', '尚无笔记本规模的复现。')}</p>")
+    if repro_figure:
+        body.append(
+            f'<figure class="chart"><img src="{e(repro_figure)}" alt="reproduction"></figure>'
+        )
+    if c.baselines:
+        body.append(f"<h2>{bi('The classic baselines it beats', '对比的经典基线')}</h2><table>")
+        body.append(
+            "<tr><th>model</th><th>dataset</th><th>metric</th><th>value</th><th>source</th></tr>"
+        )
+        for b in c.baselines:
+            body.append(
+                f"<tr><td>{e(b.name)}</td><td>{e(b.dataset)}</td><td>{e(b.metric)}</td>"
+                f'<td class="num">{b.value:g} {e(b.unit)}</td><td>{e(b.source)}</td></tr>'
+            )
+        body.append("</table>")
+    body.append(f"<h2>{bi('Speed and size on our machine', '在我们机器上的速度与规模')}</h2>")
+    body.append(_bench_table(benches))
+    body.append(f"<h2>{bi('Run it in your browser', '在浏览器里运行')}</h2>")
+    body.append(demo_section(c, demo_spec))
+    if c.deviations:
+        body.append(f"<h2>{bi('Where sotazoo departs from the paper', '与论文的差异')}</h2><ul>")
+        body += [f"<li><b>{e(d.what)}</b> {e(d.why)}</li>" for d in c.deviations]
+        body.append("</ul>")
+    body.append(f"<h2>BibTeX</h2><pre>{e(c.bibtex)}</pre>")
+    return layout(c.title, "\n".join(body), "../")
+
+
+def demo_section(card: PaperCard, demo_spec: str | None) -> str:
+    if demo_spec:
+        d = card.demo
+        return (
+            f'<div class="demo" data-demo data-spec="{e(demo_spec)}">'
+            f'<p class="meta">{e(d.model)} with weights <code>{e(d.model)}.{e(d.weights)}</code>, '
+            f"run by onnxruntime-web (wasm) on this page; nothing leaves your machine.</p></div>"
+        )
+    models = [m.name for m in card.models]
+    if card.browser_note:
+        why = e(card.browser_note)
+    elif models:
+        why = bi("This paper has no browser demo yet.", "这篇论文还没有浏览器演示。")
+    else:
+        why = bi("This paper has no model in sotazoo yet.", "sotazoo 还没有实现这篇论文的模型。")
+    cmd = (
+        f"sotazoo export {models[0]} --onnx {models[0]}.onnx"
+        if models
+        else f"sotazoo info {card.id}"
+    )
+    return f'<p class="note">{why}</p><p>{bi("From Python:", "用 Python：")}</p><pre>{e(cmd)}</pre>'
+
+
+def missing_card_page(entry: CatalogEntry) -> str:
+    body = (
+        f'<p class="meta">{e(entry.section)}</p><h1>{e(entry.title)}</h1>'
+        f'<p><a href="https://arxiv.org/abs/{e(entry.arxiv)}">arXiv {e(entry.arxiv)}</a></p>'
+        f'<p class="note">{bi("Its card is not written yet.", "这篇论文的卡片还没有写。")}</p>'
+    )
+    return layout(entry.title, body, "../")
+
+
+def tasks_index(tasks: list[tuple[str, int]]) -> str:
+    items = "".join(
+        f'<li><a href="{e(t)}.html">{e(TASK_TITLES.get(t, t))}</a> '
+        f'<span class="meta">({n} charts)</span></li>'
+        for t, n in tasks
+    )
+    body = (
+        f"<h1>{bi('Compare: accuracy against cost', '对比：精度与代价')}</h1>"
+        f"<p>{bi('Per task: the papers claimed numbers beside the classic baselines of the same tables, and the speed we measured.', '按任务列出：论文声称的结果、同一表格中的经典基线，以及我们实测的速度。')}</p>"
+        f"<ul>{items}</ul>"
+    )
+    return layout("Compare", body, "../")
+
+
+def task_page(task: str, charts: list[tuple[str, str]], table: str) -> str:
+    figs = "".join(
+        f'<figure class="chart"><img src="{e(src)}" alt="{e(cap)}"><figcaption>{e(cap)}</figcaption></figure>'
+        for src, cap in charts
+    )
+    body = f"<h1>{e(TASK_TITLES.get(task, task))}</h1>{figs}{table}"
+    return layout(TASK_TITLES.get(task, task), body, "../")

@@ -1,0 +1,593 @@
+// sotazoo's site runtime: the zh/en switch and the demo widgets.
+//
+// Every demo reads its spec (models/<name>.json, written by `sotazoo site build`) and runs the
+// exported ONNX file with onnxruntime-web's wasm backend, served from this site (no CDN).
+// Pre-processing repeats src/sotazoo/transforms.py step by step with the same arithmetic:
+// RGB bytes / 255 as float32 -> centre square crop -> bilinear resize (half-pixel centres, no
+// antialias, = torch interpolate align_corners=False) -> (x - mean) / std, layout NCHW.
+
+const ORT_URL = new URL('./ort/ort.wasm.min.mjs', import.meta.url).href;
+let ortPromise = null;
+
+/** onnxruntime-web, loaded once per page; the wasm files sit beside the entry script. */
+export function loadOrt() {
+  if (!ortPromise) {
+    ortPromise = import(ORT_URL).then((ort) => {
+      ort.env.wasm.wasmPaths = new URL('./ort/', import.meta.url).href;
+      return ort;
+    });
+  }
+  return ortPromise;
+}
+
+// ---------------------------------------------------------------- language switch
+
+export function setLang(lang) {
+  document.documentElement.dataset.lang = lang;
+  document.documentElement.lang = lang === 'zh' ? 'zh-CN' : 'en';
+  for (const b of document.querySelectorAll('[data-set-lang]')) {
+    b.setAttribute('aria-pressed', String(b.dataset.setLang === lang));
+  }
+  try { localStorage.setItem('sotazoo-lang', lang); } catch { /* storage may be off */ }
+}
+
+function initLang() {
+  const fromUrl = new URLSearchParams(location.search).get('lang');
+  let stored = null;
+  try { stored = localStorage.getItem('sotazoo-lang'); } catch { /* ignore */ }
+  setLang(fromUrl === 'zh' || fromUrl === 'en' ? fromUrl : stored === 'zh' ? 'zh' : 'en');
+  for (const b of document.querySelectorAll('[data-set-lang]')) {
+    b.addEventListener('click', () => setLang(b.dataset.setLang));
+  }
+}
+
+// ---------------------------------------------------------------- pre-processing
+
+/** Decode an image URL or File to {data: Float32Array (3*H*W, [0,1]), height, width}. */
+export async function decodeImage(source) {
+  let blob = source;
+  if (typeof source === 'string') {
+    const r = await fetch(source);
+    if (!r.ok) throw new Error(`could not load ${source} (HTTP ${r.status})`);
+    blob = await r.blob();
+  }
+  let bitmap;
+  try {
+    bitmap = await createImageBitmap(blob, {
+      colorSpaceConversion: 'none', premultiplyAlpha: 'none', imageOrientation: 'none',
+    });
+  } catch {
+    throw new Error(`${source.name || source} is not an image this browser can decode`);
+  }
+  const { width, height } = bitmap;
+  const canvas = new OffscreenCanvas(width, height);
+  const ctx = canvas.getContext('2d', { willReadFrequently: true });
+  ctx.drawImage(bitmap, 0, 0);
+  const rgba = ctx.getImageData(0, 0, width, height).data;
+  const data = new Float32Array(3 * width * height);
+  const plane = width * height;
+  for (let i = 0; i < plane; i++) {
+    data[i] = rgba[4 * i] / 255;
+    data[plane + i] = rgba[4 * i + 1] / 255;
+    data[2 * plane + i] = rgba[4 * i + 2] / 255;
+  }
+  return { data, height, width };
+}
+
+/** Centred square crop of side min(H, W), offset floor((H - side) / 2). */
+export function centerCropSquare(img) {
+  const side = Math.min(img.height, img.width);
+  const top = Math.floor((img.height - side) / 2);
+  const left = Math.floor((img.width - side) / 2);
+  const out = new Float32Array(3 * side * side);
+  for (let c = 0; c < 3; c++) {
+    for (let y = 0; y < side; y++) {
+      const src = c * img.height * img.width + (top + y) * img.width + left;
+      out.set(img.data.subarray(src, src + side), c * side * side + y * side);
+    }
+  }
+  return { data: out, height: side, width: side };
+}
+
+/** Bilinear resize with half-pixel centres and no antialiasing (torch align_corners=False). */
+export function resizeBilinear(img, size) {
+  if (img.height === size && img.width === size) return img;
+  const out = new Float32Array(3 * size * size);
+  const axis = (inSize) => {
+    const scale = Math.fround(inSize / size);
+    const idx0 = new Int32Array(size), idx1 = new Int32Array(size), w1 = new Float32Array(size);
+    for (let o = 0; o < size; o++) {
+      let src = Math.fround(Math.fround(scale * (o + 0.5)) - 0.5);
+      if (src < 0) src = 0;
+      const i0 = Math.floor(src);
+      idx0[o] = i0;
+      idx1[o] = Math.min(i0 + 1, inSize - 1);
+      w1[o] = Math.fround(src - i0);
+    }
+    return { idx0, idx1, w1 };
+  };
+  const ys = axis(img.height), xs = axis(img.width);
+  const f = Math.fround;
+  for (let c = 0; c < 3; c++) {
+    const base = c * img.height * img.width;
+    for (let oy = 0; oy < size; oy++) {
+      const r0 = base + ys.idx0[oy] * img.width, r1 = base + ys.idx1[oy] * img.width;
+      const wy1 = ys.w1[oy], wy0 = f(1 - wy1);
+      for (let ox = 0; ox < size; ox++) {
+        const x0 = xs.idx0[ox], x1 = xs.idx1[ox], wx1 = xs.w1[ox], wx0 = f(1 - wx1);
+        const top = f(f(wx0 * img.data[r0 + x0]) + f(wx1 * img.data[r0 + x1]));
+        const bot = f(f(wx0 * img.data[r1 + x0]) + f(wx1 * img.data[r1 + x1]));
+        out[c * size * size + oy * size + ox] = f(f(wy0 * top) + f(wy1 * bot));
+      }
+    }
+  }
+  return { data: out, height: size, width: size };
+}
+
+/** (x - mean) / std per channel, in place. */
+export function normalize(img, mean, std) {
+  const plane = img.height * img.width;
+  for (let c = 0; c < 3; c++) {
+    for (let i = c * plane; i < (c + 1) * plane; i++) {
+      img.data[i] = Math.fround(Math.fround(img.data[i] - mean[c]) / std[c]);
+    }
+  }
+  return img;
+}
+
+export async function preprocess(source, t) {
+  const img = await decodeImage(source);
+  return normalize(resizeBilinear(centerCropSquare(img), t.size), t.mean, t.std);
+}
+
+/** Undo the normalisation of a (3, H, W) output and paint it on a canvas. */
+export function paintImage(canvas, data, height, width, mean = [0, 0, 0], std = [1, 1, 1]) {
+  canvas.width = width;
+  canvas.height = height;
+  const ctx = canvas.getContext('2d');
+  const out = ctx.createImageData(width, height);
+  const plane = width * height;
+  for (let i = 0; i < plane; i++) {
+    for (let c = 0; c < 3; c++) {
+      const v = (data[c * plane + i] * std[c] + mean[c]) * 255;
+      out.data[4 * i + c] = Math.max(0, Math.min(255, Math.round(v)));
+    }
+    out.data[4 * i + 3] = 255;
+  }
+  ctx.putImageData(out, 0, 0);
+}
+
+export function softmax(logits) {
+  const m = Math.max(...logits);
+  const e = logits.map((v) => Math.exp(v - m));
+  const s = e.reduce((a, b) => a + b, 0);
+  return e.map((v) => v / s);
+}
+
+
+// ---------------------------------------------------------------- other inputs (mirrors of
+// sotazoo.transforms: seeded_normal, tokenize, hole_mask)
+
+/** mulberry32: a 32-bit generator whose integer steps JavaScript and numpy compute alike. */
+function mulberry32(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0);
+  };
+}
+
+/** n standard-normal float32 values from `seed` (Box-Muller on mulberry32's 32-bit draws). */
+export function seededNormal(seed, n) {
+  const next = mulberry32(seed);
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i += 2) {
+    const u1 = (next() + 1) / 4294967296; // (0, 1]
+    const u2 = next() / 4294967296; // [0, 1)
+    const r = Math.sqrt(-2 * Math.log(u1));
+    out[i] = r * Math.cos(2 * Math.PI * u2);
+    if (i + 1 < n) out[i + 1] = r * Math.sin(2 * Math.PI * u2);
+  }
+  return out;
+}
+
+/** Lower-case words (a-z, 0-9, apostrophe) -> ids of `vocab`, unknown -> unk, padded to len. */
+export function tokenize(text, vocab, maxLen, pad = 0, unk = 1) {
+  const words = text.toLowerCase().match(/[a-z0-9']+/g) || [];
+  const ids = new BigInt64Array(maxLen).fill(BigInt(pad));
+  words.slice(0, maxLen).forEach((w, i) => { ids[i] = BigInt(w in vocab ? vocab[w] : unk); });
+  return ids;
+}
+
+/** The default inpainting mask: 1 = known pixel, 0 = hole (a centred square of side size/2). */
+export function holeMask(size) {
+  const m = new Float32Array(size * size).fill(1);
+  const a = Math.floor(size / 4), b = a + Math.floor(size / 2);
+  for (let y = a; y < b; y++) for (let x = a; x < b; x++) m[y * size + x] = 0;
+  return m;
+}
+
+function record(tensors) {
+  const out = {};
+  for (const [k, t] of Object.entries(tensors)) {
+    out[k] = { dims: Array.from(t.dims), type: t.type,
+               data: Array.from(t.data, (v) => (typeof v === 'bigint' ? Number(v) : v)) };
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- demo widgets
+
+const sessions = new Map();
+
+async function session(spec, base) {
+  const url = new URL(spec.onnx, base).href;
+  if (!sessions.has(url)) {
+    sessions.set(url, loadOrt().then((ort) =>
+      ort.InferenceSession.create(url, { executionProviders: ['wasm'] })));
+  }
+  return sessions.get(url);
+}
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === 'class') node.className = v; else node.setAttribute(k, v);
+  }
+  node.append(...children);
+  return node;
+}
+
+async function runModel(spec, base, feedsByPosition) {
+  const [sess, ort] = await Promise.all([session(spec, base), loadOrt()]);
+  const feeds = {};
+  feedsByPosition.forEach(([type, data, dims], i) => {
+    feeds[sess.inputNames[i]] = new ort.Tensor(type, data, dims);
+  });
+  const t0 = performance.now();
+  const out = await sess.run(feeds);
+  const ms = performance.now() - t0;
+  return { feeds, outputs: sess.outputNames.map((n) => out[n]), named: out, ms };
+}
+
+function imageButton(s, base, onPick) {
+  const src = new URL(s.src, base).href;
+  const b = el('button', { type: 'button', title: s.name, 'data-sample': s.name },
+    el('img', { src, alt: s.name, width: '48', height: '48' }));
+  b.addEventListener('click', () => onPick(src, s.name));
+  return b;
+}
+
+function textButton(label, onPick) {
+  const b = el('button', { type: 'button', 'data-sample': label }, label);
+  b.addEventListener('click', onPick);
+  return b;
+}
+
+/** Common frame: sample buttons, a file picker (image kinds), a status line, an error line. */
+function frame(root, { samples = [], file = null } = {}) {
+  const status = el('p', { class: 'demo-status', role: 'status' });
+  const error = el('p', { class: 'demo-error', role: 'alert', hidden: '' });
+  root.append(el('div', { class: 'demo-samples' }, ...samples));
+  if (file) {
+    const input = el('input', { type: 'file', accept: 'image/*', 'aria-label': 'your own image' });
+    input.addEventListener('change', () => input.files[0] && file(input.files[0], input.files[0].name));
+    root.append(el('label', { class: 'demo-file' }, 'or your own image: ', input));
+  }
+  root.append(status, error);
+  return {
+    async run(label, work) {
+      root.dataset.state = 'running';
+      status.textContent = `${label} ...`;
+      error.hidden = true;
+      try {
+        const { text, result } = await work();
+        status.textContent = text;
+        root.result = { name: label, ...result };
+        root.dataset.state = 'done';
+      } catch (e) {
+        error.textContent = `Could not run the demo: ${e.message || e}`;
+        error.hidden = false;
+        status.textContent = '';
+        root.dataset.state = 'error';
+      }
+    },
+  };
+}
+
+function summary(r) {
+  return { feeds: record(r.feeds), outputs: record(r.named), ms: r.ms };
+}
+
+function outputImage(canvas, t, spec) {
+  const [, , h, w] = t.dims;
+  const o = spec.output || {};
+  paintImage(canvas, t.data, h, w, o.mean, o.std);
+}
+
+const widgets = {
+  /** image -> top-5 labels */
+  classify(root, spec, base) {
+    const table = el('table', { class: 'demo-top5' });
+    const preview = el('canvas', { class: 'demo-preview', width: '96', height: '96' });
+    const ui = frame(root, {
+      samples: (spec.samples || []).map((s) => imageButton(s, base, run)),
+      file: run,
+    });
+    root.append(el('div', { class: 'demo-output' }, preview, table));
+    function run(source, name) {
+      return ui.run(name, async () => {
+        const t = spec.transforms;
+        const x = await preprocess(source, t);
+        paintImage(preview, x.data, t.size, t.size, t.mean, t.std);
+        const r = await runModel(spec, base, [['float32', x.data, [1, 3, t.size, t.size]]]);
+        const logits = Array.from(r.outputs[0].data);
+        const probs = softmax(logits);
+        const top = probs.map((p, i) => [p, i]).sort((a, b) => b[0] - a[0]).slice(0, 5);
+        table.replaceChildren(el('tr', {}, el('th', {}, 'label'), el('th', {}, 'probability')),
+          ...top.map(([p, i]) => el('tr', {}, el('td', {}, spec.labels[i]),
+            el('td', {}, `${(100 * p).toFixed(1)}%`))));
+        return {
+          text: `${name}: ${spec.labels[top[0][1]]} (${r.ms.toFixed(1)} ms in the browser)`,
+          result: { ...summary(r), logits, input: Array.from(x.data) },
+        };
+      });
+    }
+  },
+
+  /** image -> image, shown with a before/after slider */
+  image2image(root, spec, base) {
+    const before = el('canvas', { class: 'demo-before' });
+    const after = el('canvas', { class: 'demo-after' });
+    const slider = el('input', { type: 'range', min: '0', max: '100', value: '50',
+                                 'aria-label': 'before / after' });
+    const stack = el('div', { class: 'demo-compare' }, before, after);
+    slider.addEventListener('input', () => {
+      after.style.clipPath = `inset(0 0 0 ${slider.value}%)`;
+    });
+    after.style.clipPath = 'inset(0 0 0 50%)';
+    const ui = frame(root, {
+      samples: (spec.samples || []).map((s) => imageButton(s, base, run)),
+      file: run,
+    });
+    root.append(el('div', { class: 'demo-output' }, stack), slider,
+      el('p', { class: 'meta' }, 'left of the line: the input, scaled by the browser; right: the model'));
+    function run(source, name) {
+      return ui.run(name, async () => {
+        const t = spec.transforms;
+        const x = await preprocess(source, t);
+        paintImage(before, x.data, t.size, t.size, t.mean, t.std);
+        const r = await runModel(spec, base, [['float32', x.data, [1, 3, t.size, t.size]]]);
+        outputImage(after, r.outputs[0], spec);
+        return { text: `${name}: ${after.width}x${after.height} (${r.ms.toFixed(1)} ms)`,
+                 result: summary(r) };
+      });
+    }
+  },
+
+  /** image + user-drawn mask -> image (1 = known pixel, 0 = hole; holes are zeroed) */
+  inpaint(root, spec, base) {
+    const t = spec.transforms;
+    const canvas = el('canvas', { class: 'demo-mask', width: String(t.size), height: String(t.size) });
+    const after = el('canvas', { class: 'demo-after' });
+    const again = el('button', { type: 'button' }, 'fill the holes');
+    let img = null, mask = holeMask(t.size), name = '';
+    const paintMasked = () => {
+      const masked = maskImage(img.data, mask, t.size);
+      paintImage(canvas, masked, t.size, t.size, t.mean, t.std);
+    };
+    const draw = (ev) => {
+      if (!img || !(ev.buttons & 1)) return;
+      const rect = canvas.getBoundingClientRect();
+      const cx = ((ev.clientX - rect.left) / rect.width) * t.size;
+      const cy = ((ev.clientY - rect.top) / rect.height) * t.size;
+      const rad = Math.max(1, t.size / 16);
+      for (let y = 0; y < t.size; y++) for (let x = 0; x < t.size; x++) {
+        if ((x + 0.5 - cx) ** 2 + (y + 0.5 - cy) ** 2 <= rad * rad) mask[y * t.size + x] = 0;
+      }
+      paintMasked();
+    };
+    canvas.addEventListener('pointerdown', draw);
+    canvas.addEventListener('pointermove', draw);
+    const ui = frame(root, {
+      samples: (spec.samples || []).map((s) => imageButton(s, base, pick)),
+      file: pick,
+    });
+    root.append(el('div', { class: 'demo-output' }, canvas, after), again,
+      el('p', { class: 'meta' }, 'draw on the left image to add holes, then fill them'));
+    again.addEventListener('click', () => img && fill());
+    async function pick(source, n) {
+      name = n;
+      img = null;
+      mask = holeMask(t.size);
+      return ui.run(name, async () => {
+        img = await preprocess(source, t);
+        return fillNow();
+      });
+    }
+    function fill() { return ui.run(name, fillNow); }
+    async function fillNow() {
+      paintMasked();
+      const masked = maskImage(img.data, mask, t.size);
+      const r = await runModel(spec, base, [
+        ['float32', masked, [1, 3, t.size, t.size]],
+        ['float32', Float32Array.from(mask), [1, 1, t.size, t.size]],
+      ]);
+      outputImage(after, r.outputs[0], spec);
+      return { text: `${name}: filled (${r.ms.toFixed(1)} ms)`, result: summary(r) };
+    }
+  },
+
+  /** image -> boxes: outputs boxes (N, 4) xyxy in input pixels, scores (N), labels (N) */
+  detect(root, spec, base) {
+    const t = spec.transforms;
+    const view = el('canvas', { class: 'demo-detect' });
+    const table = el('table', { class: 'demo-top5' });
+    const ui = frame(root, {
+      samples: (spec.samples || []).map((s) => imageButton(s, base, run)),
+      file: run,
+    });
+    root.append(el('div', { class: 'demo-output' }, view, table));
+    function run(source, name) {
+      return ui.run(name, async () => {
+        const x = await preprocess(source, t);
+        const r = await runModel(spec, base, [['float32', x.data, [1, 3, t.size, t.size]]]);
+        const [boxes, scores, labels] = r.outputs;
+        const keep = [];
+        for (let i = 0; i < scores.data.length; i++) {
+          if (scores.data[i] >= (spec.score_threshold ?? 0.3)) keep.push(i);
+        }
+        const k = 4;
+        paintImage(view, x.data, t.size, t.size, t.mean, t.std);
+        const big = document.createElement('canvas');
+        big.width = t.size * k;
+        big.height = t.size * k;
+        const ctx = big.getContext('2d');
+        ctx.imageSmoothingEnabled = false;
+        ctx.drawImage(view, 0, 0, big.width, big.height);
+        ctx.lineWidth = 2;
+        ctx.font = '12px sans-serif';
+        for (const i of keep) {
+          const [x0, y0, x1, y1] = Array.from(boxes.data.slice(4 * i, 4 * i + 4), (v) => v * k);
+          const label = spec.labels[Number(labels.data[i])] ?? String(labels.data[i]);
+          ctx.strokeStyle = '#ff3b30';
+          ctx.strokeRect(x0, y0, x1 - x0, y1 - y0);
+          ctx.fillStyle = '#ff3b30';
+          ctx.fillText(`${label} ${scores.data[i].toFixed(2)}`, x0 + 2, Math.max(12, y0 - 2));
+        }
+        view.width = big.width;
+        view.height = big.height;
+        view.getContext('2d').drawImage(big, 0, 0);
+        table.replaceChildren(el('tr', {}, el('th', {}, 'label'), el('th', {}, 'score')),
+          ...keep.map((i) => el('tr', {},
+            el('td', {}, spec.labels[Number(labels.data[i])] ?? String(labels.data[i])),
+            el('td', {}, scores.data[i].toFixed(3)))));
+        return { text: `${name}: ${keep.length} boxes (${r.ms.toFixed(1)} ms)`, result: summary(r) };
+      });
+    }
+  },
+
+  /** noise (+ class) + seed -> image */
+  generate(root, spec, base) {
+    const out = el('canvas', { class: 'demo-after' });
+    const seed = el('input', { type: 'number', value: '0', min: '0', 'aria-label': 'seed' });
+    const cls = el('select', { 'aria-label': 'class' },
+      ...(spec.labels || []).map((l, i) => el('option', { value: String(i) }, l)));
+    const go = el('button', { type: 'button' }, 'generate');
+    const seeds = (spec.samples || []).map((s) => textButton(s.name, () => {
+      seed.value = String(s.seed);
+      run();
+    }));
+    const ui = frame(root, { samples: seeds });
+    root.append(el('label', {}, 'seed ', seed), spec.labels?.length ? cls : '', go,
+      el('div', { class: 'demo-output' }, out));
+    go.addEventListener('click', run);
+    function run() {
+      const s = Number(seed.value) >>> 0;
+      return ui.run(`seed ${s}`, async () => {
+        const n = spec.latent_shape.reduce((a, b) => a * b, 1);
+        const feeds = [['float32', seededNormal(s, n), [1, ...spec.latent_shape]]];
+        if (spec.labels?.length) feeds.push(['int64', BigInt64Array.from([BigInt(cls.value)]), [1]]);
+        const r = await runModel(spec, base, feeds);
+        outputImage(out, r.outputs[0], spec);
+        return { text: `seed ${s}: ${out.width}x${out.height} (${r.ms.toFixed(1)} ms)`,
+                 result: summary(r) };
+      });
+    }
+  },
+
+  /** text (+ seeded noise) -> image */
+  text2image(root, spec, base) {
+    const out = el('canvas', { class: 'demo-after' });
+    const text = el('input', { type: 'text', size: '50', 'aria-label': 'description',
+                               value: spec.examples?.[0] ?? '' });
+    const go = el('button', { type: 'button' }, 'draw it');
+    const examples = (spec.examples || []).map((ex) => textButton(ex, () => {
+      text.value = ex;
+      run();
+    }));
+    const ui = frame(root, { samples: examples });
+    root.append(text, go, el('div', { class: 'demo-output' }, out));
+    go.addEventListener('click', run);
+    function run() {
+      return ui.run(text.value, async () => {
+        const ids = tokenize(text.value, spec.vocab, spec.max_len);
+        const n = spec.latent_shape.reduce((a, b) => a * b, 1);
+        const r = await runModel(spec, base, [
+          ['int64', ids, [1, spec.max_len]],
+          ['float32', seededNormal(spec.seed ?? 0, n), [1, ...spec.latent_shape]],
+        ]);
+        outputImage(out, r.outputs[0], spec);
+        return { text: `drawn in ${r.ms.toFixed(1)} ms`, result: summary(r) };
+      });
+    }
+  },
+
+  /** image + question -> answer */
+  vqa(root, spec, base) {
+    const t = spec.transforms;
+    const question = el('input', { type: 'text', size: '50', 'aria-label': 'question',
+                                   value: spec.examples?.[0] ?? '' });
+    const ask = el('button', { type: 'button' }, 'ask');
+    const preview = el('canvas', { class: 'demo-preview' });
+    const table = el('table', { class: 'demo-top5' });
+    let current = null;
+    const ui = frame(root, {
+      samples: (spec.samples || []).map((s) => imageButton(s, base, run)),
+      file: run,
+    });
+    root.append(question, ask, el('div', { class: 'demo-output' }, preview, table));
+    ask.addEventListener('click', () => current && run(...current));
+    function run(source, name) {
+      current = [source, name];
+      return ui.run(name, async () => {
+        const x = await preprocess(source, t);
+        paintImage(preview, x.data, t.size, t.size, t.mean, t.std);
+        const ids = tokenize(question.value, spec.vocab, spec.max_len);
+        const r = await runModel(spec, base, [
+          ['float32', x.data, [1, 3, t.size, t.size]],
+          ['int64', ids, [1, spec.max_len]],
+        ]);
+        const probs = softmax(Array.from(r.outputs[0].data));
+        const top = probs.map((p, i) => [p, i]).sort((a, b) => b[0] - a[0]).slice(0, 3);
+        table.replaceChildren(el('tr', {}, el('th', {}, 'answer'), el('th', {}, 'confidence')),
+          ...top.map(([p, i]) => el('tr', {}, el('td', {}, spec.answers[i]),
+            el('td', {}, `${(100 * p).toFixed(1)}%`))));
+        return { text: `${spec.answers[top[0][1]]} (${(100 * top[0][0]).toFixed(1)}%)`,
+                 result: summary(r) };
+      });
+    }
+  },
+};
+
+/** Zero the holes (mask 0) of a normalised (3, size, size) image. */
+function maskImage(data, mask, size) {
+  const out = new Float32Array(data.length);
+  const plane = size * size;
+  for (let c = 0; c < 3; c++) {
+    for (let i = 0; i < plane; i++) out[c * plane + i] = data[c * plane + i] * mask[i];
+  }
+  return out;
+}
+
+export async function mountDemo(root) {
+  const specUrl = new URL(root.dataset.spec, location.href);
+  try {
+    const r = await fetch(specUrl);
+    if (!r.ok) throw new Error(`demo spec ${specUrl.pathname} is missing (HTTP ${r.status})`);
+    const spec = await r.json();
+    const widget = widgets[spec.kind];
+    if (!widget) throw new Error(`this site has no widget for demo kind '${spec.kind}'`);
+    widget(root, spec, specUrl);
+    root.dataset.state = 'ready';
+  } catch (e) {
+    root.append(el('p', { class: 'demo-error', role: 'alert' }, String(e.message || e)));
+    root.dataset.state = 'error';
+  }
+}
+
+initLang();
+for (const root of document.querySelectorAll('[data-demo]')) mountDemo(root);

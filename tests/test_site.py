@@ -1,0 +1,123 @@
+"""The static site: build output, manifest, demo spec, and the server's headers and paths."""
+
+import json
+import urllib.error
+import urllib.request
+
+import numpy as np
+import pytest
+
+from sotazoo.cards import load_catalog
+from sotazoo.registry import list_papers
+from sotazoo.weights import sha256_file
+
+
+def _get(url: str):
+    with urllib.request.urlopen(url, timeout=10) as r:
+        return r.status, r.headers, r.read()
+
+
+def _raw_status(base: str, path: str) -> int:
+    """Send `path` exactly as written (no client-side normalisation of '..')."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    u = urlsplit(base)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
+    try:
+        conn.request("GET", path)
+        return conn.getresponse().status
+    finally:
+        conn.close()
+
+
+def test_site_has_every_paper_and_a_manifest(built_site):
+    site, _ = built_site
+    manifest = json.loads((site / "site.json").read_text())
+    for p in load_catalog():
+        assert f"papers/{p.id}.html" in manifest["pages"]
+        assert (site / "papers" / f"{p.id}.html").is_file()
+    index = (site / "index.html").read_text()
+    assert index.count('href="papers/') == 27
+    for pid in list_papers():
+        card_page = (site / "papers" / f"{pid}.html").read_text()
+        assert 'class="en"' in card_page and 'class="zh"' in card_page
+    assert not (site.parent / "site.part").exists()
+
+
+def test_site_pages_fetch_nothing_from_other_hosts(built_site):
+    site, _ = built_site
+    for page in site.rglob("*.html"):
+        html = page.read_text()
+        for attr in ("src=", "href="):
+            for chunk in html.split(attr)[1:]:
+                target = chunk[1:].split(chunk[0], 1)[0]
+                # links to arXiv/GitHub are plain anchors; nothing the page loads is remote
+                if target.startswith("http"):
+                    assert attr == "href=" and chunk.split(">", 1)[0].count("stylesheet") == 0
+
+
+def test_senet_demo_spec_matches_the_exported_model(built_site):
+    import onnxruntime as ort
+
+    site, _ = built_site
+    manifest = json.loads((site / "site.json").read_text())
+    spec_path = site / manifest["demos"]["senet"]
+    spec = json.loads(spec_path.read_text())
+    assert spec["kind"] == "classify" and len(spec["labels"]) == 10
+    onnx = spec_path.parent / spec["onnx"]
+    assert sha256_file(onnx) == spec["onnx_sha256"]
+    assert spec["onnx_max_abs_diff"] <= 1e-4
+    assert len(spec["samples"]) == 10
+    # The bundled samples are classified correctly by the exported model (Python side).
+    from sotazoo.transforms import preprocess
+
+    sess = ort.InferenceSession(str(onnx), providers=["CPUExecutionProvider"])
+    hits = 0
+    for i, s in enumerate(spec["samples"]):
+        x = preprocess(spec_path.parent / s["src"], spec["transforms"])
+        (logits,) = sess.run(None, {"input": x})
+        hits += int(np.argmax(logits) == i)
+    assert hits >= 8, f"only {hits}/10 bundled samples classified as their class"
+
+
+def test_server_sends_isolation_headers_and_types(site_url):
+    status, headers, _ = _get(site_url + "index.html")
+    assert status == 200
+    assert headers["Cross-Origin-Opener-Policy"] == "same-origin"
+    assert headers["Cross-Origin-Embedder-Policy"] == "require-corp"
+    for path, mime in [
+        ("static/ort/ort-wasm-simd-threaded.wasm", "application/wasm"),
+        ("static/sotazoo.mjs", "text/javascript"),
+        ("models/seresnet_mini.sotazoo.onnx", "application/octet-stream"),
+    ]:
+        _, h, _ = _get(site_url + path)
+        assert h["Content-Type"].startswith(mime), (path, h["Content-Type"])
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/../../../../etc/passwd",
+        "/%2e%2e/%2e%2e/%2e%2e/etc/passwd",
+        "/static/../../../../etc/hostname",
+        "/static/",
+        "/papers/",
+    ],
+)
+def test_server_never_serves_outside_the_site_nor_lists_folders(site_url, path):
+    assert _raw_status(site_url, path) == 404
+
+
+def test_server_refuses_a_symlink_out_of_the_site(built_site, site_url, tmp_path):
+    site, _ = built_site
+    secret = tmp_path / "secret.txt"
+    secret.write_text("private")
+    link = site / "leak.txt"
+    link.symlink_to(secret)
+    try:
+        with pytest.raises(urllib.error.HTTPError) as e:
+            _get(site_url + "leak.txt")
+        assert e.value.code == 404
+    finally:
+        link.unlink()
