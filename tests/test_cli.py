@@ -6,7 +6,7 @@ import pytest
 
 from sotazoo.cli import build_parser, main
 
-COMMANDS = ["list", "info", "status", "bench", "export", "repro", "train"]
+COMMANDS = ["list", "info", "status", "bench", "export", "repro", "train", "site", "serve"]
 
 
 def test_every_command_has_help(capsys):
@@ -52,8 +52,8 @@ def test_unknown_names_exit_nonzero_with_a_suggestion(capsys):
     assert "did you mean senet" in capsys.readouterr().err
     assert main(["bench", "seresnet5"]) == 1
     assert "did you mean seresnet50" in capsys.readouterr().err
-    assert main(["repro", "edsr", "--quick"]) == 1  # in the list, no card yet
-    assert "no card yet" in capsys.readouterr().err
+    assert main(["repro", "edsr", "--quick"]) == 1  # a card, no experiment yet
+    assert "no reproduction experiment yet" in capsys.readouterr().err
 
 
 def test_status_has_eight_columns_for_27_papers(capsys):

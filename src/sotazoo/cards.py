@@ -25,9 +25,12 @@ TASKS = (
     "segmentation",
     "super_resolution",
     "restoration",
+    "inpainting",
     "generation",
     "translation",
+    "style_transfer",
     "augmentation",
+    "captioning",
     "vqa",
     "depth",
     "face3d",
@@ -35,6 +38,16 @@ TASKS = (
     "text_to_image",
 )
 CLAIM_KINDS = ("accuracy", "cost", "speed")
+# The site's demo widgets (src/sotazoo/site/static/sotazoo.mjs): what goes in, what comes out.
+DEMO_KINDS = (
+    "classify",  # image -> top-5 labels
+    "image2image",  # image -> image, before/after slider
+    "inpaint",  # image + user-drawn mask -> image
+    "detect",  # image -> boxes drawn on a canvas
+    "generate",  # noise + seed -> image
+    "text2image",  # text -> image
+    "vqa",  # image + question -> answer
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,6 +66,7 @@ class Claim:
     lower_is_better: bool = False
     baseline_value: float | None = None
     kind: str = "accuracy"
+    gflops: float | None = None  # the variant's multiply-adds per image, for the site's charts
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -75,6 +89,20 @@ class Deviation:
 
     what: str
     why: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Demo:
+    """The browser demo of a paper: a widget kind, the model it runs and that model's weights.
+
+    The site exports `model` with `weights` (a tag of `papers/<id>/weights.py`) to ONNX; the
+    weights entry's `transforms` give the pre-processing and labels. Bundled sample inputs come
+    from `samples(out_dir)` in `papers/<id>/demo.py`, when the paper has one.
+    """
+
+    kind: str
+    model: str
+    weights: str
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -121,7 +149,8 @@ class PaperCard:
     deviations: tuple[Deviation, ...] = ()
     models: tuple[ModelEntry, ...] = ()
     figure: str = ""
-    demo: str = ""
+    figure_zh: str = ""
+    demo: Demo | None = None
     browser_note: str = ""
     path: Path | None = field(default=None, compare=False)
 
@@ -199,6 +228,9 @@ def parse_card(
         if "input_size" in m:
             m["input_size"] = tuple(m["input_size"])
         models.append(_typed(ModelEntry, m, f"models[{i}]", problems))
+    demo = data.pop("demo", None)
+    if demo is not None:
+        demo = _typed(Demo, demo, "demo", problems)
     for key in ("authors", "key_ideas"):
         if key in data:
             data[key] = tuple(data[key])
@@ -212,6 +244,7 @@ def parse_card(
             "baselines": tuple(b for b in baselines if b),
             "deviations": tuple(d for d in deviations if d),
             "models": tuple(m for m in models if m),
+            "demo": demo,
             "path": path,
         }
     )
@@ -247,6 +280,11 @@ def _check_values(card: PaperCard, problems: list[str], expected_id: str | None)
             problems.append(f"claim {c.id!r} value {c.value!r} is not a number")
         if c.kind not in CLAIM_KINDS:
             problems.append(f"claim {c.id!r} kind {c.kind!r} is not one of {CLAIM_KINDS}")
+    if card.demo is not None:
+        if card.demo.kind not in DEMO_KINDS:
+            problems.append(f"demo kind {card.demo.kind!r} is not one of {DEMO_KINDS}")
+        if card.demo.model not in [m.name for m in card.models]:
+            problems.append(f"demo model {card.demo.model!r} is not one of the card's models")
     names = [m.name for m in card.models]
     if len(set(names)) != len(names):
         problems.append("model names repeat")
@@ -279,6 +317,11 @@ def load_card(paper_id: str) -> PaperCard:
         raise CardError(f"{path}: not valid TOML: {e}") from e
     problems: list[str] = []
     card = parse_card(data, problems, expected_id=paper_id, path=path)
+    if card is not None and card.figure:
+        if not (path.parent / "figure.py").is_file():
+            problems.append(f"figure is set but {path.parent / 'figure.py'} does not exist")
+        if not card.figure_zh:
+            problems.append("figure has an English caption but no figure_zh")
     if problems or card is None:
         raise CardError(f"{path} breaks the card schema:\n  - " + "\n  - ".join(problems))
     return card

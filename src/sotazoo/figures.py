@@ -1,0 +1,61 @@
+"""Card figures: diagrams of a paper's core idea, drawn by us with matplotlib.
+
+A paper whose card sets `figure` (the caption) has `papers/<id>/figure.py` with a function
+`draw() -> matplotlib.figure.Figure`. The figure is never a copy of the paper's: it is our own
+drawing of the idea, rendered to SVG for the site and on demand here::
+
+    python -m sotazoo.figures senet out.svg
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from sotazoo.errors import CardError
+
+
+def render_figure(paper_id: str, out: str | Path) -> Path:
+    """Draw the card figure of `paper_id` and write it as SVG to `out`, atomically."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from sotazoo.registry import get_paper
+
+    card = get_paper(paper_id)
+    if not card.figure:
+        raise CardError(f"paper {paper_id!r} has no figure (its card sets no `figure` caption)")
+    module = importlib.import_module(f"sotazoo.papers.{paper_id}.figure")
+    fig = module.draw()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=".svg.part")
+    os.close(fd)
+    try:
+        # Fixed hash salt and no date: the same drawing gives the same bytes on every build.
+        with matplotlib.rc_context({"svg.hashsalt": "sotazoo", "svg.fonttype": "path"}):
+            fig.savefig(tmp, format="svg", metadata={"Date": None}, bbox_inches="tight")
+        os.replace(tmp, out)
+    finally:
+        plt.close(fig)
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 2:
+        print("usage: python -m sotazoo.figures PAPER_ID OUT.svg", file=sys.stderr)
+        return 2
+    print(render_figure(argv[0], argv[1]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""AttnGAN: Fine-Grained Text to Image Generation with Attentional Generative Adversarial Networks."""

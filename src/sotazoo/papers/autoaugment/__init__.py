@@ -1,0 +1,1 @@
+"""AutoAugment: Learning Augmentation Policies from Data."""

@@ -1,0 +1,1 @@
+"""DBPN: Deep Back-Projection Networks for Super-Resolution."""

@@ -1,0 +1,1 @@
+"""Discriminative deblurring prior: Learning a Discriminative Prior for Blind Image Deblurring."""

@@ -1,0 +1,1 @@
+"""DeepLabv3+: Encoder-Decoder with Atrous Separable Convolution for Semantic Image Segmentation."""

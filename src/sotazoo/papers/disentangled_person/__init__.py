@@ -1,0 +1,1 @@
+"""DPIG: Disentangled Person Image Generation."""

@@ -1,0 +1,1 @@
+"""EDSR / MDSR: Enhanced Deep Residual Networks for Single Image Super-Resolution."""

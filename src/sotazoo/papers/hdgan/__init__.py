@@ -1,0 +1,1 @@
+"""HDGAN: Photographic Text-to-Image Synthesis with a Hierarchically-nested Adversarial Network."""

@@ -1,0 +1,1 @@
+"""Mask R-CNN: Mask R-CNN."""

@@ -1,0 +1,1 @@
+"""MUNIT: Multimodal Unsupervised Image-to-Image Translation."""

@@ -1,0 +1,1 @@
+"""NASNet: Learning Transferable Architectures for Scalable Image Recognition."""

@@ -1,0 +1,1 @@
+"""PConv: Image Inpainting for Irregular Holes Using Partial Convolutions."""

@@ -1,0 +1,1 @@
+"""ProGAN: Progressive Growing of GANs for Improved Quality, Stability, and Variation."""

@@ -1,0 +1,1 @@
+"""Relation Networks: A simple neural network module for relational reasoning."""

@@ -1,0 +1,1 @@
+"""RetinaNet: Focal Loss for Dense Object Detection."""

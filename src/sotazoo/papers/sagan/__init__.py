@@ -1,0 +1,1 @@
+"""SAGAN: Self-Attention Generative Adversarial Networks."""

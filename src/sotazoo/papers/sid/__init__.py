@@ -1,0 +1,1 @@
+"""SID: Learning to See in the Dark."""

@@ -1,0 +1,1 @@
+"""Neural Style Transfer review: Neural Style Transfer: A Review."""

@@ -1,0 +1,1 @@
+"""Up-Down: Bottom-Up and Top-Down Attention for Image Captioning and Visual Question Answering."""

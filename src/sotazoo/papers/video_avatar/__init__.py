@@ -1,0 +1,1 @@
+"""Video avatars: Video Based Reconstruction of 3D People Models."""

@@ -1,0 +1,1 @@
+"""YOLOv3: YOLOv3: An Incremental Improvement."""
