@@ -88,3 +88,15 @@ def test_bench_vs_a_reference_shares_weights():
 def test_bench_rejects_a_bad_reference(capsys):
     assert main(["bench", "seresnet_mini", "--vs", "caffe:foo", "--reps", "1"]) == 1
     assert "timm:NAME or torchvision:NAME" in capsys.readouterr().err
+
+
+def test_info_marks_unverified_numbers(capsys):
+    from sotazoo.cards import load_card
+    from sotazoo.registry import list_papers
+
+    pid = next(p for p in list_papers() if not all(c.verified for c in load_card(p).claims))
+    assert main(["info", pid]) == 0
+    out = capsys.readouterr().out
+    assert " *\n" in out and "not checked against the paper's own text" in out
+    assert main(["info", "senet"]) == 0  # every SENet number was read in the paper
+    assert "not checked" not in capsys.readouterr().out

@@ -121,3 +121,20 @@ def test_server_refuses_a_symlink_out_of_the_site(built_site, site_url, tmp_path
         assert e.value.code == 404
     finally:
         link.unlink()
+
+
+def test_charts_group_claims_with_the_baselines_of_the_same_table(tmp_path):
+    import xml.etree.ElementTree as ET
+
+    from sotazoo.cards import load_card
+    from sotazoo.site.charts import accuracy_groups, draw_group
+
+    groups = accuracy_groups([load_card("senet")])
+    top1 = groups[("ImageNet val", "top-1 error")]
+    papers = {p.label for p in top1 if p.is_paper}
+    baselines = {p.label for p in top1 if not p.is_paper}
+    assert "SE-ResNet-50 (senet)" in papers and "ResNet-50 (re-implemented)" in baselines
+    assert all(p.lower_is_better for p in top1 if p.is_paper)
+    caption = draw_group(("ImageNet val", "top-1 error"), top1, tmp_path / "c.svg")
+    assert "multiply-adds" in caption  # SE-ResNets and ResNets know their GMACs: a scatter
+    assert ET.parse(tmp_path / "c.svg").getroot().tag.endswith("svg")

@@ -67,6 +67,7 @@ class Claim:
     baseline_value: float | None = None
     kind: str = "accuracy"
     gflops: float | None = None  # the variant's multiply-adds per image, for the site's charts
+    verified: bool = True  # false: not read in the paper itself (the card says why, in a comment)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -81,6 +82,7 @@ class Baseline:
     unit: str = ""
     gflops: float | None = None
     params_m: float | None = None
+    verified: bool = True
 
 
 @dataclass(frozen=True, kw_only=True)

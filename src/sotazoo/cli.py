@@ -86,10 +86,12 @@ def _cmd_info(args) -> int:
     zh = args.lang == "zh"
     label = (
         {"summary": "摘要（我们的讲解）", "ideas": "关键技巧", "claims": "论文结论", "base": "对比基线",
-         "dev": "与论文的差异", "models": "模型"}
+         "dev": "与论文的差异", "models": "模型",
+         "unverified": "* 未能在论文原文中核对的数字（原因见卡片中的注释）"}
         if zh
         else {"summary": "Summary (ours)", "ideas": "Key ideas", "claims": "Claims",
-              "base": "Baselines", "dev": "Where sotazoo departs", "models": "Models"}
+              "base": "Baselines", "dev": "Where sotazoo departs", "models": "Models",
+              "unverified": "* not checked against the paper's own text (the card's comments say why)"}
     )  # fmt: skip
     print(f"{c.title}\n{', '.join(c.authors)}  ·  {c.venue}  ·  arXiv {c.arxiv}")
     print(f"{c.section}  ·  code: {c.code}\n")
@@ -103,11 +105,16 @@ def _cmd_info(args) -> int:
         v = f"{cl.value:g} {cl.unit}".strip()
         if cl.baseline_value is not None:
             v = f"{cl.baseline_value:g} -> {v}"
-        print(f"  {cl.variant[:25]:<26}{cl.dataset[:11]:<12}{cl.metric[:21]:<22}{v:<26}{cl.source}")
+        mark = "" if cl.verified else " *"
+        print(f"  {cl.variant[:25]:<26}{cl.dataset[:11]:<12}{cl.metric[:21]:<22}{v:<26}"
+              f"{cl.source}{mark}")  # fmt: skip
     if c.baselines:
         print(f"\n{label['base']}:")
         for b in c.baselines:
-            print(f"  {b.name[:34]:<35}{b.metric[:19]:<20}{b.value:>8g}{b.unit}  {b.source}")
+            mark = "" if b.verified else " *"
+            print(f"  {b.name[:34]:<35}{b.metric[:19]:<20}{b.value:>8g}{b.unit}  {b.source}{mark}")
+    if not all(x.verified for x in (*c.claims, *c.baselines)):
+        print("\n  " + label["unverified"])
     if c.deviations:
         print(f"\n{label['dev']}:")
         for d in c.deviations:

@@ -2,7 +2,8 @@
 
 The sections between `<!-- NAME:start -->` and `<!-- NAME:end -->` are generated: `status` from
 `sotazoo status`, `repro` from the committed `results/<paper>.json`, `bench` from
-`results/bench/*.json`. A test fails when the README is out of date.
+`results/bench/*.json`, `browser` from `results/browser/bench.*.json`. A test fails when the
+README is out of date.
 """
 
 from __future__ import annotations
@@ -63,7 +64,31 @@ def bench_section() -> str:
     return "\n".join(lines)
 
 
-SECTIONS = {"status": format_status_markdown, "repro": repro_section, "bench": bench_section}
+def browser_section() -> str:
+    lines = [
+        "| model | input | threads | native onnxruntime ms | browser (onnxruntime-web, wasm) ms "
+        "| ratio browser / native | machine |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for path in sorted((results_dir() / "browser").glob("bench.*.json")):
+        d = json.loads(path.read_text(encoding="utf-8"))
+        m = d["machine"]
+        for r in d["rows"]:
+            shape = "x".join(map(str, r["input_shape"]))
+            lines.append(
+                f"| `{r['model']}` | {shape} | {r['threads']} | {r['native_ms']:.2f} | "
+                f"{r['browser_ms']:.2f} | {r['ratio']:.2f} | {m['cpu']}, commit "
+                f"{d['git_commit'][:10]} |"
+            )
+    return "\n".join(lines)
+
+
+SECTIONS = {
+    "status": format_status_markdown,
+    "repro": repro_section,
+    "bench": bench_section,
+    "browser": browser_section,
+}
 
 
 def render(text: str) -> str:

@@ -30,19 +30,30 @@ class Point:
 
 
 def accuracy_groups(cards: list[PaperCard]) -> dict[tuple[str, str], list[Point]]:
+    """Accuracy claims grouped by (dataset and split, metric), with the baselines that match."""
     groups: dict[tuple[str, str], list[Point]] = defaultdict(list)
     for card in cards:
+        # A baseline joins a group when it is measured the same way: same metric and the
+        # dataset written with its split ("PASCAL VOC 2012 test"), or, within the same card, the
+        # bare dataset, which then means the split of the card's first claim on it.
+        own: dict[tuple[str, str], tuple[str, str]] = {}
         for c in card.claims:
             if c.kind != "accuracy":
                 continue
-            label = f"{c.variant or card.id} ({card.id})"
-            groups[(c.dataset, c.metric)].append(
-                Point(label, c.value, c.gflops, True, c.lower_is_better)
-            )
+            where = f"{c.dataset} {c.split}".strip()
+            key = (where, c.metric)
+            label = f"{c.variant or card.id} ({card.id})" + ("" if c.verified else " *")
+            groups[key].append(Point(label, c.value, c.gflops, True, c.lower_is_better))
+            own.setdefault((c.dataset, c.metric), key)
         for b in card.baselines:
-            key = (b.dataset, b.metric)
-            if key in groups:  # only baselines measured the way some claim is
-                groups[key].append(Point(b.name, b.value, b.gflops, False, False))
+            key = (
+                (b.dataset, b.metric)
+                if (b.dataset, b.metric) in groups
+                else own.get((b.dataset, b.metric))
+            )
+            if key is not None:
+                name = b.name + ("" if b.verified else " *")
+                groups[key].append(Point(name, b.value, b.gflops, False, False))
     for key, pts in groups.items():  # one point per label, the first seen
         seen: dict[str, Point] = {}
         for p in pts:
@@ -100,7 +111,9 @@ def draw_group(key: tuple[str, str], points: list[Point], path: Path) -> str:
     better = "lower is better" if lower else "higher is better"
     ax.set_title(f"{dataset}: {metric} ({better})", fontsize=10)
     _save(fig, path)
-    return f"{dataset}, {metric}: {kind}, numbers as the papers report them"
+    starred = any(p.label.endswith(" *") for p in points)
+    note = "; * not checked against the paper's own text" if starred else ""
+    return f"{dataset}, {metric}: {kind}, numbers as the papers report them{note}"
 
 
 def draw_measured(benches: list[dict], path: Path) -> str:

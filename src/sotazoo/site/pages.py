@@ -31,6 +31,11 @@ TASK_TITLES = {
 }
 
 
+UNVERIFIED = (
+    ' <span class="badge" title="not checked against the paper\'s own text">unverified</span>'
+)
+
+
 def e(x: Any) -> str:
     return escape(str(x), quote=True)
 
@@ -129,7 +134,8 @@ def _claims_table(card: PaperCard, result: dict | None) -> str:
             )
         rows.append(
             f"<tr><td>{e(c.variant)}</td><td>{e(c.dataset)} {e(c.split)}</td><td>{e(c.metric)}</td>"
-            f'<td class="num">{e(v)}</td><td>{e(c.source)}</td><td>{mine}</td></tr>'
+            f'<td class="num">{e(v)}</td><td>{e(c.source)}{"" if c.verified else UNVERIFIED}</td>'
+            f"<td>{mine}</td></tr>"
         )
     return f"<table>{head}{''.join(rows)}</table>"
 
@@ -215,7 +221,8 @@ def paper_page(
         for b in c.baselines:
             body.append(
                 f"<tr><td>{e(b.name)}</td><td>{e(b.dataset)}</td><td>{e(b.metric)}</td>"
-                f'<td class="num">{b.value:g} {e(b.unit)}</td><td>{e(b.source)}</td></tr>'
+                f'<td class="num">{b.value:g} {e(b.unit)}</td>'
+                f"<td>{e(b.source)}{'' if b.verified else UNVERIFIED}</td></tr>"
             )
         body.append("</table>")
     body.append(f"<h2>{bi('Speed and size on our machine', '在我们机器上的速度与规模')}</h2>")
@@ -233,8 +240,9 @@ def paper_page(
 def demo_section(card: PaperCard, demo_spec: str | None) -> str:
     if demo_spec:
         d = card.demo
+        note = f'<p class="note">{e(card.browser_note)}</p>' if card.browser_note else ""
         return (
-            f'<div class="demo" data-demo data-spec="{e(demo_spec)}">'
+            f'{note}<div class="demo" data-demo data-spec="{e(demo_spec)}">'
             f'<p class="meta">{e(d.model)} with weights <code>{e(d.model)}.{e(d.weights)}</code>, '
             f"run by onnxruntime-web (wasm) on this page; nothing leaves your machine.</p></div>"
         )
