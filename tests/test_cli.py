@@ -87,7 +87,7 @@ def test_bench_vs_a_reference_shares_weights():
 
 def test_bench_rejects_a_bad_reference(capsys):
     assert main(["bench", "seresnet_mini", "--vs", "caffe:foo", "--reps", "1"]) == 1
-    assert "timm:NAME or torchvision:NAME" in capsys.readouterr().err
+    assert "timm:NAME, torchvision:NAME or sotazoo:NAME:k=v" in capsys.readouterr().err
 
 
 def test_info_marks_unverified_numbers(capsys):

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 import sotazoo
-from sotazoo.registry import model_entry, paper_module
+from sotazoo.registry import example_inputs, model_entry, paper_module
 
 
 def test_import_does_not_load_torch_or_papers():
@@ -51,28 +51,30 @@ def _tiny(name):
     module = paper_module(pid, "model")
     overrides = module.tiny_overrides(name) if hasattr(module, "tiny_overrides") else {}
     c, h, w = entry.input_size
-    return sotazoo.create_model(name, **overrides), (c, min(h, 64), min(w, 64))
+    size = (c, h, w) if entry.extra_inputs else (c, min(h, 64), min(w, 64))
+    return sotazoo.create_model(name, **overrides), size, entry
 
 
 @pytest.mark.parametrize("name", sotazoo.list_models())
 def test_forward_backward(name):
-    model, size = _tiny(name)
+    model, size, entry = _tiny(name)
     model.train()
-    out = model(torch.randn(2, *size))
+    inputs = example_inputs(entry, 2, size=size)
+    out = model(*inputs)
     assert out.ndim == 2 and out.shape[0] == 2 and torch.isfinite(out).all()
     out.square().mean().backward()
     grads = [p.grad for p in model.parameters() if p.requires_grad]
     assert all(g is not None and torch.isfinite(g).all() for g in grads)
     model.eval()
-    assert model(torch.randn(1, *size)).shape == out[:1].shape  # same output in eval mode
+    assert model(*(t[:1] for t in inputs)).shape == out[:1].shape  # same output in eval mode
 
 
 @pytest.mark.parametrize("name", sotazoo.list_models())
 def test_export_onnx_matches_torch(name, tmp_path):
     from sotazoo.export import export_onnx
 
-    model, size = _tiny(name)
-    r = export_onnx(model.eval(), size, tmp_path / f"{name}.onnx")
+    model, size, entry = _tiny(name)
+    r = export_onnx(model.eval(), size, tmp_path / f"{name}.onnx", extra_inputs=entry.extra_inputs)
     assert r.max_abs_diff <= r.tolerance and r.opset >= 17
     assert (tmp_path / f"{name}.onnx").is_file()
     assert not list(tmp_path.glob("*.part"))

@@ -12,12 +12,14 @@ from __future__ import annotations
 import platform
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
 import torch
 
+from sotazoo.cards import ExtraInput
 from sotazoo.errors import SotazooError
+from sotazoo.inputs import random_inputs
 
 
 @dataclass
@@ -55,19 +57,30 @@ def count_params(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def count_gmacs(model: torch.nn.Module, input_size: tuple[int, ...]) -> float:
+def count_gmacs(
+    model: torch.nn.Module, input_size: tuple[int, ...], extra_inputs: Sequence[ExtraInput] = ()
+) -> float:
     """Multiply-adds (G) of one forward pass at batch 1: flop_counter's FLOPs / 2."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    x = torch.randn(1, *input_size, device=next(model.parameters()).device)
+    device = next(model.parameters()).device
+    inputs = random_inputs(input_size, extra_inputs, 1, device=device)
     with torch.inference_mode(), FlopCounterMode(display=False) as counter:
-        model(x)
+        model(*inputs)
     return counter.get_total_flops() / 2e9
 
 
 def create_reference(spec: str) -> torch.nn.Module:
-    """Build a reference implementation from `timm:NAME` or `torchvision:NAME`."""
+    """Build a reference implementation from `timm:NAME`, `torchvision:NAME`, or
+    `sotazoo:NAME:key=value,...` (one of our models built another way, for papers that no
+    installable library implements; e.g. the literal form of an equation we compute faster)."""
     lib, _, name = spec.partition(":")
+    if lib == "sotazoo":
+        from sotazoo.registry import create_model
+
+        model, _, opts = name.partition(":")
+        overrides = dict(kv.split("=", 1) for kv in opts.split(",") if kv)
+        return create_model(model, **overrides)
     if lib == "timm":
         try:
             import timm
@@ -78,7 +91,9 @@ def create_reference(spec: str) -> torch.nn.Module:
         import torchvision
 
         return torchvision.models.get_model(name, weights=None)
-    raise SotazooError(f"reference {spec!r} must look like timm:NAME or torchvision:NAME")
+    raise SotazooError(
+        f"reference {spec!r} must look like timm:NAME, torchvision:NAME or sotazoo:NAME:k=v"
+    )
 
 
 def cpu_name() -> str:
@@ -92,13 +107,14 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def _timer(model: torch.nn.Module, x: torch.Tensor) -> Callable[[], float]:
-    sync = torch.cuda.synchronize if x.is_cuda else (lambda: None)
+def _timer(model: torch.nn.Module, x: torch.Tensor | tuple) -> Callable[[], float]:
+    inputs = x if isinstance(x, tuple) else (x,)
+    sync = torch.cuda.synchronize if inputs[0].is_cuda else (lambda: None)
 
     def run() -> float:
         sync()
         t0 = time.perf_counter()
-        model(x)
+        model(*inputs)
         sync()
         return time.perf_counter() - t0
 
@@ -106,9 +122,10 @@ def _timer(model: torch.nn.Module, x: torch.Tensor) -> Callable[[], float]:
 
 
 def time_interleaved(
-    models: list[torch.nn.Module], x: torch.Tensor, *, warmup: int, reps: int, progress=None
+    models: list[torch.nn.Module], x: torch.Tensor | tuple, *, warmup: int, reps: int, progress=None
 ) -> list[list[float]]:
-    """Seconds per forward pass of each model on `x`, timed in alternating order (ABBA…)."""
+    """Seconds per forward pass of each model on `x` (a tensor or a tuple of inputs), timed in
+    alternating order (ABBA…)."""
     runs = [_timer(m, x) for m in models]
     times: list[list[float]] = [[] for _ in runs]
     with torch.inference_mode():
@@ -170,7 +187,7 @@ def bench(
     results = {}
     with tqdm(total=2 * reps, desc=f"bench {name}", disable=not progress, leave=False) as bar:
         for b, key in ((1, "lat"), (batch, "thr")):
-            x = torch.randn(b, *input_size, device=device)
+            x = random_inputs(input_size, entry.extra_inputs, b, device=device)
             results[key] = time_interleaved(
                 list(models.values()), x, warmup=warmup, reps=reps, progress=bar.update
             )
@@ -182,7 +199,7 @@ def bench(
             Measurement(
                 name=mname,
                 params=count_params(m),
-                gmacs=count_gmacs(m, input_size),
+                gmacs=count_gmacs(m, input_size, entry.extra_inputs),
                 latency_ms=1e3 * statistics.median(lat),
                 latency_spread_ms=1e3 * _iqr(lat),
                 throughput=batch / statistics.median(thr),

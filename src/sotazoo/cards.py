@@ -108,6 +108,16 @@ class Demo:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ExtraInput:
+    """An input a model takes after the image (a question, a mask, a class label)."""
+
+    name: str
+    shape: tuple[int, ...]  # without the batch dimension
+    dtype: str = "float32"  # or "int64"
+    high: int = 2  # int64 inputs: example values are drawn from [0, high)
+
+
+@dataclass(frozen=True, kw_only=True)
 class ModelEntry:
     """A registered model: its name, its builder in `papers/<id>/model.py`, and what it checks.
 
@@ -125,6 +135,7 @@ class ModelEntry:
     gflops_source: str = ""
     reference: str = ""
     laptop: bool = False
+    extra_inputs: tuple[ExtraInput, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -229,6 +240,17 @@ def parse_card(
         m = dict(m)
         if "input_size" in m:
             m["input_size"] = tuple(m["input_size"])
+        if "extra_inputs" in m:
+            extras = [
+                _typed(
+                    ExtraInput,
+                    {**x, "shape": tuple(x.get("shape", ()))},
+                    f"models[{i}].extra_inputs[{k}]",
+                    problems,
+                )  # fmt: skip
+                for k, x in enumerate(m["extra_inputs"])
+            ]
+            m["extra_inputs"] = tuple(x for x in extras if x)
         models.append(_typed(ModelEntry, m, f"models[{i}]", problems))
     demo = data.pop("demo", None)
     if demo is not None:
@@ -297,6 +319,11 @@ def _check_values(card: PaperCard, problems: list[str], expected_id: str | None)
             problems.append(f"model {m.name!r} is a paper variant with no reference params")
         if len(m.input_size) != 3:
             problems.append(f"model {m.name!r} input_size must be (C, H, W)")
+        for x in m.extra_inputs:
+            if x.dtype not in ("float32", "int64"):
+                problems.append(
+                    f"model {m.name!r} input {x.name!r}: dtype must be float32 or int64"
+                )
 
 
 def papers_dir() -> Path:

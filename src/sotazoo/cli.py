@@ -163,7 +163,8 @@ def _cmd_export(args) -> int:
 
     _, entry = model_entry(args.model)
     model = create_model(args.model, weights=args.weights)
-    r = export_onnx(model, entry.input_size, args.onnx, opset=args.opset, tolerance=args.tolerance)
+    r = export_onnx(model, entry.input_size, args.onnx, opset=args.opset, tolerance=args.tolerance,
+                    extra_inputs=entry.extra_inputs)  # fmt: skip
     print(
         f"wrote {r.path} ({r.size_mb:.1f} MB, opset {r.opset}, {r.exporter})\n"
         f"onnxruntime vs PyTorch on a random {tuple(r.input_shape)} batch: "

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 
+from sotazoo.cards import ExtraInput
 from sotazoo.errors import SotazooError
+from sotazoo.inputs import random_inputs
 
 DEFAULT_OPSET = 17
 # float32 through ~50 conv/BN layers: ORT fuses BN into the convs and sums in another order, so
@@ -49,8 +52,10 @@ def export_onnx(
     opset: int = DEFAULT_OPSET,
     tolerance: float = DEFAULT_TOLERANCE,
     seed: int = 0,
+    extra_inputs: Sequence[ExtraInput] = (),
 ) -> ExportResult:
-    """Export `model` for inputs of shape (B, *input_size) and verify it with onnxruntime."""
+    """Export `model` for inputs of shape (B, *input_size) (then `extra_inputs`, when the model
+    takes more than an image) and verify it with onnxruntime."""
     import onnx
     import onnxruntime as ort
 
@@ -59,27 +64,27 @@ def export_onnx(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     model = model.eval()
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randn(2, *input_size, generator=g)
+    inputs = random_inputs(input_size, extra_inputs, 2, seed=seed)
+    names = ["input", *(e.name for e in extra_inputs)]
     tmp = path.with_name(path.name + ".part")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the exporter's deprecation chatter
             torch.onnx.export(
                 model,
-                (x,),
+                inputs,
                 str(tmp),
                 dynamo=False,
                 opset_version=opset,
-                input_names=["input"],
+                input_names=names,
                 output_names=["output"],
-                dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}},
+                dynamic_axes={n: {0: "batch"} for n in [*names, "output"]},
             )
         onnx.checker.check_model(str(tmp))
         sess = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
-        (got,) = sess.run(None, {"input": x.numpy()})
+        (got,) = sess.run(None, {n: t.numpy() for n, t in zip(names, inputs, strict=True)})
         with torch.inference_mode():
-            want = model(x).numpy()
+            want = model(*inputs).numpy()
         if got.shape != want.shape:
             raise ExportError(f"onnxruntime output shape {got.shape} != PyTorch {want.shape}")
         diff = float(abs(got - want).max())
@@ -97,5 +102,5 @@ def export_onnx(
         max_abs_diff=diff,
         tolerance=tolerance,
         size_mb=path.stat().st_size / 2**20,
-        input_shape=tuple(x.shape),
+        input_shape=tuple(inputs[0].shape),
     )

@@ -171,3 +171,12 @@ def create_model(
     model = build(**overrides)
     load_into(model, sd, str(path))
     return model.eval()
+
+
+def example_inputs(
+    entry: ModelEntry, batch: int = 2, *, size: tuple[int, int, int] | None = None, seed: int = 0
+) -> tuple[torch.Tensor, ...]:
+    """Random inputs a model of `entry` takes: the image batch, then its `extra_inputs`."""
+    from sotazoo.inputs import random_inputs
+
+    return random_inputs(size or entry.input_size, entry.extra_inputs, batch, seed=seed)

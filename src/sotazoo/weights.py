@@ -40,7 +40,8 @@ class Weights:
     """
 
     model: str
-    tag: str  # "official": converted author/port checkpoint; "sotazoo": trained by our recipe
+    tag: str  # "official": converted author checkpoint (or its port); "sotazoo": trained by our
+    # recipe; the name of a port (e.g. "kimhc6028") when there is no author release at all
     urls: tuple[str, ...] = ()
     packaged: str = ""  # path inside the sotazoo package of small weights that ship with it
     sha256: str

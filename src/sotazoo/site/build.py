@@ -13,7 +13,8 @@ Layout of the output folder::
     site.json                  manifest: pages, demos, the inputs' fingerprint
 
 A paper joins the site by its card alone; a demo needs only its card's `[demo]` table, a weights
-entry with `transforms`, and a widget of that kind in `static/sotazoo.mjs`. The build writes into
+entry with `transforms`, and a widget of that kind in `static/sotazoo.mjs`; `papers/<id>/demo.py`
+may add sample inputs (`samples(out_dir)`) and kind-specific fields of the spec (`spec_extra()`). The build writes into
 a sibling folder and swaps it in at the end, so an interrupted build never leaves half a site.
 """
 
@@ -90,12 +91,15 @@ def build_demo(card: PaperCard, out: Path) -> str:
     _, entry = model_entry(d.model)
     model = create_model(d.model, weights=d.weights, progress=False)
     onnx_path = out / "models" / f"{w.name}.onnx"
-    r = export_onnx(model, entry.input_size, onnx_path)
-    samples = []
+    r = export_onnx(model, entry.input_size, onnx_path, extra_inputs=entry.extra_inputs)
+    samples, extra = [], {}
     if importlib.util.find_spec(f"sotazoo.papers.{card.id}.demo") is not None:
         module = importlib.import_module(f"sotazoo.papers.{card.id}.demo")
-        for p in module.samples(out / "samples" / card.id):
-            samples.append({"name": p.stem, "src": f"../samples/{card.id}/{p.name}"})
+        for s in module.samples(out / "samples" / card.id):
+            s = s if isinstance(s, dict) else {"path": s}  # a path, or a path with extra data
+            p = s.pop("path")
+            samples.append({"name": p.stem, "src": f"../samples/{card.id}/{p.name}", **s})
+        extra = module.spec_extra() if hasattr(module, "spec_extra") else {}
     t = dict(w.transforms)
     spec = {
         "kind": d.kind,
@@ -110,6 +114,7 @@ def build_demo(card: PaperCard, out: Path) -> str:
         "transforms": {k: t[k] for k in ("size", "mean", "std") if k in t},
         "labels": list(t.get("classes", ())),
         "samples": samples,
+        **extra,
     }
     write_json_atomic(spec, out / "models" / f"{w.name}.json")
     return f"models/{w.name}.json"
