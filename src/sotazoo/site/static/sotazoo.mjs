@@ -536,7 +536,8 @@ const widgets = {
     const colour = el('select', { 'aria-label': 'colour' },
       ...(spec.colours || []).map((c, i) => el('option', { value: String(i) }, c)));
     const kind = el('select', { 'aria-label': 'question' },
-      ...(spec.question_types || []).map((q, i) => el('option', { value: String(i) }, q)));
+      ...(spec.question_types || []).map((q, i) => el('option', { value: String(i) },
+        q.replace('{colour}', '…'))));
     const ask = el('button', { type: 'button' }, 'ask');
     const preview = el('canvas', { class: 'demo-preview' });
     const table = el('table', { class: 'demo-top5' });
