@@ -59,3 +59,23 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+# ---------------------------------------------------------------- drawing helpers of figure.py
+
+
+def box(ax, x, y, w, h, text, color, fontsize=9.0, *, rounding=0.08, lw=1.0) -> None:
+    """A rounded box at (x, y) of size (w, h), filled with `color`, `text` centred in it."""
+    from matplotlib.patches import FancyBboxPatch
+
+    style = f"round,pad=0.02,rounding_size={rounding}"
+    ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle=style, fc=color, ec="#333333", lw=lw))
+    ax.text(x + w / 2, y + h / 2, text, ha="center", va="center", fontsize=fontsize)
+
+
+def arrow(ax, x0, y0, x1, y1, color="#333333", *, lw=1.2, linestyle="-") -> None:
+    """An arrow from (x0, y0) to (x1, y1)."""
+    props = {"arrowstyle": "->", "lw": lw, "color": color}
+    if linestyle != "-":
+        props["linestyle"] = linestyle
+    ax.annotate("", xy=(x1, y1), xytext=(x0, y0), arrowprops=props)

@@ -7,20 +7,12 @@ the roles of convolution and deconvolution swapped. Shapes are for scale factor 
 
 from __future__ import annotations
 
+from sotazoo.figures import arrow, box
+
+_box = box
+_arrow = arrow
+
 LR, HR, OP = "#e8eef7", "#fbe3c4", "#dfe9d8"
-
-
-def _box(ax, x, y, w, h, text, color, size=9):
-    from matplotlib.patches import FancyBboxPatch
-
-    ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle="round,pad=0.02,rounding_size=0.08",
-                                fc=color, ec="#333333", lw=1.0))  # fmt: skip
-    ax.text(x + w / 2, y + h / 2, text, ha="center", va="center", fontsize=size)
-
-
-def _arrow(ax, x0, y0, x1, y1):
-    ax.annotate("", xy=(x1, y1), xytext=(x0, y0),
-                arrowprops={"arrowstyle": "->", "lw": 1.2, "color": "#333333"})  # fmt: skip
 
 
 def _unit(ax, y, names, ops, res, title):
@@ -38,11 +30,11 @@ def _unit(ax, y, names, ops, res, title):
     for kind, label in zip(kinds, labels, strict=True):
         if kind == "t":
             r = next(tensor_res)
-            _box(ax, x, y, tw, h, f"{label}\n{r}", HR if "s" in r else LR, size=8.5)
+            _box(ax, x, y, tw, h, f"{label}\n{r}", HR if "s" in r else LR, fontsize=8.5)
             centers.append((x, x + tw))
             x += tw + gap
         elif kind == "o":
-            _box(ax, x, y + 0.1, ow, h - 0.2, label, OP, size=8)
+            _box(ax, x, y + 0.1, ow, h - 0.2, label, OP, fontsize=8)
             centers.append((x, x + ow))
             x += ow + gap
         else:

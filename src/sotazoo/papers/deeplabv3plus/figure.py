@@ -9,20 +9,14 @@ multiply-add count next to a standard 3x3.
 
 from __future__ import annotations
 
+import functools
+
+from sotazoo.figures import arrow, box
+
+_box = functools.partial(box, fontsize=8)
+_arrow = functools.partial(arrow, lw=1.1)
+
 C_IN = C_OUT = 256
-
-
-def _box(ax, x, y, w, h, text, color, fontsize=8):
-    from matplotlib.patches import FancyBboxPatch
-
-    ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle="round,pad=0.02,rounding_size=0.08",
-                                fc=color, ec="#333333", lw=1.0))  # fmt: skip
-    ax.text(x + w / 2, y + h / 2, text, ha="center", va="center", fontsize=fontsize)
-
-
-def _arrow(ax, x0, y0, x1, y1):
-    ax.annotate("", xy=(x1, y1), xytext=(x0, y0),
-                arrowprops={"arrowstyle": "->", "lw": 1.1, "color": "#333333"})  # fmt: skip
 
 
 def _network(ax):

@@ -6,19 +6,10 @@ EDSR's block has no batch norm and multiplies the branch by a constant 0.1 befor
 
 from __future__ import annotations
 
+from sotazoo.figures import arrow, box
 
-def _box(ax, x, y, w, h, text, color):
-    from matplotlib.patches import FancyBboxPatch
-
-    ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle="round,pad=0.02,rounding_size=0.08",
-                                fc=color, ec="#333333", lw=1.0))  # fmt: skip
-    ax.text(x + w / 2, y + h / 2, text, ha="center", va="center", fontsize=9)
-
-
-def _arrow(ax, x0, y0, x1, y1):
-    ax.annotate("", xy=(x1, y1), xytext=(x0, y0),
-                arrowprops={"arrowstyle": "->", "lw": 1.2, "color": "#333333"})  # fmt: skip
-
+_box = box
+_arrow = arrow
 
 CONV, BN, ACT, SCALE = "#dfe9d8", "#f6d0c7", "#fbe3c4", "#e3dcf2"
 

@@ -8,18 +8,12 @@ and the occluded interval filled from the mirrored side of the face.
 
 from __future__ import annotations
 
+import functools
 
-def _box(ax, x, y, w, h, text, color):
-    from matplotlib.patches import FancyBboxPatch
+from sotazoo.figures import arrow, box
 
-    ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle="round,pad=0.02,rounding_size=0.08",
-                                fc=color, ec="#333333", lw=1.0))  # fmt: skip
-    ax.text(x + w / 2, y + h / 2, text, ha="center", va="center", fontsize=8)
-
-
-def _arrow(ax, x0, y0, x1, y1):
-    ax.annotate("", xy=(x1, y1), xytext=(x0, y0),
-                arrowprops={"arrowstyle": "->", "lw": 1.1, "color": "#333333"})  # fmt: skip
+_box = functools.partial(box, fontsize=8)
+_arrow = functools.partial(arrow, lw=1.1)
 
 
 def _profile():

@@ -8,18 +8,13 @@ turns the 8-d style vector into the mean and scale of every AdaIN layer.
 
 from __future__ import annotations
 
+from sotazoo.figures import arrow, box
 
-def _box(ax, x, y, w, h, text, color, fontsize=9):
-    from matplotlib.patches import FancyBboxPatch
-
-    ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle="round,pad=0.02,rounding_size=0.08",
-                                fc=color, ec="#333333", lw=1.0))  # fmt: skip
-    ax.text(x + w / 2, y + h / 2, text, ha="center", va="center", fontsize=fontsize)
+_box = box
 
 
 def _arrow(ax, x0, y0, x1, y1, style="-", color="#333333"):
-    ax.annotate("", xy=(x1, y1), xytext=(x0, y0),
-                arrowprops={"arrowstyle": "->", "lw": 1.2, "color": color, "linestyle": style})  # fmt: skip
+    arrow(ax, x0, y0, x1, y1, color=color, linestyle=style)
 
 
 def draw():

@@ -8,6 +8,13 @@ output two cells below). The unused state h_{i-1} and the five block outputs are
 
 from __future__ import annotations
 
+import functools
+
+from sotazoo.figures import arrow, box
+
+_box = functools.partial(box, fontsize=8, rounding=0.06, lw=0.9)
+_arrow = functools.partial(arrow, lw=1.0)
+
 # (op on first input, first input, op on second input, second input); "prev" is h_{i-1}.
 BLOCKS = [
     ("sep 5×5", "cur", "sep 3×3", "prev"),
@@ -18,19 +25,6 @@ BLOCKS = [
 ]
 COLORS = {"prev": "#d35400", "cur": "#1f4e9a"}
 OP_COLORS = {"sep": "#fbe3c4", "avg": "#dfe9d8", "ide": "#eeeeee"}
-
-
-def _box(ax, x, y, w, h, text, color, fontsize=8):
-    from matplotlib.patches import FancyBboxPatch
-
-    ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle="round,pad=0.02,rounding_size=0.06",
-                                fc=color, ec="#333333", lw=0.9))  # fmt: skip
-    ax.text(x + w / 2, y + h / 2, text, ha="center", va="center", fontsize=fontsize)
-
-
-def _arrow(ax, x0, y0, x1, y1, color="#333333"):
-    ax.annotate("", xy=(x1, y1), xytext=(x0, y0),
-                arrowprops={"arrowstyle": "->", "lw": 1.0, "color": color})  # fmt: skip
 
 
 def draw():

@@ -7,7 +7,15 @@ face (an ellipsoid with a nose, turned 25 degrees), not taken from the paper or 
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
+
+from sotazoo.figures import arrow, box
+
+_box = functools.partial(box, fontsize=8.5)
+_arrow = arrow
+
 
 N = 128  # the toy map's resolution (the real one is 256)
 
@@ -37,19 +45,6 @@ def _weights(inside):
 
 LANDMARKS = [(0.24, 0.38), (0.42, 0.38), (0.58, 0.38), (0.76, 0.38), (0.5, 0.6),
              (0.37, 0.73), (0.63, 0.73), (0.5, 0.93), (0.12, 0.62), (0.88, 0.62)]  # fmt: skip
-
-
-def _box(ax, x, y, w, h, text, color):
-    from matplotlib.patches import FancyBboxPatch
-
-    ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle="round,pad=0.02,rounding_size=0.08",
-                                fc=color, ec="#333333", lw=1.0))  # fmt: skip
-    ax.text(x + w / 2, y + h / 2, text, ha="center", va="center", fontsize=8.5)
-
-
-def _arrow(ax, x0, y0, x1, y1):
-    ax.annotate("", xy=(x1, y1), xytext=(x0, y0),
-                arrowprops={"arrowstyle": "->", "lw": 1.2, "color": "#333333"})  # fmt: skip
 
 
 def _image(fig, rect, img, title, **kw):

@@ -9,20 +9,12 @@ blended with the nearest-upsampled RGB output of the 16x16 stage: (1 - alpha) * 
 
 from __future__ import annotations
 
+from sotazoo.figures import arrow, box
+
+_box = box
+_arrow = arrow
+
 PHASE_KIMG = 800  # lod_training_kimg = lod_transition_kimg = 800 for CelebA-HQ
-
-
-def _box(ax, x, y, w, h, text, color):
-    from matplotlib.patches import FancyBboxPatch
-
-    ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle="round,pad=0.02,rounding_size=0.08",
-                                fc=color, ec="#333333", lw=1.0))  # fmt: skip
-    ax.text(x + w / 2, y + h / 2, text, ha="center", va="center", fontsize=9)
-
-
-def _arrow(ax, x0, y0, x1, y1):
-    ax.annotate("", xy=(x1, y1), xytext=(x0, y0),
-                arrowprops={"arrowstyle": "->", "lw": 1.2, "color": "#333333"})  # fmt: skip
 
 
 def _schedule(ax):

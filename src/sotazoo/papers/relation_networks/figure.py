@@ -7,20 +7,12 @@ embedding q and sent through the same MLP g; the n^2 outputs are summed and the 
 
 from __future__ import annotations
 
+from sotazoo.figures import arrow, box
+
+_box = box
+_arrow = arrow
+
 CELL_COLORS = {(0, 1): "#f2c14e", (3, 3): "#e4572e", (4, 0): "#4f86c6"}
-
-
-def _box(ax, x, y, w, h, text, color, fontsize=9):
-    from matplotlib.patches import FancyBboxPatch
-
-    ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle="round,pad=0.02,rounding_size=0.08",
-                                fc=color, ec="#333333", lw=1.0))  # fmt: skip
-    ax.text(x + w / 2, y + h / 2, text, ha="center", va="center", fontsize=fontsize)
-
-
-def _arrow(ax, x0, y0, x1, y1):
-    ax.annotate("", xy=(x1, y1), xytext=(x0, y0),
-                arrowprops={"arrowstyle": "->", "lw": 1.2, "color": "#333333"})  # fmt: skip
 
 
 def _pair(ax, x, y, left, right):
