@@ -227,15 +227,16 @@ def bench(
 
 def format_bench(r: BenchResult) -> str:
     rows = [r.ours] + ([r.reference] if r.reference else [])
+    w = max(28, *(len(m.name) + 2 for m in rows))
     lines = [
         f"{r.model} at {'x'.join(map(str, r.input_size))} on {r.device} ({r.cpu}), "
         f"{r.threads} threads, torch {r.torch}",
-        f"{'model':<28}{'params':>14}{'GMACs':>9}{'latency ms (b=1)':>20}"
+        f"{'model':<{w}}{'params':>14}{'GMACs':>9}{'latency ms (b=1)':>20}"
         f"{'img/s (b=' + str(r.ours.batch) + ')':>14}",
     ]
     for m in rows:
         lines.append(
-            f"{m.name:<28}{m.params:>14,}{m.gmacs:>9.3f}"
+            f"{m.name:<{w}}{m.params:>14,}{m.gmacs:>9.3f}"
             f"{m.latency_ms:>12.2f} ± {m.latency_spread_ms / 2:<6.2f}{m.throughput:>13.1f}"
         )
     if r.reference:
