@@ -225,7 +225,7 @@ def test_bad_input_is_named():
 def test_packaged_weights_reproduce_their_log():
     """Our demo weights, evaluated again on the recipe's held-out scenes, give the accuracy
     that the training log recorded (the log is data written by `sotazoo train`)."""
-    from sotazoo.papers.relation_networks.repro import TEST_SEED, _tensors, evaluate
+    from sotazoo.papers.relation_networks.repro import TEST_SEED, as_tensors, evaluate
     from sotazoo.registry import get_weights
 
     w = get_weights("rn_mini", "sotazoo")
@@ -236,7 +236,7 @@ def test_packaged_weights_reproduce_their_log():
     )
     assert log["sha256"] == w.sha256
     model = sotazoo.create_model("rn_mini", weights="sotazoo")
-    test = _tensors(make_sort_of_clevr(200, seed=TEST_SEED))
+    test = as_tensors(make_sort_of_clevr(200, seed=TEST_SEED))
     rel, non = evaluate(model, test)
     assert abs(rel - log["metrics"]["sort_of_clevr_relational"]) < 0.01
     assert abs(non - log["metrics"]["sort_of_clevr_non_relational"]) < 0.01

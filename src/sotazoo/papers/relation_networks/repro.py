@@ -49,7 +49,7 @@ class ReproConfig:
 QUICK = ReproConfig(n_train_images=40, n_test_images=10, steps=4, eval_every=2)
 
 
-def _tensors(data: dict) -> dict[str, torch.Tensor]:
+def as_tensors(data: dict) -> dict[str, torch.Tensor]:
     return {
         "images": torch.from_numpy(data["images"]),
         "questions": torch.from_numpy(data["questions"]).reshape(-1, QUESTION_DIM),
@@ -113,12 +113,12 @@ def run(*, quick: bool, seeds: list[int], progress: bool = True) -> Outcome:
     from tqdm.auto import tqdm
 
     cfg = QUICK if quick else ReproConfig()
-    test = _tensors(make_sort_of_clevr(cfg.n_test_images, seed=TEST_SEED))
+    test = as_tensors(make_sort_of_clevr(cfg.n_test_images, seed=TEST_SEED))
     runs: dict[str, list[dict]] = {arm: [] for arm in ARMS}
     total = len(seeds) * len(ARMS) * cfg.steps
     with tqdm(total=total, desc="relation_networks repro", disable=not progress) as bar:
         for seed in seeds:
-            train = _tensors(make_sort_of_clevr(cfg.n_train_images, seed=1000 + seed))
+            train = as_tensors(make_sort_of_clevr(cfg.n_train_images, seed=1000 + seed))
             for arm in ARMS:
                 r = train_arm(arm, cfg, train, test, seed, on_step=lambda: bar.update(1))
                 r.pop("model")
@@ -236,8 +236,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", required=True)
     a = p.parse_args(argv)
     cfg = ReproConfig(n_train_images=a.train_images, steps=a.steps, eval_every=a.eval_every)
-    test = _tensors(make_sort_of_clevr(cfg.n_test_images, seed=TEST_SEED))
-    train = _tensors(make_sort_of_clevr(cfg.n_train_images, seed=1000 + a.seed))
+    test = as_tensors(make_sort_of_clevr(cfg.n_test_images, seed=TEST_SEED))
+    train = as_tensors(make_sort_of_clevr(cfg.n_train_images, seed=1000 + a.seed))
     path = Path(a.out)
     # Arms run separately (or by `sotazoo train rn_mini`) land in the same file: keep the others.
     out = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {"curves": {}}

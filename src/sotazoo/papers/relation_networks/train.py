@@ -15,7 +15,7 @@ from sotazoo.data.sort_of_clevr import ANSWERS, COLOURS, make_sort_of_clevr
 from sotazoo.papers.relation_networks.repro import (
     TEST_SEED,
     ReproConfig,
-    _tensors,
+    as_tensors,
     train_arm,
 )
 from sotazoo.train.recipes import Trained
@@ -37,8 +37,8 @@ def train_rn_mini(*, seed: int, epochs: int | None, progress: bool) -> Trained:
     steps = r.epochs * r.n_train_images * 20 // r.batch_size
     cfg = ReproConfig(n_train_images=r.n_train_images, steps=steps, batch_size=r.batch_size,
                       lr=r.lr, eval_every=r.eval_every)  # fmt: skip
-    train = _tensors(make_sort_of_clevr(r.n_train_images, seed=1000 + seed))
-    test = _tensors(make_sort_of_clevr(cfg.n_test_images, seed=TEST_SEED))
+    train = as_tensors(make_sort_of_clevr(r.n_train_images, seed=1000 + seed))
+    test = as_tensors(make_sort_of_clevr(cfg.n_test_images, seed=TEST_SEED))
     with tqdm(total=steps, desc="train rn_mini", disable=not progress) as bar:
         out = train_arm("rn", cfg, train, test, seed, on_step=lambda: bar.update(1),
                         on_eval=lambda _, p: bar.set_postfix(rel=p["relational"],
