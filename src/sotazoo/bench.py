@@ -70,17 +70,31 @@ def count_gmacs(
     return counter.get_total_flops() / 2e9
 
 
+def _options(opts: str) -> dict:
+    """`k=v,k2=v2` -> kwargs; values are Python literals where they parse (2, 0.1), else strings."""
+    import ast
+
+    out = {}
+    for kv in filter(None, opts.split(",")):
+        k, _, v = kv.partition("=")
+        try:
+            out[k] = ast.literal_eval(v)
+        except (ValueError, SyntaxError):
+            out[k] = v
+    return out
+
+
 def create_reference(spec: str) -> torch.nn.Module:
-    """Build a reference implementation from `timm:NAME`, `torchvision:NAME`, or
+    """Build a reference implementation from `timm:NAME`, `torchvision:NAME`,
+    `torchsr:NAME:key=value,...` (torchsr's models, e.g. `torchsr:edsr_baseline:scale=2`), or
     `sotazoo:NAME:key=value,...` (one of our models built another way, for papers that no
     installable library implements; e.g. the literal form of an equation we compute faster)."""
     lib, _, name = spec.partition(":")
+    name, _, opts = name.partition(":")
     if lib == "sotazoo":
         from sotazoo.registry import create_model
 
-        model, _, opts = name.partition(":")
-        overrides = dict(kv.split("=", 1) for kv in opts.split(",") if kv)
-        return create_model(model, **overrides)
+        return create_model(name, **_options(opts))
     if lib == "timm":
         try:
             import timm
@@ -90,9 +104,16 @@ def create_reference(spec: str) -> torch.nn.Module:
     if lib == "torchvision":
         import torchvision
 
-        return torchvision.models.get_model(name, weights=None)
+        return torchvision.models.get_model(name, weights=None, **_options(opts))
+    if lib == "torchsr":
+        try:
+            import torchsr.models
+        except ImportError as e:
+            raise SotazooError("the reference needs torchsr: pip install torchsr") from e
+        return getattr(torchsr.models, name)(**_options(opts))
     raise SotazooError(
-        f"reference {spec!r} must look like timm:NAME, torchvision:NAME or sotazoo:NAME:k=v"
+        f"reference {spec!r} must look like timm:NAME, torchvision:NAME, torchsr:NAME:k=v or "
+        "sotazoo:NAME:k=v"
     )
 
 

@@ -153,8 +153,8 @@ def fetch(w: Weights, *, progress: bool = True) -> Path:
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """Read a checkpoint safely: safetensors, or a torch file with `weights_only=True`.
 
-    Common wrappers (`{"state_dict": ...}`, `{"model": ...}`, DataParallel's `module.`) are
-    unwrapped.
+    Common wrappers (`{"state_dict": ...}`, `{"model": ...}`, BasicSR's `{"params": ...}`,
+    DataParallel's `module.`) are unwrapped.
     """
     import torch
 
@@ -173,7 +173,8 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
             f"cannot read {path} as {'safetensors' if path.suffix == '.safetensors' else 'a torch'}"
             f" checkpoint: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
         ) from e
-    for key in ("state_dict", "model", "state_dict_ema", "model_ema"):
+    # "params"/"params_ema": BasicSR's wrappers (its re-packed EDSR checkpoints, for one).
+    for key in ("state_dict", "model", "state_dict_ema", "model_ema", "params_ema", "params"):
         if isinstance(sd, dict) and isinstance(sd.get(key), dict):
             sd = sd[key]
             break

@@ -1,0 +1,46 @@
+"""EDSR checkpoints: the authors' PyTorch release, and the small demo models we trained.
+
+The release (sanghyun-son/EDSR-PyTorch, `src/model/edsr.py`, the URLs of `url`): single-scale
+EDSR baseline and EDSR at x2/x3/x4, state dicts in our key layout. Their file names end in 8 hex
+digits in the torch.hub convention (the first digits of the file's sha256): the only hash
+published, so that prefix is what we check. Metrics: the official README's table (PSNR on RGB,
+DIV2K images 0801-0900, (scale + 2) border pixels ignored, no self-ensemble). MDSR is released
+only inside `model_pytorch.tar` (542 MB, no per-file hash), so it has no entry here; its file
+loads by path (`create_model("mdsr", weights="mdsr.pt")`).
+"""
+
+from __future__ import annotations
+
+from sotazoo.weights import Weights
+
+_BASE = "https://cv.snu.ac.kr/research/EDSR/models/"
+_README = "EDSR-PyTorch README: PSNR (RGB) on DIV2K 0801-0900, border scale + 2"
+_TRANSFORMS = {"range": "[0, 1] RGB in and out (the model scales to [0, 255] inside)"}
+
+
+def _official(model: str, filename: str, num_params: int, psnr: float, scale: int) -> Weights:
+    return Weights(
+        model=model,
+        tag="official",
+        urls=(_BASE + filename,),
+        sha256=filename.rsplit("-", 1)[1].split(".")[0],
+        filename=filename,
+        format="pth",
+        converter="sotazoo.papers.edsr.convert:convert_state_dict",
+        num_params=num_params,
+        metrics={f"div2k_val_psnr_rgb_x{scale}": psnr},
+        metrics_source=_README,
+        recipe="https://github.com/sanghyun-son/EDSR-PyTorch (src/demo.sh); DIV2K, L1, Adam",
+        license="MIT (EDSR-PyTorch)",
+        transforms=_TRANSFORMS,
+    )
+
+
+WEIGHTS = (
+    _official("edsr_baseline_x2", "edsr_baseline_x2-1bc95232.pt", 1_369_859, 34.61, 2),
+    _official("edsr_baseline_x3", "edsr_baseline_x3-abf2a44e.pt", 1_554_499, 30.92, 3),
+    _official("edsr_baseline_x4", "edsr_baseline_x4-6b446fab.pt", 1_517_571, 28.95, 4),
+    _official("edsr_x2", "edsr_x2-0edfb8a3.pt", 40_729_603, 35.03, 2),
+    _official("edsr_x3", "edsr_x3-ea3ef2c6.pt", 43_680_003, 31.26, 3),
+    _official("edsr_x4", "edsr_x4-4f62e9ef.pt", 43_089_923, 29.25, 4),
+)

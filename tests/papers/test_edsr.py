@@ -1,0 +1,230 @@
+"""EDSR / MDSR: parameter counts against the official table and a count by hand, the oracle
+(torchsr, a port of the official code with its key names), the checkpoint layouts, the residual
+block on a case computed by hand, export, bad input and the quick reproduction."""
+
+import dataclasses
+import hashlib
+
+import pytest
+import torch
+
+import sotazoo
+from sotazoo.bench import count_params
+from sotazoo.cards import load_card
+from sotazoo.errors import InputError, WeightsError
+from sotazoo.papers.edsr.convert import convert_state_dict, detect_layout
+from sotazoo.papers.edsr.model import EDSRConfig, ResBlock
+
+CARD = load_card("edsr")
+PAPER_MODELS = [m for m in CARD.models if not m.laptop]
+
+
+def _conv(i: int, o: int, k: int = 3) -> int:
+    return i * o * k * k + o
+
+
+def _count_by_hand(blocks: int, feats: int, scales: tuple[int, ...], mdsr: bool) -> int:
+    """Table 1's shapes turned into a count, written apart from the module."""
+    n = _conv(3, feats)  # head
+    n += blocks * 2 * _conv(feats, feats) + _conv(feats, feats)  # body + its closing conv
+    for s in scales:  # sub-pixel upsamplers: one x3 stage, or log2(s) x2 stages
+        n += _conv(feats, 9 * feats) if s == 3 else (s.bit_length() - 1) * _conv(feats, 4 * feats)
+    if mdsr:
+        n += len(scales) * 2 * 2 * _conv(feats, feats, 5)  # two 5x5 residual blocks per scale
+    return n + _conv(feats, 3)  # tail conv to RGB
+
+
+SHAPES = {
+    "edsr_baseline_x2": (16, 64, (2,), False),
+    "edsr_baseline_x3": (16, 64, (3,), False),
+    "edsr_baseline_x4": (16, 64, (4,), False),
+    "edsr_x2": (32, 256, (2,), False),
+    "edsr_x3": (32, 256, (3,), False),
+    "edsr_x4": (32, 256, (4,), False),
+    "mdsr": (80, 64, (2, 3, 4), True),
+    "mdsr_baseline": (16, 64, (2, 3, 4), True),
+}
+
+
+@pytest.mark.parametrize("entry", PAPER_MODELS, ids=lambda e: e.name)
+def test_param_count_matches_the_official_table(entry):
+    """The official README's count per scale (e.g. 1.37 M for edsr_baseline_x2), within 0.5%,
+    and exactly the count of Table 1's layer shapes worked out by hand."""
+    n = count_params(sotazoo.create_model(entry.name))
+    assert abs(n - entry.params) / entry.params < 0.005, (n, entry.params)
+    assert n == _count_by_hand(*SHAPES[entry.name])
+
+
+def test_every_paper_variant_has_a_shape_here():
+    assert sorted(SHAPES) == sorted(m.name for m in PAPER_MODELS)
+
+
+def _torchsr(builder: str, scale: int):
+    import torchsr.models
+
+    torch.manual_seed(scale)
+    ref = getattr(torchsr.models, builder)(scale=scale).eval()
+    with torch.no_grad():  # random but non-trivial weights: the default init has zero biases
+        for p in ref.parameters():
+            if p.requires_grad:
+                p.add_(torch.randn_like(p) * 0.01)
+    return ref
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_oracle_torchsr_edsr_baseline(scale, tmp_path):
+    """torchsr's EDSR (a port of the official code, same keys, input in [0, 1]) and ours, with
+    the same weights loaded from a file through our converter, agree to 1e-5."""
+    ref = _torchsr("edsr_baseline", scale)
+    path = tmp_path / "ref.pt"
+    torch.save(ref.state_dict(), path)
+    ours = sotazoo.create_model(f"edsr_baseline_x{scale}", weights=path)
+    x = torch.rand(2, 3, 12, 10, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        a, b = ours(x), ref(x)
+    assert a.shape == (2, 3, 12 * scale, 10 * scale)
+    assert (a - b).abs().max().item() <= 1e-5
+
+
+def test_oracle_torchsr_edsr_full_x4(tmp_path):
+    """The wide EDSR (B32, F256, residual scaling 0.1): the converter infers all three."""
+    ref = _torchsr("edsr", 4)
+    sd, needed, layout = convert_state_dict(ref.state_dict())
+    assert layout == "official"
+    assert needed == {"n_resblocks": 32, "n_feats": 256, "res_scale": 0.1, "scales": (4,)}
+    ours = sotazoo.create_model("edsr_x4")
+    ours.load_state_dict(sd)
+    x = torch.rand(1, 3, 6, 6, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        assert (ours.eval()(x) - ref(x)).abs().max().item() <= 1e-5
+
+
+def test_convert_through_the_official_weights_entry(tmp_path, monkeypatch):
+    """`weights="official"` fetches from the entry's URL, checks the hash prefix of the file
+    name, converts. The URL is pointed at a synthetic local file of the official layout."""
+    from sotazoo.papers.edsr import weights as edsr_weights
+
+    path = tmp_path / "edsr_baseline_x2-synthetic.pt"
+    torch.save(_torchsr("edsr_baseline", 2).state_dict(), path)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    real = next(w for w in edsr_weights.WEIGHTS if w.model == "edsr_baseline_x2")
+    assert real.filename == "edsr_baseline_x2-1bc95232.pt" and real.sha256 == "1bc95232"
+    fake = dataclasses.replace(real, urls=(path.as_uri(),), sha256=digest[:8])
+    monkeypatch.setattr(edsr_weights, "WEIGHTS", (fake,))
+    model = sotazoo.create_model("edsr_baseline_x2", weights="official", progress=False)
+    assert not model.training and model.scale == 2
+
+
+@pytest.mark.parametrize("w", [w for m in ("edsr_baseline_x2", "edsr_x4")
+                               for w in sotazoo.list_weights(m)], ids=lambda w: w.name)  # fmt: skip
+def test_convert_entries_declare_the_counted_params(w):
+    assert count_params(sotazoo.create_model(w.model)) == w.num_params
+
+
+def _basicsr_layout(sd: dict) -> dict:
+    """Our keys renamed the way BasicSR's EDSR names them, mean shift dropped, wrapped."""
+    out = {}
+    for k, v in sd.items():
+        parts = k.split(".")
+        if parts[0] in ("sub_mean", "add_mean"):
+            continue
+        if parts[0] == "head":
+            k = "conv_first." + parts[-1]
+        elif parts[0] == "body" and len(parts) == 5:
+            k = f"body.{parts[1]}.conv{1 if parts[3] == '0' else 2}.{parts[4]}"
+        elif parts[0] == "body":
+            k = "conv_after_body." + parts[-1]
+        elif parts[:2] == ["tail", "0"]:
+            k = f"upsample.{parts[2]}.{parts[3]}"
+        elif parts[:2] == ["tail", "1"]:
+            k = "conv_last." + parts[-1]
+        out[k] = v
+    return {"params": out}
+
+
+def test_convert_basicsr_layout(tmp_path):
+    ref = _torchsr("edsr_baseline", 4)
+    path = tmp_path / "EDSR_Mx4_f64b16_DIV2K_official-synthetic.pth"
+    torch.save(_basicsr_layout(ref.state_dict()), path)
+    ours = sotazoo.create_model("edsr_baseline_x4", weights=path)
+    x = torch.rand(1, 3, 8, 8)
+    with torch.no_grad():
+        assert (ours(x) - ref(x)).abs().max().item() <= 1e-5
+
+
+def test_convert_mdsr_official_layout(tmp_path):
+    """An MDSR file (pre_process.<s>, upsample.<s>) gives the model its scales and depth."""
+    src = sotazoo.create_model("mdsr", n_resblocks=2, n_feats=8)
+    path = tmp_path / "mdsr-synthetic.pt"
+    torch.save({"module." + k: v for k, v in src.state_dict().items()}, path)
+    ours = sotazoo.create_model("mdsr", weights=path)
+    assert ours.cfg.scales == (2, 3, 4) and ours.cfg.n_resblocks == 2 and ours.cfg.n_feats == 8
+    x = torch.rand(1, 3, 5, 5)
+    with torch.no_grad():
+        for s in (2, 3, 4):
+            assert torch.equal(ours(x, s), src.eval()(x, s))
+            assert ours(x, s).shape[-1] == 5 * s
+
+
+def test_convert_rejects_unknown_layouts():
+    with pytest.raises(WeightsError, match="unrecognised EDSR checkpoint layout.*'conv1.weight'"):
+        detect_layout({"conv1.weight", "fc.weight"})
+
+
+def test_residual_block_on_a_case_computed_by_hand():
+    """One channel, 1x1 'image': conv3x3 with only a centre tap is a multiplication, so the block
+    is x + 0.1 * (w2 * relu(w1 * x + b1) + b2) (Fig. 2c with the residual scaling of §3.2)."""
+    block = ResBlock(1, 3, res_scale=0.1)
+    conv1, conv2 = block.body[0], block.body[2]
+    with torch.no_grad():
+        for conv, w, b in ((conv1, 2.0, -1.0), (conv2, -3.0, 0.5)):
+            conv.weight.zero_()
+            conv.weight[0, 0, 1, 1] = w
+            conv.bias.fill_(b)
+    for x in (0.25, 2.0):
+        expected = x + 0.1 * (-3.0 * max(0.0, 2.0 * x - 1.0) + 0.5)
+        got = block(torch.full((1, 1, 1, 1), x)).item()
+        assert got == pytest.approx(expected, abs=1e-6)
+
+
+def test_batch_norm_ablation_is_the_same_network_plus_bn():
+    """The reproduction's ablation: BN after each conv of every block, nothing else changes."""
+    plain = sotazoo.create_model("edsr_mini_x2")
+    bn = sotazoo.create_model("edsr_mini_x2", norm="batch")
+    n_bn = sum(isinstance(m, torch.nn.BatchNorm2d) for m in bn.modules())
+    assert n_bn == 2 * plain.cfg.n_resblocks
+    assert count_params(bn) - count_params(plain) == n_bn * 2 * plain.cfg.n_feats
+
+
+def test_export_edsr_mini(tmp_path):
+    from sotazoo.export import export_onnx
+
+    model = sotazoo.create_model("edsr_mini_x4").eval()
+    r = export_onnx(model, (3, 24, 20), tmp_path / "m.onnx")
+    assert r.max_abs_diff <= 1e-4
+
+
+@pytest.mark.parametrize(
+    ("x", "match"),
+    [
+        (torch.rand(1, 1, 8, 8), "expected 3 input channels, got 1"),
+        (torch.rand(3, 8, 8), "add a batch dimension"),
+        (torch.randint(0, 255, (1, 3, 8, 8), dtype=torch.uint8), "floating-point"),
+        (torch.full((1, 3, 8, 8), float("nan")), "NaN"),
+    ],
+    ids=["channels", "rank", "dtype", "nan"],
+)
+def test_bad_input_is_a_clear_error(x, match):
+    model = sotazoo.create_model("edsr_baseline_x2", n_resblocks=1).eval()
+    with pytest.raises(InputError, match=match):
+        model(x)
+
+
+def test_bad_input_scale_and_config():
+    model = sotazoo.create_model("mdsr", n_resblocks=1, n_feats=8).eval()
+    with pytest.raises(InputError, match=r"scales \(2, 3, 4\), not x5"):
+        model(torch.rand(1, 3, 4, 4), 5)
+    with pytest.raises(ValueError, match="scales must be"):
+        EDSRConfig(scales=(5,))
+    with pytest.raises(TypeError, match="unknown EDSR config fields \\['blocks'\\]"):
+        sotazoo.create_model("edsr_x2", blocks=3)
