@@ -62,9 +62,9 @@ def test_forward_backward(name):
     inputs = example_inputs(entry, 2, size=size)
     out = model(*inputs)
     assert out.shape[0] == 2 and torch.isfinite(out).all()
-    if entry.task == "super_resolution":  # (B, 3, sH, sW) for an integer scale s > 1
+    if entry.task == "super_resolution":  # (B, C, sH, sW) for an integer scale s > 1
         s = out.shape[-1] // size[-1]
-        assert s > 1 and out.shape[1:] == (3, s * size[1], s * size[2])
+        assert s > 1 and out.shape[1:] == (size[0], s * size[1], s * size[2])
     else:
         assert out.ndim == 2
     out.square().mean().backward()

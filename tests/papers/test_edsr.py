@@ -228,3 +228,42 @@ def test_bad_input_scale_and_config():
         EDSRConfig(scales=(5,))
     with pytest.raises(TypeError, match="unknown EDSR config fields \\['blocks'\\]"):
         sotazoo.create_model("edsr_x2", blocks=3)
+
+
+def test_self_ensemble_averages_the_eight_transformed_passes():
+    """EDSR+ (§4.3) on a model that is not flip/rotation-equivariant: the result equals the mean
+    of the eight passes, each undone by hand (transposes and flips written out here)."""
+    from sotazoo.papers.edsr.method import self_ensemble
+
+    torch.manual_seed(0)
+    model = sotazoo.create_model("edsr_mini_x2", n_resblocks=1).eval()
+    x = torch.rand(1, 3, 6, 5)
+    t = lambda a: a.transpose(-2, -1)  # noqa: E731
+    h = lambda a: a.flip(-1)  # noqa: E731
+    v = lambda a: a.flip(-2)  # noqa: E731
+    # the 8 elements of D4 as (forward, inverse) pairs
+    group = [
+        (lambda a: a, lambda a: a),
+        (h, h),
+        (v, v),
+        (lambda a: h(v(a)), lambda a: v(h(a))),
+        (t, t),
+        (lambda a: h(t(a)), lambda a: t(h(a))),
+        (lambda a: v(t(a)), lambda a: t(v(a))),
+        (lambda a: h(v(t(a))), lambda a: t(v(h(a)))),
+    ]
+    with torch.no_grad():
+        want = torch.stack([inv(model(fwd(x))) for fwd, inv in group]).mean(0)
+        got = self_ensemble(model, x)
+        assert (got - want).abs().max().item() <= 1e-6
+        assert (got - model(x)).abs().max().item() > 1e-4  # it does change the output
+
+
+def test_self_ensemble_leaves_an_equivariant_model_unchanged():
+    from sotazoo.papers.edsr.method import self_ensemble
+
+    def up(a):
+        return torch.nn.functional.interpolate(a, scale_factor=2, mode="nearest")
+
+    x = torch.rand(2, 3, 5, 7)
+    assert torch.allclose(self_ensemble(up, x), up(x), atol=1e-7)
