@@ -52,7 +52,7 @@ def test_unknown_names_exit_nonzero_with_a_suggestion(capsys):
     assert "did you mean senet" in capsys.readouterr().err
     assert main(["bench", "seresnet5"]) == 1
     assert "did you mean seresnet50" in capsys.readouterr().err
-    assert main(["repro", "edsr", "--quick"]) == 1  # a card, no experiment yet
+    assert main(["repro", "yolov3", "--quick"]) == 1  # a card, no experiment yet
     assert "no reproduction experiment yet" in capsys.readouterr().err
 
 
@@ -87,7 +87,9 @@ def test_bench_vs_a_reference_shares_weights():
 
 def test_bench_rejects_a_bad_reference(capsys):
     assert main(["bench", "seresnet_mini", "--vs", "caffe:foo", "--reps", "1"]) == 1
-    assert "timm:NAME, torchvision:NAME or sotazoo:NAME:k=v" in capsys.readouterr().err
+    assert "timm:NAME, torchvision:NAME, torchsr:NAME:k=v or sotazoo:NAME:k=v" in (
+        capsys.readouterr().err
+    )
 
 
 def test_info_marks_unverified_numbers(capsys):

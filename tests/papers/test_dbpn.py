@@ -336,3 +336,34 @@ def test_bad_config_is_named():
         sotazoo.create_model("ddbpn_x4", scale=3)
     with pytest.raises(TypeError, match="DBPNConfig takes"):
         sotazoo.create_model("ddbpn_x4", colour="red")
+
+
+def test_repro_quick(tmp_path):
+    from sotazoo.repro import run_repro, validate_result
+
+    data = run_repro("dbpn", quick=True, out_dir=tmp_path, progress=False)
+    assert data["quick"] and validate_result(data) == []
+    assert (tmp_path / "dbpn.quick.json").is_file() and (tmp_path / "dbpn.quick.svg").is_file()
+    assert [c["id"] for c in data["claims"]] == ["ddbpn_set5_x4_psnr", "ddbpn_set5_x8_psnr"]
+
+
+def test_packaged_weights_reproduce_their_log():
+    """Our demo weights, evaluated again on the held-out photographs, give the PSNR/SSIM their
+    training log recorded, and beat bicubic upscaling there."""
+    import json
+    from pathlib import Path
+
+    from sotazoo.data.sr_photos import held_out_pairs
+    from sotazoo.train.sr import evaluate_sr
+
+    w = sotazoo.get_weights("dbpn_mini_x4", "sotazoo")
+    log_path = (Path(sotazoo.__file__).parent / w.packaged).with_name(
+        "dbpn_mini_x4.sotazoo.log.json"
+    )
+    log = json.loads(log_path.read_text())
+    assert log["sha256"] == w.sha256 and log["metrics"] == dict(w.metrics)
+    model = sotazoo.create_model("dbpn_mini_x4", weights="sotazoo")
+    got = evaluate_sr(model, held_out_pairs(4), 4)
+    assert got["psnr"] == pytest.approx(log["metrics"]["heldout_psnr_y"], abs=0.01)
+    assert got["ssim"] == pytest.approx(log["metrics"]["heldout_ssim_y"], abs=0.001)
+    assert got["psnr"] > log["metrics"]["bicubic_psnr_y"]

@@ -267,3 +267,41 @@ def test_self_ensemble_leaves_an_equivariant_model_unchanged():
 
     x = torch.rand(2, 3, 5, 7)
     assert torch.allclose(self_ensemble(up, x), up(x), atol=1e-7)
+
+
+def test_repro_quick(tmp_path):
+    from sotazoo.repro import run_repro, validate_result
+
+    data = run_repro("edsr", quick=True, out_dir=tmp_path, progress=False)
+    assert data["quick"] and validate_result(data) == []
+    assert (tmp_path / "edsr.quick.json").is_file() and (tmp_path / "edsr.quick.svg").is_file()
+    ids = [c["id"] for c in data["claims"]]
+    assert ids == [
+        "no_bn_baseline_div2k_x2_psnr",
+        "no_bn_baseline_div2k_x4_psnr",
+        "edsr_plus_div2k_x4_psnr",
+    ]
+    bicubic = data["details"]["x4"]["bicubic"]["psnr"]
+    assert 20 < bicubic < 40  # 16 x 16 LR crops of the held-out photographs
+
+
+@pytest.mark.parametrize("scale", [2, 4])
+def test_packaged_weights_reproduce_their_log(scale):
+    """Our demo weights, evaluated again on the held-out photographs, give the PSNR/SSIM their
+    training log recorded, and beat bicubic upscaling there."""
+    import json
+    from pathlib import Path
+
+    from sotazoo.data.sr_photos import held_out_pairs
+    from sotazoo.train.sr import evaluate_sr
+
+    name = f"edsr_baseline_x{scale}"
+    w = sotazoo.get_weights(name, "sotazoo")
+    log_path = (Path(sotazoo.__file__).parent / w.packaged).with_name(f"{name}.sotazoo.log.json")
+    log = json.loads(log_path.read_text())
+    assert log["sha256"] == w.sha256 and log["metrics"] == dict(w.metrics)
+    model = sotazoo.create_model(name, weights="sotazoo")
+    got = evaluate_sr(model, held_out_pairs(scale), scale)
+    assert got["psnr"] == pytest.approx(log["metrics"]["heldout_psnr_y"], abs=0.01)
+    assert got["ssim"] == pytest.approx(log["metrics"]["heldout_ssim_y"], abs=0.001)
+    assert got["psnr"] > log["metrics"]["bicubic_psnr_y"]

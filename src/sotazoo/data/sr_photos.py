@@ -127,3 +127,26 @@ def held_out_pairs(
             hr = hr[y * scale : (y + crop) * scale, x * scale : (x + crop) * scale]
         out.append((name, lr, hr))
     return out
+
+
+# (photograph, LR top-left (y, x) at x4) of the demos' sample crops: faces, texture, fur
+DEMO_CROPS = (("astronaut", 20, 44), ("astronaut", 60, 60), ("coffee", 30, 70), ("chelsea", 8, 44))
+
+
+def save_demo_crops(out_dir, scale: int, size: int) -> list[dict]:
+    """Write the SR demos' samples: `size` x `size` LR crops of the held-out photographs (made
+    by the benchmark degradation at `scale`; the same HR region at every scale), as PNGs."""
+    from pathlib import Path
+
+    from sotazoo.transforms import save_png
+
+    out = []
+    for i, (name, y, x) in enumerate(DEMO_CROPS):
+        lr, _ = pair(name, scale)
+        y, x = y * 4 // scale, x * 4 // scale
+        crop = lr[y : y + size, x : x + size]
+        if crop.shape[:2] != (size, size):
+            raise ValueError(f"{name} has no {size}x{size} LR crop at ({y}, {x}) for x{scale}")
+        path = save_png(crop.transpose(2, 0, 1) / 255.0, Path(out_dir) / f"{name}{i}.png")
+        out.append({"path": path, "photo": name})
+    return out

@@ -56,7 +56,7 @@ def evaluate_bicubic(pairs: list[tuple[str, np.ndarray, np.ndarray]], scale: int
 
     psnr, ssim = [], []
     for _, lr, hr in pairs:
-        up = to_uint8(imresize_matlab(lr, float(scale)))
+        up = to_uint8(imresize_matlab(lr, float(scale), quantize_between_passes=True))
         psnr.append(psnr_y(up, hr, scale=scale))
         ssim.append(ssim_y(up, hr, scale=scale))
     return {"psnr": float(np.mean(psnr)), "ssim": float(np.mean(ssim))}

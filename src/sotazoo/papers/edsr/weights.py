@@ -44,3 +44,43 @@ WEIGHTS = (
     _official("edsr_x3", "edsr_x3-ea3ef2c6.pt", 43_680_003, 31.26, 3),
     _official("edsr_x4", "edsr_x4-4f62e9ef.pt", 43_089_923, 29.25, 4),
 )
+
+# Ours: `sotazoo train edsr_baseline_x2 --seed 0`, then `edsr_baseline_x4` (which starts from the
+# x2 weights), run on CPU; the logs beside the files record the command, commit, machine, recipe,
+# losses and held-out PSNR/SSIM (tests recompute them). The site's demo runs the x4 model.
+_DEMO_TRANSFORMS = {"size": 64, "mean": (0.0, 0.0, 0.0), "std": (1.0, 1.0, 1.0)}
+
+
+def _ours(model: str, sha256: str, num_params: int, metrics: dict[str, float]) -> Weights:
+    filename = f"{model}.sotazoo.safetensors"
+    return Weights(
+        model=model,
+        tag="sotazoo",
+        packaged=f"papers/edsr/checkpoints/{filename}",
+        sha256=sha256,
+        filename=filename,
+        format="safetensors",
+        num_params=num_params,
+        metrics=metrics,
+        metrics_source=f"papers/edsr/checkpoints/{model}.sotazoo.log.json: the held-out "
+        "photographs astronaut, coffee, chelsea (PSNR/SSIM on Y, scale pixels cropped), never "
+        "trained on",
+        recipe=f"sotazoo train {model} --seed 0 (papers/edsr/train.py)",
+        license="MIT",
+        transforms=_DEMO_TRANSFORMS,
+    )
+
+
+WEIGHTS += (
+    _ours(
+        "edsr_baseline_x2",
+        "4d4a4886a281b9f43740edc907e7e34a20f890daab2738c50b9536391767afce",
+        1_369_859,
+        {
+            "heldout_psnr_y": 33.766,
+            "heldout_ssim_y": 0.9357,
+            "bicubic_psnr_y": 32.517,
+            "bicubic_ssim_y": 0.9158,
+        },
+    ),
+)

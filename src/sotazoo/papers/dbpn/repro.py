@@ -1,0 +1,157 @@
+"""DBPN at laptop scale: does back-projection beat a feed-forward upsampler of the same size, and
+more so at larger factors?
+
+The paper's point (§1, §5, Table 2): mutually connected up- and down-sampling stages that
+feed back the projection error let the network correct its upsampling, which matters most at
+large factors. Against EDSR, a feed-forward network of four times its parameters, D-DBPN is
+level on Set5 at x4 (32.47 vs 32.46 dB) and 0.24 dB ahead at x8 (27.21 vs 26.97 dB).
+
+Here: `dbpn_mini_x4` (non-dense DBPN, n0 = 32, nR = 16, T = 2) against `dbpn_ff_mini_x4`, the
+same units with the error feedback removed (the third layer of each unit reads the first
+projection instead of the projection error): same layers, same parameter count, same data,
+steps, optimiser and seeds. At x4 and at x8 (the same networks built with the x8 kernels),
+trained with L1 and Adam on patches of the photographs bundled with scikit-image and evaluated
+on the held-out ones (LR by MATLAB-style bicubic, PSNR/SSIM on Y with `scale` border pixels
+cropped). Bicubic upscaling is the floor. The measured quantity is the PSNR gap back-projection
+− feed-forward at each factor; the paper's "more at large factors" is checked by comparing the
+two gaps.
+
+The budget is tiny next to the paper's (10^6 updates on DIV2K+Flickr+ImageNet), so the
+learning rate is 5x the official 1e-4 (halved at 1/2 and 3/4 of the run).
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from sotazoo.repro import Measured, Outcome, claim_result
+from sotazoo.train.sr import SRTrainConfig, evaluate_bicubic, train_sr
+
+DEFAULT_SEEDS = (0, 1, 2)
+ARMS = ("ff", "bp")  # the ablation first
+ARM_LABEL = {"ff": "feed-forward (no error feedback)", "bp": "DBPN (back-projection)"}
+MODEL = {"ff": "dbpn_ff_mini_x4", "bp": "dbpn_mini_x4"}
+CLAIM = {4: "ddbpn_set5_x4_psnr", 8: "ddbpn_set5_x8_psnr"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReproConfig:
+    scales: tuple[int, ...] = (4, 8)
+    steps: int = 500  # per arm, scale and seed
+    batch_size: int = 16  # official main.py
+    lr: float = 5e-4  # official: 1e-4 for 10^6 updates; ours has 500
+    lr_patch: tuple[int, ...] = (16, 8)  # per scale: 64 x 64 HR patches at both
+    test_crop: int | None = None  # None: the whole held-out photographs
+
+
+QUICK = ReproConfig(steps=3, test_crop=16)
+
+
+def run(*, quick: bool, seeds: list[int], progress: bool = True) -> Outcome:
+    from tqdm.auto import tqdm
+
+    from sotazoo.data.sr_photos import held_out_pairs
+    from sotazoo.registry import create_model
+
+    cfg = QUICK if quick else ReproConfig()
+    results: dict[int, dict] = {}
+    total = len(cfg.scales) * len(seeds) * len(ARMS) * cfg.steps
+    with tqdm(total=total, desc="dbpn repro", disable=not progress) as bar:
+        for scale, patch in zip(cfg.scales, cfg.lr_patch, strict=True):
+            pairs = held_out_pairs(scale, crop=cfg.test_crop)
+            train_cfg = SRTrainConfig(steps=cfg.steps, batch_size=cfg.batch_size,
+                                      lr_patch=patch, lr=cfg.lr)  # fmt: skip
+            runs: dict[str, list[dict]] = {arm: [] for arm in ARMS}
+            for seed in seeds:
+                for arm in ARMS:
+                    model = create_model(MODEL[arm], scale=scale)
+                    runs[arm].append(train_sr(model, train_cfg, scale=scale, seed=seed,
+                                              test_pairs=pairs, on_step=lambda: bar.update(1)))  # fmt: skip
+            results[scale] = {"runs": runs, "bicubic": evaluate_bicubic(pairs, scale)}
+
+    claims, gaps_by_scale = [], {}
+    for scale in cfg.scales:
+        r = results[scale]
+        psnr = {arm: [log["final"]["psnr"] for log in r["runs"][arm]] for arm in ARMS}
+        gaps = [a - b for a, b in zip(psnr["bp"], psnr["ff"], strict=True)]
+        gaps_by_scale[scale] = gaps
+        m = Measured.of(gaps, "dB of PSNR (Y), back-projection − feed-forward")
+        sem = m.std / len(gaps) ** 0.5 if len(gaps) > 1 else float("inf")
+        wins = sum(g > 0 for g in gaps) / len(gaps)
+        direction = m.mean > 0 and wins >= 0.8 and m.mean > sem
+        # x8 carries the paper's second half: the advantage is larger than at x4.
+        grows = scale != max(cfg.scales) or len(cfg.scales) < 2 or (
+            m.mean > statistics.fmean(gaps_by_scale[min(cfg.scales)]))  # fmt: skip
+        if direction and grows:
+            verdict = "reproduced"
+        elif m.mean > 0:
+            verdict = "partly"
+        else:
+            verdict = "not reproduced"
+        mean = {arm: statistics.fmean(psnr[arm]) for arm in ARMS}
+        claims.append(
+            claim_result(
+                "dbpn",
+                CLAIM[scale],
+                tested=(
+                    f"x{scale}, held-out photographs, PSNR on Y after {cfg.steps} steps: "
+                    f"back-projection {mean['bp']:.2f} dB vs the same units without error "
+                    f"feedback {mean['ff']:.2f} dB (bicubic {r['bicubic']['psnr']:.2f} dB); "
+                    "150k-parameter networks, not D-DBPN against EDSR on Set5"
+                ),
+                measured=m,
+                verdict=verdict,
+                rule="reproduced if back-projection wins by more than the standard error of "
+                "the mean gap, in >= 80% of seeds, and (at the largest factor) by more than at "
+                "the smallest; partly if the mean gap > 0 only; else not reproduced",
+            )
+        )
+    details = {
+        f"x{scale}": {
+            "bicubic": results[scale]["bicubic"],
+            **{
+                ARM_LABEL[arm]: [
+                    {"seed": s, **log["final"], "train_seconds": log["train_seconds"],
+                     "loss": log["loss"]}
+                    for s, log in zip(seeds, results[scale]["runs"][arm], strict=True)
+                ]  # fmt: skip
+                for arm in ARMS
+            },
+        }
+        for scale in cfg.scales
+    }
+
+    def draw(path: Path) -> None:
+        _figure(details, path)
+
+    config = asdict(cfg) | {"models": MODEL}
+    return Outcome(claims=claims, config=config, details=details, draw=draw)
+
+
+def _figure(details: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(details), figsize=(4 * len(details), 3.2))
+    axes = axes if len(details) > 1 else [axes]
+    for ax, (scale, d) in zip(axes, details.items(), strict=True):
+        labels = ["bicubic", "feed-forward", "back-projection"]
+        values = [[d["bicubic"]["psnr"]]] + [[r["psnr"] for r in d[ARM_LABEL[a]]] for a in ARMS]
+        colours = ["#999999", "#1f77b4", "#d62728"]
+        for i, (vals, c) in enumerate(zip(values, colours, strict=True)):
+            ax.bar(i, statistics.fmean(vals), color=c, alpha=0.5, width=0.6)
+            ax.plot([i] * len(vals), vals, "o", color=c, markersize=4)
+        lo = min(min(v) for v in values)
+        hi = max(max(v) for v in values)
+        ax.set_ylim(lo - 0.3, hi + 0.2)
+        ax.set_xticks(range(3), labels)
+        ax.set_title(f"{scale}: held-out photographs", fontsize=9)
+        ax.grid(alpha=0.3, axis="y")
+    axes[0].set_ylabel("PSNR on Y (dB)")
+    fig.tight_layout()
+    fig.savefig(path, format="svg")
+    plt.close(fig)
