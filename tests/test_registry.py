@@ -65,6 +65,8 @@ def test_forward_backward(name):
     if entry.task == "super_resolution":  # (B, C, sH, sW) for an integer scale s > 1
         s = out.shape[-1] // size[-1]
         assert s > 1 and out.shape[1:] == (size[0], s * size[1], s * size[2])
+    elif entry.task == "detection":  # raw per-anchor predictions (B, N, ...), decoded apart
+        assert out.ndim == 3
     else:
         assert out.ndim == 2
     out.square().mean().backward()

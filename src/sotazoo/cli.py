@@ -195,7 +195,7 @@ def _cmd_train(args) -> int:
     out = run_recipe(args.model, out_dir=Path(args.out) if args.out else None, seed=args.seed,
                      epochs=args.epochs, progress=True)  # fmt: skip
     print(f"wrote {out['weights']} (sha256 {out['sha256']})\nlog: {out['log']}")
-    print(f"held-out accuracy: {out['metrics']}")
+    print(f"held-out metrics: {out['metrics']}")
     return 0
 
 

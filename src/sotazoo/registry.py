@@ -147,7 +147,8 @@ def create_model(
         return build(**overrides)
     pid, _ = model_entry(name)
     path = Path(weights)
-    looks_like_file = "/" in str(weights) or path.suffix in (".pth", ".pt", ".bin", ".safetensors")
+    suffixes = (".pth", ".pt", ".bin", ".safetensors", ".weights")
+    looks_like_file = "/" in str(weights) or path.suffix in suffixes
     if isinstance(weights, str) and not path.exists() and not looks_like_file:
         w = get_weights(name, weights)
         path = fetch(w, progress=progress)
@@ -159,6 +160,13 @@ def create_model(
         )
     else:
         convert = paper_converter(pid)
+    # Formats that are not state dicts (Darknet's `.weights`: tensors in layer order) have a
+    # reader in the paper's convert.py that fills a built model.
+    readers = getattr(paper_module(pid, "convert"), "READERS", {}) if convert else {}
+    if path.suffix in readers:
+        model = build(**overrides)
+        readers[path.suffix](path, model)
+        return model.eval()
     sd = read_state_dict(path)
     if convert is not None:
         sd, needed, _layout = convert(sd)
