@@ -457,6 +457,25 @@ def test_convert_torchvision_file_through_create_model(tmp_path):
         sotazoo.create_model("retinanet_resnet50_fpn", weights=path, num_classes=80)
 
 
+def test_convert_through_the_official_weights_entry(tmp_path, monkeypatch):
+    """`weights="official"` fetches torchvision's file into the cache, checks the sha256 prefix
+    of its name, converts. The URL is pointed at a synthetic local file of the same layout."""
+    import dataclasses
+    import hashlib
+
+    from sotazoo.papers.retinanet import weights as retinanet_weights
+
+    path = tmp_path / "retinanet_resnet50_fpn_coco-synthetic.pth"
+    torch.save(_tv_coco_style().state_dict(), path)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    (real,) = retinanet_weights.WEIGHTS
+    assert real.filename == "retinanet_resnet50_fpn_coco-eeacb38b.pth" and real.sha256 == "eeacb38b"
+    fake = dataclasses.replace(real, urls=(path.as_uri(),), sha256=digest[:8])
+    monkeypatch.setattr(retinanet_weights, "WEIGHTS", (fake,))
+    model = sotazoo.create_model("retinanet_resnet50_fpn", weights="official", progress=False)
+    assert model.cfg.num_classes == 91 and count_params(model) == real.num_params
+
+
 def test_convert_rejects_unknown_layouts_and_bad_files(tmp_path):
     with pytest.raises(WeightsError, match="unrecognised RetinaNet checkpoint layout.*'head.w'"):
         detect_layout({"head.w", "body.conv.weight"})

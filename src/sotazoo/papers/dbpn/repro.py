@@ -17,7 +17,11 @@ cropped). Bicubic upscaling is the floor. The measured quantity is the PSNR gap 
 two gaps.
 
 The budget is tiny next to the paper's (10^6 updates on DIV2K+Flickr+ImageNet), so the
-learning rate is 5x the official 1e-4 (halved at 1/2 and 3/4 of the run).
+learning rate is 5x the official 1e-4 (halved at 1/2 and 3/4 of the run). A first full run with
+500 steps left both arms below bicubic at both factors (x4: 27.60 / 27.42 dB against 28.53;
+x8: 24.96 / 24.53 against 25.38): the networks had not yet learned to beat interpolation, so
+the run now takes 1,000 steps (about 8 of the 10 minutes), and a verdict of "reproduced" also
+needs back-projection above bicubic.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ CLAIM = {4: "ddbpn_set5_x4_psnr", 8: "ddbpn_set5_x8_psnr"}
 @dataclass(frozen=True, kw_only=True)
 class ReproConfig:
     scales: tuple[int, ...] = (4, 8)
-    steps: int = 500  # per arm, scale and seed
+    steps: int = 1000  # per arm, scale and seed (at 500, both arms were still below bicubic)
     batch_size: int = 16  # official main.py
     lr: float = 5e-4  # official: 1e-4 for 10^6 updates; ours has 500
     lr_patch: tuple[int, ...] = (16, 8)  # per scale: 64 x 64 HR patches at both
@@ -84,7 +88,10 @@ def run(*, quick: bool, seeds: list[int], progress: bool = True) -> Outcome:
         # x8 carries the paper's second half: the advantage is larger than at x4.
         grows = scale != max(cfg.scales) or len(cfg.scales) < 2 or (
             m.mean > statistics.fmean(gaps_by_scale[min(cfg.scales)]))  # fmt: skip
-        if direction and grows:
+        # Both arms below bicubic would mean neither has learned to super-resolve yet: then
+        # the gap says nothing about the paper's networks, whatever its sign.
+        above_bicubic = statistics.fmean(psnr["bp"]) > r["bicubic"]["psnr"]
+        if direction and grows and above_bicubic:
             verdict = "reproduced"
         elif m.mean > 0:
             verdict = "partly"
@@ -103,9 +110,10 @@ def run(*, quick: bool, seeds: list[int], progress: bool = True) -> Outcome:
                 ),
                 measured=m,
                 verdict=verdict,
-                rule="reproduced if back-projection wins by more than the standard error of "
-                "the mean gap, in >= 80% of seeds, and (at the largest factor) by more than at "
-                "the smallest; partly if the mean gap > 0 only; else not reproduced",
+                rule="reproduced if back-projection beats bicubic and wins by more than the "
+                "standard error of the mean gap, in >= 80% of seeds, and (at the largest factor) "
+                "by more than at the smallest; partly if the mean gap > 0 only; else not "
+                "reproduced",
             )
         )
     details = {
@@ -113,8 +121,12 @@ def run(*, quick: bool, seeds: list[int], progress: bool = True) -> Outcome:
             "bicubic": results[scale]["bicubic"],
             **{
                 ARM_LABEL[arm]: [
-                    {"seed": s, **log["final"], "train_seconds": log["train_seconds"],
-                     "loss": log["loss"]}
+                    {
+                        "seed": s,
+                        **log["final"],
+                        "train_seconds": log["train_seconds"],
+                        "loss": log["loss"],
+                    }
                     for s, log in zip(seeds, results[scale]["runs"][arm], strict=True)
                 ]  # fmt: skip
                 for arm in ARMS

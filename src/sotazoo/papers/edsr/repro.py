@@ -78,7 +78,8 @@ def run(*, quick: bool, seeds: list[int], progress: bool = True) -> Outcome:
         m = Measured.of(gaps, "dB of PSNR (Y), no BN − BN")
         sem = m.std / len(gaps) ** 0.5 if len(gaps) > 1 else float("inf")
         wins = sum(g > 0 for g in gaps) / len(gaps)
-        if m.mean > 0 and wins >= 0.8 and m.mean > sem:
+        above_bicubic = statistics.fmean(psnr["none"]) > r["bicubic"]["psnr"]
+        if m.mean > 0 and wins >= 0.8 and m.mean > sem and above_bicubic:
             verdict = "reproduced"
         elif m.mean > 0:
             verdict = "partly"
@@ -97,9 +98,9 @@ def run(*, quick: bool, seeds: list[int], progress: bool = True) -> Outcome:
                 ),
                 measured=m,
                 verdict=verdict,
-                rule="reproduced if the network without BN wins by more than the standard "
-                "error of the mean gap and in >= 80% of seeds; partly if the mean gap > 0 only; "
-                "else not reproduced",
+                rule="reproduced if the network without BN beats bicubic and wins by more "
+                "than the standard error of the mean gap and in >= 80% of seeds; partly if the "
+                "mean gap > 0 only; else not reproduced",
             )
         )
     if ENSEMBLE_SCALE in cfg.scales:

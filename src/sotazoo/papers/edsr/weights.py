@@ -83,4 +83,15 @@ WEIGHTS += (
             "bicubic_ssim_y": 0.9158,
         },
     ),
+    _ours(
+        "edsr_baseline_x4",
+        "77c37c3ae39c866a25ce28862a04619cb760724bf73bde0cb18c317a6e9b5e53",
+        1_517_571,
+        {
+            "heldout_psnr_y": 29.459,
+            "heldout_ssim_y": 0.8295,
+            "bicubic_psnr_y": 28.534,
+            "bicubic_ssim_y": 0.8046,
+        },
+    ),
 )

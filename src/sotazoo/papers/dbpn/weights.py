@@ -1,0 +1,38 @@
+"""DBPN checkpoints.
+
+The authors' PyTorch checkpoints (alterzero/DBPN-Pytorch README: a Google Drive folder with
+DBPN_x2.pth, DBPN_x4.pth, DBPN_x8.pth and the NTIRE 2018 model) publish no hash and no direct
+URL, so they have no entry here: downloaded by hand, they load by path through `convert.py`
+(`sotazoo.create_model("ddbpn_x4", weights="DBPN_x4.pth")`), which reads the configuration off
+the tensors. The entry below is ours: `sotazoo train dbpn_mini_x4 --seed 0`, the site's demo
+model; its log beside the file records the command, commit, machine, recipe, losses and the
+held-out PSNR/SSIM curve (a test recomputes the final values).
+"""
+
+from sotazoo.weights import Weights
+
+_MINI = "dbpn_mini_x4.sotazoo.safetensors"
+
+WEIGHTS = (
+    Weights(
+        model="dbpn_mini_x4",
+        tag="sotazoo",
+        packaged=f"papers/dbpn/checkpoints/{_MINI}",
+        sha256="59f5ae61c8b9cbbb623598bf3529cd003377cff8bdfa85663abab5da6ac18f45",
+        filename=_MINI,
+        format="safetensors",
+        num_params=149_902,
+        metrics={
+            "heldout_psnr_y": 29.161,
+            "heldout_ssim_y": 0.8199,
+            "bicubic_psnr_y": 28.534,
+            "bicubic_ssim_y": 0.8046,
+        },
+        metrics_source="papers/dbpn/checkpoints/dbpn_mini_x4.sotazoo.log.json: the held-out "
+        "photographs astronaut, coffee, chelsea (PSNR/SSIM on Y, 4 pixels cropped), never "
+        "trained on",
+        recipe="sotazoo train dbpn_mini_x4 --seed 0 (papers/dbpn/train.py)",
+        license="MIT",
+        transforms={"size": 64, "mean": (0.0, 0.0, 0.0), "std": (1.0, 1.0, 1.0)},
+    ),
+)

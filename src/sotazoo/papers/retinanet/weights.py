@@ -1,0 +1,33 @@
+"""RetinaNet checkpoints.
+
+torchvision's COCO model (`RetinaNet_ResNet50_FPN_Weights.COCO_V1`), a port trained by the
+torchvision team to the paper's recipe: its file name ends in the first 8 hex digits of the
+file's sha256 (torchvision checks that prefix when it downloads), the only hash published, so
+that prefix is what we check. Parameters, box AP and the recipe are torchvision's meta. The
+converter reads torchvision's options (P6 from P5, stride on the 3x3, integer anchor sizes,
+91 class slots) from the layout; the eps of its FrozenBatchNorm follows the file's keys (see
+`convert.py`). The Detectron (Caffe2) release is a pickle of numpy arrays that we do not read.
+"""
+
+from sotazoo.papers.retinanet.model import IMAGENET_MEAN, IMAGENET_STD
+from sotazoo.weights import Weights
+
+_FILE = "retinanet_resnet50_fpn_coco-eeacb38b.pth"
+
+WEIGHTS = (
+    Weights(
+        model="retinanet_resnet50_fpn",
+        tag="official",
+        urls=(f"https://download.pytorch.org/models/{_FILE}",),
+        sha256="eeacb38b",
+        filename=_FILE,
+        format="pth",
+        converter="sotazoo.papers.retinanet.convert:convert_state_dict",
+        num_params=34_014_999,
+        metrics={"coco_val2017_box_ap": 36.4},
+        metrics_source="torchvision's weights meta (RetinaNet_ResNet50_FPN_Weights.COCO_V1)",
+        recipe="https://github.com/pytorch/vision/tree/main/references/detection#retinanet",
+        license="BSD-3-Clause (torchvision)",
+        transforms={"mean": IMAGENET_MEAN, "std": IMAGENET_STD, "min_size": 800, "max_size": 1333},
+    ),
+)
