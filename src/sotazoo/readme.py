@@ -22,6 +22,7 @@ def repro_section() -> str:
         "| paper | claim | paper's figure | measured (mean ± std) | verdict |",
         "|---|---|---|---|---|",
     ]
+    runs = []  # one line per paper under the table (between rows it would break the table)
     for path in full_result_paths():
         data = json.loads(path.read_text(encoding="utf-8"))
         for c in data["claims"]:
@@ -34,12 +35,12 @@ def repro_section() -> str:
                 f"| `{data['paper']}` | {c['id']} | {paper} ({c['source']}) | "
                 f"{m['mean']:.3g}{spread} {m.get('unit', '')} | **{c['verdict']}** |"
             )
-        lines.append(
-            f"\n`{data['paper']}`: seeds {data['seeds']}, {data['wall_seconds']:.0f} s on "
+        runs.append(
+            f"- `{data['paper']}`: seeds {data['seeds']}, {data['wall_seconds']:.0f} s on "
             f"{data['machine']['cpu']} ({data['machine']['threads']} threads), torch "
             f"{data['machine']['torch']}, commit {data['git_commit'][:10]}."
         )
-    return "\n".join(lines)
+    return "\n".join([*lines, "", *runs])
 
 
 def bench_section() -> str:
