@@ -110,3 +110,72 @@ def train_sr(
         log["final"] = evaluate_sr(model, test_pairs, scale)
         log["curve"].append({"step": cfg.steps, **log["final"]})
     return log
+
+
+def recipe_summary(log: dict, bicubic: dict, scale: int) -> tuple[dict, dict]:
+    """(metrics, log fields) of a demo-weights recipe: held-out PSNR/SSIM beside bicubic's."""
+    metrics = {
+        "heldout_psnr_y": round(log["final"]["psnr"], 3),
+        "heldout_ssim_y": round(log["final"]["ssim"], 4),
+        "bicubic_psnr_y": round(bicubic["psnr"], 3),
+        "bicubic_ssim_y": round(bicubic["ssim"], 4),
+    }
+    fields = {
+        "held_out": "astronaut, coffee, chelsea (whole images, LR by MATLAB-style bicubic); "
+        f"PSNR/SSIM on Y, {scale} border pixels cropped",
+        "train_seconds": log["train_seconds"],
+        "loss": log["loss"],
+        "curve": log["curve"],
+    }
+    return metrics, fields
+
+
+def psnr_bars(details: dict, arms: list[tuple[str, str]], path) -> None:
+    """A reproduction's figure: one panel per scale, bicubic then each arm, bars at the mean
+    PSNR over seeds and one dot per seed. `details[scale]` holds "bicubic" and, per arm, the
+    list of its runs under `arms[i][0]`; `arms[i][1]` is its short label."""
+    import statistics
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(details), figsize=(4 * len(details), 3.2))
+    axes = axes if len(details) > 1 else [axes]
+    for ax, (scale, d) in zip(axes, details.items(), strict=True):
+        labels = ["bicubic", *(short for _, short in arms)]
+        values = [[d["bicubic"]["psnr"]]] + [[r["psnr"] for r in d[key]] for key, _ in arms]
+        colours = ["#999999", "#1f77b4", "#d62728"]
+        for i, (vals, c) in enumerate(zip(values, colours, strict=True)):
+            ax.bar(i, statistics.fmean(vals), color=c, alpha=0.5, width=0.6)
+            ax.plot([i] * len(vals), vals, "o", color=c, markersize=4)
+        lo = min(min(v) for v in values)
+        hi = max(max(v) for v in values)
+        ax.set_ylim(lo - 0.3, hi + 0.2)
+        ax.set_xticks(range(len(labels)), labels)
+        ax.set_title(f"{scale}: held-out photographs", fontsize=9)
+        ax.grid(alpha=0.3, axis="y")
+    axes[0].set_ylabel("PSNR on Y (dB)")
+    fig.tight_layout()
+    fig.savefig(path, format="svg")
+    plt.close(fig)
+
+
+def repro_details(results: dict[int, dict], seeds: list[int], labels: dict[str, str]) -> dict:
+    """The `details` of an SR reproduction's result: per scale, bicubic's metrics and, under
+    each arm's label, one entry per seed (final PSNR/SSIM, training seconds, losses, and the
+    self-ensemble's metrics where the run has them). `results[scale]` holds "bicubic" and
+    "runs" (arm -> the `train_sr` logs of the seeds)."""
+    details = {}
+    for scale, r in results.items():
+        per_arm = {}
+        for arm, label in labels.items():
+            per_arm[label] = [
+                {"seed": s, **log["final"], "train_seconds": log["train_seconds"],
+                 "loss": log["loss"], **({"ensemble": log["ensemble"]} if "ensemble" in log
+                                         else {})}
+                for s, log in zip(seeds, r["runs"][arm], strict=True)
+            ]  # fmt: skip
+        details[f"x{scale}"] = {"bicubic": r["bicubic"], **per_arm}
+    return details

@@ -30,7 +30,7 @@ def train_dbpn_mini_x4(*, seed: int, epochs: int | None, progress: bool) -> Trai
 
     from sotazoo.data.sr_photos import held_out_pairs
     from sotazoo.registry import create_model
-    from sotazoo.train.sr import SRTrainConfig, evaluate_bicubic, train_sr
+    from sotazoo.train.sr import SRTrainConfig, evaluate_bicubic, recipe_summary, train_sr
 
     r = DBPNRecipe(ksteps=epochs or DEFAULT_KSTEPS)
     model = create_model("dbpn_mini_x4")
@@ -40,24 +40,8 @@ def train_dbpn_mini_x4(*, seed: int, epochs: int | None, progress: bool) -> Trai
     with tqdm(total=cfg.steps, desc="train dbpn_mini_x4", disable=not progress) as bar:
         log = train_sr(model, cfg, scale=4, seed=seed, test_pairs=pairs,
                        on_step=lambda: bar.update(1))  # fmt: skip
-    bicubic = evaluate_bicubic(pairs, 4)
-    return Trained(
-        model=model.eval(),
-        metrics={
-            "heldout_psnr_y": round(log["final"]["psnr"], 3),
-            "heldout_ssim_y": round(log["final"]["ssim"], 4),
-            "bicubic_psnr_y": round(bicubic["psnr"], 3),
-            "bicubic_ssim_y": round(bicubic["ssim"], 4),
-        },
-        log={
-            "recipe": asdict(r),
-            "held_out": "astronaut, coffee, chelsea (whole images, LR by MATLAB-style bicubic); "
-            "PSNR/SSIM on Y, 4 border pixels cropped",
-            "train_seconds": log["train_seconds"],
-            "loss": log["loss"],
-            "curve": log["curve"],
-        },
-    )
+    metrics, fields = recipe_summary(log, evaluate_bicubic(pairs, 4), 4)
+    return Trained(model=model.eval(), metrics=metrics, log={"recipe": asdict(r), **fields})
 
 
 RECIPES = {"dbpn_mini_x4": train_dbpn_mini_x4}

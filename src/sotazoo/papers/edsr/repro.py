@@ -23,7 +23,14 @@ from pathlib import Path
 
 from sotazoo.papers.edsr.method import SelfEnsemble
 from sotazoo.repro import Measured, Outcome, claim_result
-from sotazoo.train.sr import SRTrainConfig, evaluate_bicubic, evaluate_sr, train_sr
+from sotazoo.train.sr import (
+    SRTrainConfig,
+    evaluate_bicubic,
+    evaluate_sr,
+    psnr_bars,
+    repro_details,
+    train_sr,
+)
 
 DEFAULT_SEEDS = (0, 1, 2)
 ARMS = ("batch", "none")  # the ablation first
@@ -127,55 +134,10 @@ def run(*, quick: bool, seeds: list[int], progress: bool = True) -> Outcome:
                 "0.13 dB, is measured on a converged 43M-parameter model)",
             )
         )
-    details = {
-        f"x{scale}": {
-            "bicubic": results[scale]["bicubic"],
-            **{
-                ARM_LABEL[arm]: [
-                    {
-                        "seed": s,
-                        **log["final"],
-                        "train_seconds": log["train_seconds"],
-                        "loss": log["loss"],
-                        **({"ensemble": log["ensemble"]} if "ensemble" in log else {}),
-                    }
-                    for s, log in zip(seeds, results[scale]["runs"][arm], strict=True)
-                ]  # fmt: skip
-                for arm in ARMS
-            },
-        }
-        for scale in cfg.scales
-    }
+    details = repro_details(results, seeds, ARM_LABEL)
 
     def draw(path: Path) -> None:
-        _figure(details, path)
+        psnr_bars(details, [(ARM_LABEL["batch"], "BN"), (ARM_LABEL["none"], "no BN")], path)
 
     config = asdict(cfg) | {"models": [f"edsr_mini_x{s}" for s in cfg.scales]}
     return Outcome(claims=claims, config=config, details=details, draw=draw)
-
-
-def _figure(details: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(details), figsize=(4 * len(details), 3.2))
-    axes = axes if len(details) > 1 else [axes]
-    for ax, (scale, d) in zip(axes, details.items(), strict=True):
-        labels = ["bicubic", "BN", "no BN"]
-        values = [[d["bicubic"]["psnr"]]] + [[r["psnr"] for r in d[ARM_LABEL[a]]] for a in ARMS]
-        colours = ["#999999", "#1f77b4", "#d62728"]
-        for i, (vals, c) in enumerate(zip(values, colours, strict=True)):
-            ax.bar(i, statistics.fmean(vals), color=c, alpha=0.5, width=0.6)
-            ax.plot([i] * len(vals), vals, "o", color=c, markersize=4)
-        lo = min(min(v) for v in values)
-        hi = max(max(v) for v in values)
-        ax.set_ylim(lo - 0.3, hi + 0.2)
-        ax.set_xticks(range(3), labels)
-        ax.set_title(f"{scale}: held-out photographs", fontsize=9)
-        ax.grid(alpha=0.3, axis="y")
-    axes[0].set_ylabel("PSNR on Y (dB)")
-    fig.tight_layout()
-    fig.savefig(path, format="svg")
-    plt.close(fig)

@@ -36,7 +36,7 @@ def _train(scale: int, *, seed: int, epochs: int | None, progress: bool) -> Trai
 
     from sotazoo.data.sr_photos import held_out_pairs
     from sotazoo.registry import create_model
-    from sotazoo.train.sr import SRTrainConfig, evaluate_bicubic, train_sr
+    from sotazoo.train.sr import SRTrainConfig, evaluate_bicubic, recipe_summary, train_sr
 
     r = EDSRRecipe(ksteps=epochs or DEFAULT_KSTEPS)
     model = create_model(f"edsr_baseline_x{scale}")
@@ -54,25 +54,9 @@ def _train(scale: int, *, seed: int, epochs: int | None, progress: bool) -> Trai
     with tqdm(total=cfg.steps, desc=f"train edsr_baseline_x{scale}", disable=not progress) as bar:
         log = train_sr(model, cfg, scale=scale, seed=seed, test_pairs=pairs,
                        on_step=lambda: bar.update(1))  # fmt: skip
-    bicubic = evaluate_bicubic(pairs, scale)
-    return Trained(
-        model=model.eval(),
-        metrics={
-            "heldout_psnr_y": round(log["final"]["psnr"], 3),
-            "heldout_ssim_y": round(log["final"]["ssim"], 4),
-            "bicubic_psnr_y": round(bicubic["psnr"], 3),
-            "bicubic_ssim_y": round(bicubic["ssim"], 4),
-        },
-        log={
-            "recipe": asdict(r),
-            "init": init,
-            "held_out": "astronaut, coffee, chelsea (whole images, LR by MATLAB-style bicubic); "
-            f"PSNR/SSIM on Y, {scale} border pixels cropped",
-            "train_seconds": log["train_seconds"],
-            "loss": log["loss"],
-            "curve": log["curve"],
-        },
-    )
+    metrics, fields = recipe_summary(log, evaluate_bicubic(pairs, scale), scale)
+    log_fields = {"recipe": asdict(r), "init": init, **fields}
+    return Trained(model=model.eval(), metrics=metrics, log=log_fields)
 
 
 def train_x2(*, seed: int, epochs: int | None, progress: bool) -> Trained:
