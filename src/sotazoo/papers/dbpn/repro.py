@@ -31,7 +31,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from sotazoo.repro import Measured, Outcome, claim_result
-from sotazoo.train.sr import SRTrainConfig, evaluate_bicubic, psnr_bars, repro_details, train_sr
+from sotazoo.train.sr import (
+    SRTrainConfig,
+    evaluate_bicubic,
+    psnr_bars,
+    repro_details,
+    seeded_model,
+    train_sr,
+)
 
 DEFAULT_SEEDS = (0, 1, 2)
 ARMS = ("ff", "bp")  # the ablation first
@@ -57,7 +64,6 @@ def run(*, quick: bool, seeds: list[int], progress: bool = True) -> Outcome:
     from tqdm.auto import tqdm
 
     from sotazoo.data.sr_photos import held_out_pairs
-    from sotazoo.registry import create_model
 
     cfg = QUICK if quick else ReproConfig()
     results: dict[int, dict] = {}
@@ -70,7 +76,7 @@ def run(*, quick: bool, seeds: list[int], progress: bool = True) -> Outcome:
             runs: dict[str, list[dict]] = {arm: [] for arm in ARMS}
             for seed in seeds:
                 for arm in ARMS:
-                    model = create_model(MODEL[arm], scale=scale)
+                    model = seeded_model(MODEL[arm], seed, scale=scale)
                     runs[arm].append(train_sr(model, train_cfg, scale=scale, seed=seed,
                                               test_pairs=pairs, on_step=lambda: bar.update(1)))  # fmt: skip
             results[scale] = {"runs": runs, "bicubic": evaluate_bicubic(pairs, scale)}

@@ -29,11 +29,16 @@ def train_dbpn_mini_x4(*, seed: int, epochs: int | None, progress: bool) -> Trai
     from tqdm.auto import tqdm
 
     from sotazoo.data.sr_photos import held_out_pairs
-    from sotazoo.registry import create_model
-    from sotazoo.train.sr import SRTrainConfig, evaluate_bicubic, recipe_summary, train_sr
+    from sotazoo.train.sr import (
+        SRTrainConfig,
+        evaluate_bicubic,
+        recipe_summary,
+        seeded_model,
+        train_sr,
+    )
 
     r = DBPNRecipe(ksteps=epochs or DEFAULT_KSTEPS)
-    model = create_model("dbpn_mini_x4")
+    model = seeded_model("dbpn_mini_x4", seed)
     cfg = SRTrainConfig(steps=r.ksteps * 1000, batch_size=r.batch_size, lr_patch=r.lr_patch,
                         lr=r.lr, eval_every=1000)  # fmt: skip
     pairs = held_out_pairs(4)

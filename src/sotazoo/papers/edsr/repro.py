@@ -29,6 +29,7 @@ from sotazoo.train.sr import (
     evaluate_sr,
     psnr_bars,
     repro_details,
+    seeded_model,
     train_sr,
 )
 
@@ -56,7 +57,6 @@ def run(*, quick: bool, seeds: list[int], progress: bool = True) -> Outcome:
     from tqdm.auto import tqdm
 
     from sotazoo.data.sr_photos import held_out_pairs
-    from sotazoo.registry import create_model
 
     cfg = QUICK if quick else ReproConfig()
     results: dict[int, dict] = {}
@@ -69,7 +69,7 @@ def run(*, quick: bool, seeds: list[int], progress: bool = True) -> Outcome:
                                       lr_patch=patch, lr=cfg.lr)  # fmt: skip
             for seed in seeds:
                 for arm in ARMS:
-                    model = create_model(f"edsr_mini_x{scale}", norm=arm)
+                    model = seeded_model(f"edsr_mini_x{scale}", seed, norm=arm)
                     log = train_sr(model, train_cfg, scale=scale, seed=seed, test_pairs=pairs,
                                    on_step=lambda: bar.update(1))  # fmt: skip
                     if arm == "none" and scale == ENSEMBLE_SCALE:

@@ -36,10 +36,16 @@ def _train(scale: int, *, seed: int, epochs: int | None, progress: bool) -> Trai
 
     from sotazoo.data.sr_photos import held_out_pairs
     from sotazoo.registry import create_model
-    from sotazoo.train.sr import SRTrainConfig, evaluate_bicubic, recipe_summary, train_sr
+    from sotazoo.train.sr import (
+        SRTrainConfig,
+        evaluate_bicubic,
+        recipe_summary,
+        seeded_model,
+        train_sr,
+    )
 
     r = EDSRRecipe(ksteps=epochs or DEFAULT_KSTEPS)
-    model = create_model(f"edsr_baseline_x{scale}")
+    model = seeded_model(f"edsr_baseline_x{scale}", seed)
     init = None
     if scale != 2 and r.init_from_x2:
         x2 = create_model("edsr_baseline_x2", weights="sotazoo")
