@@ -74,22 +74,22 @@ def _ours(model: str, sha256: str, num_params: int, metrics: dict[str, float]) -
 WEIGHTS += (
     _ours(
         "edsr_baseline_x2",
-        "4d4a4886a281b9f43740edc907e7e34a20f890daab2738c50b9536391767afce",
+        "1f4d0326f4895ec0c4eb81add1417007a87ca6c2bf72744222f4d8033a3d741a",
         1_369_859,
         {
-            "heldout_psnr_y": 33.766,
-            "heldout_ssim_y": 0.9357,
+            "heldout_psnr_y": 33.782,
+            "heldout_ssim_y": 0.9359,
             "bicubic_psnr_y": 32.517,
             "bicubic_ssim_y": 0.9158,
         },
     ),
     _ours(
         "edsr_baseline_x4",
-        "77c37c3ae39c866a25ce28862a04619cb760724bf73bde0cb18c317a6e9b5e53",
+        "423c127761f8b5117e49867c68d76cb2efce7d695db2fb1dd27426bf98310f6c",
         1_517_571,
         {
-            "heldout_psnr_y": 29.459,
-            "heldout_ssim_y": 0.8295,
+            "heldout_psnr_y": 29.508,
+            "heldout_ssim_y": 0.8311,
             "bicubic_psnr_y": 28.534,
             "bicubic_ssim_y": 0.8046,
         },
