@@ -162,7 +162,9 @@ def create_model(
         convert = paper_converter(pid)
     # Formats that are not state dicts (Darknet's `.weights`: tensors in layer order) have a
     # reader in the paper's convert.py that fills a built model.
-    readers = getattr(paper_module(pid, "convert"), "READERS", {}) if convert else {}
+    readers = (
+        getattr(paper_module(pid, "convert"), "READERS", {}) if has_module(pid, "convert") else {}
+    )
     if path.suffix in readers:
         model = build(**overrides)
         readers[path.suffix](path, model)

@@ -268,11 +268,9 @@ def skimage_photos() -> dict[str, np.ndarray]:
     `cat` is `chelsea` again; `colorwheel` (synthetic) and `logo` (RGBA) are left out, and the
     left view of `stereo_motorcycle` is added.
     """
-    import skimage.data
+    from sotazoo.data.sr_photos import photograph
 
-    photos = {name: getattr(skimage.data, name)() for name in _PHOTOS}
-    photos["motorcycle_left"] = skimage.data.stereo_motorcycle()[0]
-    return photos
+    return {name: photograph(name) for name in (*_PHOTOS, "motorcycle_left")}
 
 
 def compare_bicubic(

@@ -350,9 +350,6 @@ def test_repro_quick(tmp_path):
 def test_packaged_weights_reproduce_their_log():
     """Our demo weights, evaluated again on the held-out photographs, give the PSNR/SSIM their
     training log recorded, and beat bicubic upscaling there."""
-    import json
-    from pathlib import Path
-
     from sotazoo.data.sr_photos import held_out_pairs
     from sotazoo.train.sr import evaluate_sr
 

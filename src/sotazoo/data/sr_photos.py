@@ -69,11 +69,6 @@ def to_tensor(img: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))).float() / 255
 
 
-def to_uint8(x: torch.Tensor) -> np.ndarray:
-    """(3, H, W) float in [0, 1] -> (H, W, 3) uint8, rounded and clipped as a saved image is."""
-    return x.detach().clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy()
-
-
 class PatchSampler:
     """Random aligned (LR, HR) patches of the training photographs, seeded.
 

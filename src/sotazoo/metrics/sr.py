@@ -136,8 +136,9 @@ def ssim_y(sr: np.ndarray, hr: np.ndarray, *, scale: int, border: int | None = N
     )
 
 
-def _to_hwc_uint8(x: torch.Tensor) -> np.ndarray:
-    """(3, H, W) float in [0, 1] -> H×W×3 uint8, rounded as MATLAB does."""
+def tensor_to_uint8(x: torch.Tensor) -> np.ndarray:
+    """(3, H, W) float in [0, 1] -> H×W×3 uint8, rounded as MATLAB does (an SR output saved as
+    an image, before it is scored)."""
     return to_uint8(x.detach().to("cpu", torch.float64).permute(1, 2, 0).numpy() * 255.0)
 
 
@@ -164,7 +165,7 @@ def sr_metrics(sr: torch.Tensor, hr: torch.Tensor, scale: int) -> dict[str, floa
         raise ValueError(f"expected (3, H, W) or (B, 3, H, W) tensors, got {tuple(sr.shape)}")
     psnrs, ssims = [], []
     for s, h in zip(sr, hr, strict=True):
-        s8, h8 = _to_hwc_uint8(s), _to_hwc_uint8(h)
+        s8, h8 = tensor_to_uint8(s), tensor_to_uint8(h)
         psnrs.append(psnr_y(s8, h8, scale=scale))
         ssims.append(ssim_y(s8, h8, scale=scale))
     return {"psnr": float(np.mean(psnrs)), "ssim": float(np.mean(ssims))}

@@ -31,35 +31,43 @@ class SRTrainConfig:
         return asdict(self)
 
 
-@torch.inference_mode()
-def evaluate_sr(
-    model: nn.Module, pairs: list[tuple[str, np.ndarray, np.ndarray]], scale: int
-) -> dict[str, float]:
-    """Mean PSNR / SSIM (Y, border `scale`) of `model` over (name, LR, HR) uint8 pairs."""
-    from sotazoo.data.sr_photos import to_tensor, to_uint8
+def _mean_scores(pairs: list[tuple[str, np.ndarray, np.ndarray]], scale: int, upscale) -> dict:
+    """Mean PSNR / SSIM (Y, border `scale`) of `upscale(LR uint8) -> SR uint8` over the
+    (name, LR, HR) uint8 pairs."""
     from sotazoo.metrics.sr import psnr_y, ssim_y
 
-    model.eval()
-    device = next(model.parameters()).device
     psnr, ssim = [], []
     for _, lr, hr in pairs:
-        sr = to_uint8(model(to_tensor(lr)[None].to(device))[0])
+        sr = upscale(lr)
         psnr.append(psnr_y(sr, hr, scale=scale))
         ssim.append(ssim_y(sr, hr, scale=scale))
     return {"psnr": float(np.mean(psnr)), "ssim": float(np.mean(ssim))}
 
 
+@torch.inference_mode()
+def evaluate_sr(
+    model: nn.Module, pairs: list[tuple[str, np.ndarray, np.ndarray]], scale: int
+) -> dict[str, float]:
+    """Mean PSNR / SSIM of `model` on the pairs, its output rounded to uint8 first."""
+    from sotazoo.data.sr_photos import to_tensor
+    from sotazoo.metrics.sr import tensor_to_uint8
+
+    model.eval()
+    device = next(model.parameters()).device
+    return _mean_scores(
+        pairs, scale, lambda lr: tensor_to_uint8(model(to_tensor(lr)[None].to(device))[0])
+    )
+
+
 def evaluate_bicubic(pairs: list[tuple[str, np.ndarray, np.ndarray]], scale: int) -> dict:
     """The papers' 'Bicubic' row: the LR image upscaled by MATLAB-style bicubic."""
-    from sotazoo.metrics.sr import psnr_y, ssim_y
     from sotazoo.resize import imresize_matlab, to_uint8
 
-    psnr, ssim = [], []
-    for _, lr, hr in pairs:
-        up = to_uint8(imresize_matlab(lr, float(scale), quantize_between_passes=True))
-        psnr.append(psnr_y(up, hr, scale=scale))
-        ssim.append(ssim_y(up, hr, scale=scale))
-    return {"psnr": float(np.mean(psnr)), "ssim": float(np.mean(ssim))}
+    return _mean_scores(
+        pairs,
+        scale,
+        lambda lr: to_uint8(imresize_matlab(lr, float(scale), quantize_between_passes=True)),
+    )
 
 
 def seeded_model(name: str, seed: int, **overrides) -> nn.Module:
