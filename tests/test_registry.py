@@ -50,6 +50,8 @@ def _tiny(name):
     pid, entry = model_entry(name)
     module = paper_module(pid, "model")
     overrides = module.tiny_overrides(name) if hasattr(module, "tiny_overrides") else {}
+    if entry.task == "generation":  # the noise vector (Z,); the class label, if any, is extra
+        return sotazoo.create_model(name, **overrides), entry.input_size, entry
     c, h, w = entry.input_size
     size = (c, h, w) if entry.extra_inputs else (c, min(h, 64), min(w, 64))
     return sotazoo.create_model(name, **overrides), size, entry
@@ -67,6 +69,8 @@ def test_forward_backward(name):
         assert s > 1 and out.shape[1:] == (size[0], s * size[1], s * size[2])
     elif entry.task == "detection":  # raw per-anchor predictions (B, N, ...), decoded apart
         assert out.ndim == 3
+    elif entry.task == "generation":  # noise (B, Z) -> images (B, C, H, W)
+        assert out.ndim == 4
     else:
         assert out.ndim == 2
     out.square().mean().backward()

@@ -5,6 +5,36 @@ papers call "GFLOPs"). Latency is the median of timed runs after warm-up, at bat
 is images per second at batch N. With a reference, both models get the same weights (through the
 paper's converter) and are timed interleaved — ours, theirs, theirs, ours, … — so that load on
 this shared machine hits both alike; the ratio ours/theirs is what to compare across machines.
+Both run on the same random input of the model's card size (`input_size` to change it).
+
+Sharing weights: the reference's state dict goes through the paper's `convert_state_dict`, and
+ours is built with the config overrides that the converter says the reference's layout needs
+(e.g. torchvision's RetinaNet: P6 on P5, stride on the 3×3, 91 class slots, FrozenBN eps 0), so
+that both compute the same function; the overrides are recorded in `BenchResult.ours_overrides`.
+A reference the converter does not read (another architecture: YOLOv3 against RetinaNet) is
+timed as it is, with a note.
+
+Reference specs (`create_reference`): `timm:NAME`, `torchvision:NAME:k=v,...`,
+`torchsr:NAME:k=v,...`, `sotazoo:NAME:k=v,...`. The `k=v` values are Python literals where they
+parse (`2`, `True`, `None`), else strings, and go to the library's builder, except these, which
+are ours:
+
+- `torchvision:...:raw=True`: torchvision's detector without the work ours leaves outside the
+  network — no `GeneralizedRCNNTransform` (resize to min_size/max_size, normalise, pad) and no
+  post-processing (decode, NMS). The module runs torchvision's own backbone (ResNet + FPN) and
+  head on an already normalised (B, 3, H, W) tensor and returns (B, N, K + 4), class logits then
+  box deltas: what `RetinaNet.forward` computes between its transform and its postprocess, and
+  the layout of our RetinaNet's output. torchvision's RetinaNet builders only.
+- `torchvision:retinanet_resnet50_fpn:frozen_bn=True`: the network torchvision runs for its COCO
+  weights — its builder's pretrained path (ResNet-50 with FrozenBatchNorm2d, P6 on P5), then
+  `overwrite_eps(model, 0.0)` as the builder does for `COCO_V1` — with random weights, nothing
+  downloaded. Without it, `weights_backbone=None` gives nn.BatchNorm2d, which ours (FrozenBN,
+  like the paper and the COCO weights) does not use.
+
+torchvision builders get `weights=None` and, where they take one, `weights_backbone=None` unless
+the spec sets them: a benchmark needs no download. RetinaNet's matched reference, the one its card
+declares, is `torchvision:retinanet_resnet50_fpn:raw=True,frozen_bn=True`; YOLOv3's card declares
+the same, for the paper's speed comparison with RetinaNet (no weights shared).
 """
 
 from __future__ import annotations
@@ -14,6 +44,7 @@ import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from typing import NamedTuple
 
 import torch
 
@@ -46,6 +77,8 @@ class BenchResult:
     latency_ratio: float | None = None  # ours / reference; below 1 means ours is faster
     throughput_ratio: float | None = None  # ours / reference; above 1 means ours is faster
     weights_shared: bool = False
+    # config fields ours was built with to take the reference's layout and share its weights
+    ours_overrides: dict[str, object] = field(default_factory=dict)
     git_commit: str = ""
     notes: list[str] = field(default_factory=list)
 
@@ -70,13 +103,17 @@ def count_gmacs(
     return counter.get_total_flops() / 2e9
 
 
-def _options(opts: str) -> dict:
+def _options(opts: str, spec: str = "") -> dict:
     """`k=v,k2=v2` -> kwargs; values are Python literals where they parse (2, 0.1), else strings."""
     import ast
 
     out = {}
     for kv in filter(None, opts.split(",")):
-        k, _, v = kv.partition("=")
+        k, eq, v = kv.partition("=")
+        if not eq or not k.isidentifier():
+            raise SotazooError(
+                f"reference {spec!r}: option {kv!r} is not key=value (e.g. raw=True, scale=2)"
+            )
         try:
             out[k] = ast.literal_eval(v)
         except (ValueError, SyntaxError):
@@ -84,37 +121,129 @@ def _options(opts: str) -> dict:
     return out
 
 
+class TorchvisionDetectorNetwork(torch.nn.Module):
+    """torchvision's RetinaNet between its transform and its post-processing.
+
+    Holds the detector's own `backbone` and `head` (so its state dict has the detector's keys) and
+    does what `RetinaNet.forward` does with them: the backbone's feature maps as a list (P3 … P7)
+    into the head, whose (B, N, K) logits and (B, N, 4) deltas are concatenated as ours are.
+    """
+
+    def __init__(self, detector: torch.nn.Module) -> None:
+        super().__init__()
+        self.backbone = detector.backbone
+        self.head = detector.head
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        feats = list(self.backbone(x).values())
+        out = self.head(feats)
+        return torch.cat([out["cls_logits"], out["bbox_regression"]], dim=-1)  # (B, N, K + 4)
+
+
+def _flag(opts: dict, key: str, spec: str) -> bool:
+    value = opts.pop(key, False)
+    if not isinstance(value, bool):
+        raise SotazooError(f"reference {spec!r}: {key} must be True or False, not {value!r}")
+    return value
+
+
+def _torchvision_frozen_retinanet(opts: dict, spec: str) -> torch.nn.Module:
+    """`retinanet_resnet50_fpn` as torchvision's builder assembles it for `weights=COCO_V1`
+    (FrozenBatchNorm2d ResNet-50, FPN over layers 2-4, P6/P7 on P5, eps set to 0), random."""
+    from torchvision.models import resnet50
+    from torchvision.models.detection import RetinaNet
+    from torchvision.models.detection._utils import overwrite_eps
+    from torchvision.models.detection.backbone_utils import _resnet_fpn_extractor
+    from torchvision.ops.feature_pyramid_network import LastLevelP6P7
+    from torchvision.ops.misc import FrozenBatchNorm2d
+
+    for key in ("weights", "weights_backbone"):
+        if opts.pop(key, None) is not None:
+            raise SotazooError(
+                f"reference {spec!r}: frozen_bn=True builds random weights; drop {key}"
+            )
+    num_classes = opts.pop("num_classes", 91)
+    layers = opts.pop("trainable_backbone_layers", 3)
+    body = resnet50(weights=None, norm_layer=FrozenBatchNorm2d)
+    backbone = _resnet_fpn_extractor(
+        body, layers, returned_layers=[2, 3, 4], extra_blocks=LastLevelP6P7(256, 256)
+    )
+    try:
+        model = RetinaNet(backbone, num_classes, **opts)
+    except TypeError as e:
+        raise SotazooError(f"reference {spec!r}: {e}") from None
+    overwrite_eps(model, 0.0)
+    return model
+
+
+def _torchvision_reference(name: str, opts: dict, spec: str) -> torch.nn.Module:
+    import inspect
+
+    import torchvision
+    from torchvision.models.detection import RetinaNet
+
+    raw = _flag(opts, "raw", spec)
+    frozen_bn = _flag(opts, "frozen_bn", spec)
+    if frozen_bn:
+        if name != "retinanet_resnet50_fpn":
+            raise SotazooError(
+                f"reference {spec!r}: frozen_bn=True is implemented for "
+                "torchvision:retinanet_resnet50_fpn only"
+            )
+        model = _torchvision_frozen_retinanet(opts, spec)
+    else:
+        try:
+            builder = torchvision.models.get_model_builder(name)
+        except ValueError:
+            raise SotazooError(f"reference {spec!r}: torchvision has no model {name!r}") from None
+        opts.setdefault("weights", None)  # random weights: a benchmark downloads nothing
+        if "weights_backbone" in inspect.signature(builder).parameters:
+            opts.setdefault("weights_backbone", None)
+        try:
+            model = builder(**opts)
+        except (TypeError, ValueError) as e:
+            raise SotazooError(f"reference {spec!r}: {e}") from None
+    if raw:
+        if not isinstance(model, RetinaNet):
+            raise SotazooError(
+                f"reference {spec!r}: raw=True takes torchvision's RetinaNet builders "
+                f"(retinanet_resnet50_fpn, retinanet_resnet50_fpn_v2), not {name!r}"
+            )
+        model = TorchvisionDetectorNetwork(model)
+    return model
+
+
 def create_reference(spec: str) -> torch.nn.Module:
-    """Build a reference implementation from `timm:NAME`, `torchvision:NAME`,
+    """Build a reference implementation from `timm:NAME`, `torchvision:NAME:key=value,...`
+    (`raw=True` and `frozen_bn=True` are ours: see the module's docstring),
     `torchsr:NAME:key=value,...` (torchsr's models, e.g. `torchsr:edsr_baseline:scale=2`), or
     `sotazoo:NAME:key=value,...` (one of our models built another way, for papers that no
     installable library implements; e.g. the literal form of an equation we compute faster)."""
     lib, _, name = spec.partition(":")
     name, _, opts = name.partition(":")
+    forms = "timm:NAME, torchvision:NAME, torchsr:NAME:k=v or sotazoo:NAME:k=v"
+    if lib not in ("sotazoo", "timm", "torchvision", "torchsr"):
+        raise SotazooError(f"reference {spec!r} must look like {forms}")
+    if not name:
+        raise SotazooError(f"reference {spec!r} names no model: it must look like {forms}")
+    kwargs = _options(opts, spec)
     if lib == "sotazoo":
         from sotazoo.registry import create_model
 
-        return create_model(name, **_options(opts))
+        return create_model(name, **kwargs)
     if lib == "timm":
         try:
             import timm
         except ImportError as e:
             raise SotazooError("the reference needs timm: pip install timm") from e
-        return timm.create_model(name, pretrained=False)
+        return timm.create_model(name, pretrained=False, **kwargs)
     if lib == "torchvision":
-        import torchvision
-
-        return torchvision.models.get_model(name, weights=None, **_options(opts))
-    if lib == "torchsr":
-        try:
-            import torchsr.models
-        except ImportError as e:
-            raise SotazooError("the reference needs torchsr: pip install torchsr") from e
-        return getattr(torchsr.models, name)(**_options(opts))
-    raise SotazooError(
-        f"reference {spec!r} must look like timm:NAME, torchvision:NAME, torchsr:NAME:k=v or "
-        "sotazoo:NAME:k=v"
-    )
+        return _torchvision_reference(name, kwargs, spec)
+    try:
+        import torchsr.models
+    except ImportError as e:
+        raise SotazooError("the reference needs torchsr: pip install torchsr") from e
+    return getattr(torchsr.models, name)(**kwargs)
 
 
 def cpu_name() -> str:
@@ -169,6 +298,57 @@ def _iqr(xs: list[float]) -> float:
     return q[2] - q[0]
 
 
+def _short(e: Exception, limit: int = 200) -> str:
+    msg = str(e)
+    return f"{type(e).__name__}: " + (msg if len(msg) <= limit else msg[: limit - 1] + "…")
+
+
+class Pair(NamedTuple):
+    ours: torch.nn.Module
+    reference: torch.nn.Module | None
+    shared: bool  # the same weights in both
+    overrides: dict[str, object]  # config fields ours was built with to take the ref's layout
+    notes: list[str]  # what was not shared and why; what differs in the work timed
+
+
+def build_pair(name: str, vs: str) -> Pair:
+    """Our model `name` and the reference `vs`, in eval mode, with the same weights where the
+    paper's converter reads the reference's state dict (ours then built with the config overrides
+    that the converter says that layout needs)."""
+    from sotazoo.registry import create_model, model_entry, paper_converter
+
+    pid, _ = model_entry(name)
+    ref = create_reference(vs).eval()
+    notes = []
+    if _is_full_torchvision_detector(ref):
+        notes.append(
+            "the reference is torchvision's whole detector (its transform resizes to "
+            "min_size/max_size and normalises; its postprocess decodes and runs NMS), ours the "
+            "network alone: add raw=True to the spec to time the same work"
+        )
+    convert = paper_converter(pid)
+    if convert is None:
+        notes.append("weights not shared: the paper has no converter")
+        return Pair(create_model(name).eval(), ref, False, {}, notes)
+    try:
+        sd, overrides, layout = convert(ref.state_dict())
+        ours = create_model(name, **overrides)
+        ours.load_state_dict(sd)
+    except Exception as e:  # another architecture, or a layout the converter does not read
+        notes.append(f"weights not shared ({_short(e)}); the two are timed as they are")
+        return Pair(create_model(name).eval(), ref, False, {}, notes)
+    if overrides:
+        notes.append(
+            f"ours built in the reference's layout ({layout}) to share its weights: "
+            + ", ".join(sorted(overrides))
+        )
+    return Pair(ours.eval(), ref, True, dict(overrides), notes)
+
+
+def _is_full_torchvision_detector(model: torch.nn.Module) -> bool:
+    return hasattr(model, "transform") and hasattr(model, "postprocess_detections")
+
+
 def bench(
     name: str,
     *,
@@ -177,32 +357,25 @@ def bench(
     warmup: int = 3,
     reps: int = 15,
     device: str = "cpu",
+    input_size: tuple[int, ...] | None = None,
     progress: bool = True,
 ) -> BenchResult:
-    """Measure model `name` (random weights) and, with `vs`, a reference in the same process."""
+    """Measure model `name` (random weights) and, with `vs`, a reference in the same process,
+    both on inputs of `input_size` (default: the card's)."""
     from tqdm.auto import tqdm
 
-    from sotazoo.registry import create_model, model_entry, paper_converter
+    from sotazoo.registry import create_model, model_entry
     from sotazoo.repro import git_commit
 
-    pid, entry = model_entry(name)
-    input_size = entry.input_size
+    _, entry = model_entry(name)
+    input_size = tuple(input_size or entry.input_size)
+    if len(input_size) != len(entry.input_size):
+        raise SotazooError(
+            f"input_size {input_size} for {name}, whose inputs are {tuple(entry.input_size)}"
+        )
     commit, dirty = git_commit()
-    notes = []
-    ours = create_model(name).eval()
-    models = {name: ours}
-    shared = False
-    if vs:
-        ref = create_reference(vs).eval()
-        convert = paper_converter(pid)
-        if convert is not None:
-            try:
-                sd, _, _ = convert(ref.state_dict())
-                ours.load_state_dict(sd)
-                shared = True
-            except Exception as e:  # different architectures: time them as they are
-                notes.append(f"weights not shared ({type(e).__name__}: {e})")
-        models[vs] = ref
+    pair = build_pair(name, vs) if vs else Pair(create_model(name).eval(), None, False, {}, [])
+    models = {name: pair.ours} | ({vs: pair.reference} if vs else {})
     for m in models.values():
         m.to(device)
     results = {}
@@ -229,15 +402,16 @@ def bench(
         )
     res = BenchResult(
         model=name,
-        input_size=tuple(input_size),
+        input_size=input_size,
         device=device if device == "cpu" else torch.cuda.get_device_name(),
         threads=torch.get_num_threads(),
         torch=torch.__version__,
         cpu=cpu_name(),
         ours=measurements[0],
-        weights_shared=shared,
+        weights_shared=pair.shared,
+        ours_overrides=pair.overrides,
         git_commit=commit + ("+dirty" if dirty else ""),
-        notes=notes,
+        notes=pair.notes,
     )
     if vs:
         res.reference = measurements[1]

@@ -128,7 +128,7 @@ class ModelEntry:
     name: str
     builder: str
     task: str
-    input_size: tuple[int, int, int]
+    input_size: tuple[int, ...]  # (C, H, W); a generator's: (Z,), the length of its noise
     params: int | None = None
     params_source: str = ""
     gflops: float | None = None
@@ -317,7 +317,9 @@ def _check_values(card: PaperCard, problems: list[str], expected_id: str | None)
             problems.append(f"model {m.name!r} has params but no params_source")
         if not m.laptop and m.params is None:
             problems.append(f"model {m.name!r} is a paper variant with no reference params")
-        if len(m.input_size) != 3:
+        if m.task == "generation" and len(m.input_size) != 1:
+            problems.append(f"generator {m.name!r}: input_size must be (Z,), its noise vector")
+        elif m.task != "generation" and len(m.input_size) != 3:
             problems.append(f"model {m.name!r} input_size must be (C, H, W)")
         for x in m.extra_inputs:
             if x.dtype not in ("float32", "int64"):

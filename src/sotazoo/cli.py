@@ -131,6 +131,21 @@ def _cmd_status(args) -> int:
     return 0
 
 
+def _image_size(model: str, size: str) -> tuple[int, ...]:
+    """`--size 416` or `--size 480x640` -> the model's (C, H, W) with that height and width."""
+    from sotazoo.registry import model_entry
+
+    c, *hw = model_entry(model)[1].input_size
+    parts = size.lower().split("x")
+    if len(hw) != 2 or len(parts) > 2 or not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise SotazooError(
+            f"--size {size!r}: expected N or HxW (positive integers) for an image model; "
+            f"{model} takes {(c, *hw)}"
+        )
+    h, w = (int(parts[0]),) * 2 if len(parts) == 1 else map(int, parts)
+    return (c, h, w)
+
+
 def _cmd_bench(args) -> int:
     from sotazoo.bench import bench, format_bench
     from sotazoo.registry import model_entry
@@ -147,6 +162,7 @@ def _cmd_bench(args) -> int:
         batch=args.batch,
         reps=args.reps,
         device=args.device,
+        input_size=_image_size(args.model, args.size) if args.size else None,
         progress=not args.json,
     )
     print(json.dumps(r.to_dict(), indent=2) if args.json else format_bench(r))
@@ -288,7 +304,11 @@ def build_parser() -> argparse.ArgumentParser:
                        "the ratio ours/reference is printed.")  # fmt: skip
     s.add_argument("model", help="model name, e.g. seresnet50")
     s.add_argument("--vs", nargs="?", const="default", metavar="REFERENCE",
-                   help="timm:NAME or torchvision:NAME; alone: the model's declared reference")  # fmt: skip
+                   help="timm:NAME or torchvision:NAME[:k=v,...] (e.g. "
+                   "torchvision:retinanet_resnet50_fpn:raw=True,frozen_bn=True: see sotazoo.bench); "
+                   "alone: the model's declared reference")  # fmt: skip
+    s.add_argument("--size", metavar="N|HxW",
+                   help="input height and width for both models (default: the card's input_size)")  # fmt: skip
     s.add_argument("--batch", type=int, default=8, help="batch size for throughput (default 8)")
     s.add_argument("--reps", type=int, default=15, help="timed runs per model (default 15)")
     s.add_argument("--device", default="cpu", help="cpu or cuda")

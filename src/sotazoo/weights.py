@@ -46,7 +46,7 @@ class Weights:
     packaged: str = ""  # path inside the sotazoo package of small weights that ship with it
     sha256: str
     filename: str
-    format: Literal["safetensors", "pth"]
+    format: Literal["safetensors", "pth", "darknet"]  # darknet: read by the paper's READERS
     converter: str = ""  # "module:function" mapping the file's keys to ours; "" when identical
     num_params: int
     gflops: float | None = None

@@ -61,3 +61,129 @@ def check_sr_demo(built_site, site_url, browser_driver):
         return spec
 
     return check
+
+
+@pytest.fixture
+def check_detect_demo(built_site, site_url, browser_driver):
+    """Run a detection paper's `detect` demo in Chromium on every bundled scene and check, per
+    scene: the browser's input tensor against Python's pre-processing (1e-5); its three outputs
+    (boxes, scores, labels, decoded and NMS-filtered inside the graph) against onnxruntime in
+    Python (same count; boxes 1e-3 px + 1e-5 relative, scores 1e-4, labels equal); and the boxes
+    the widget drew against the paper's `method.postprocess` in PyTorch on the same input, with
+    the graph's thresholds. Returns the spec and, per scene, the boxes drawn."""
+
+    def check(paper: str) -> tuple[dict, list[dict]]:
+        import importlib
+        import json
+
+        import numpy as np
+        import onnxruntime as ort
+        import torch
+
+        from sotazoo import create_model
+        from sotazoo.transforms import preprocess
+
+        site, modules = built_site
+        manifest = json.loads((site / "site.json").read_text())
+        spec_path = site / manifest["demos"][paper]
+        spec = json.loads(spec_path.read_text())
+        assert spec["kind"] == "detect" and spec["onnx_outputs"] == ["boxes", "scores", "labels"]
+        report = browser_driver(modules, site_url, "--demo", f"papers/{paper}.html")
+        demo = report["demo"]
+        assert demo["console_errors"] == [] and demo["page_errors"] == [], demo
+        assert demo["foreign_requests"] == [] and demo["failed_requests"] == []
+        sess = ort.InferenceSession(str(spec_path.parent / spec["onnx"]),
+                                    providers=["CPUExecutionProvider"])  # fmt: skip
+        # The PyTorch side: the trained model, the graph's settings, the paper's postprocess.
+        demo_module = importlib.import_module(f"sotazoo.papers.{paper}.demo")
+        method = importlib.import_module(f"sotazoo.papers.{paper}.method")
+        model = create_model(spec["model"], weights="sotazoo", progress=False).eval()
+        settings = demo_module.export_module(model).postprocess_kwargs()
+        size = spec["transforms"]["size"]
+        assert len(demo["runs"]) == len(spec["samples"]) >= 3
+        drawn_all = []
+        for run, sample in zip(demo["runs"], spec["samples"], strict=True):
+            name = sample["name"]
+            assert run["state"] == "done", run
+            x = preprocess(spec_path.parent / sample["src"], spec["transforms"])
+            got_x = np.asarray(run["feeds"]["input"]["data"], dtype=np.float32).reshape(x.shape)
+            assert np.abs(got_x - x).max() <= 1e-5, name  # the widget's pre-processing
+            want = dict(zip(spec["onnx_outputs"], sess.run(None, {"input": x}), strict=True))
+            # wasm's exp differs from the native one by a few ulp: boxes get 1e-5 relative too.
+            for key, atol, rtol in (("boxes", 1e-3, 1e-5), ("scores", 1e-4, 0), ("labels", 0, 0)):
+                out = run["outputs"][key]
+                assert out["dims"] == list(want[key].shape), (name, key)
+                got = np.asarray(out["data"]).reshape(want[key].shape)
+                np.testing.assert_allclose(got, want[key], atol=atol, rtol=rtol, err_msg=name)
+            with torch.no_grad():
+                raw = model(torch.from_numpy(x))
+            if paper == "retinanet":
+                anchors, counts = model.anchors(size, size)
+                ref = method.postprocess(raw, anchors, counts, (size, size), **settings)[0]
+            else:
+                cfg = model.cfg
+                ref = method.postprocess(raw, cfg.level_anchors, cfg.strides, (size, size),
+                                         **settings)[0]  # fmt: skip
+            shown = ref["scores"] >= spec["score_threshold"]
+            drawn = run["drawn"]
+            assert len(drawn) == int(shown.sum()), name
+            if drawn:
+                np.testing.assert_allclose([d["box"] for d in drawn], ref["boxes"][shown].numpy(),
+                                           atol=1e-3, rtol=1e-5, err_msg=name)  # fmt: skip
+                np.testing.assert_allclose([d["score"] for d in drawn],
+                                           ref["scores"][shown].numpy(), atol=1e-4, rtol=0)  # fmt: skip
+                assert [d["label"] for d in drawn] == ref["labels"][shown].tolist(), name
+            assert run["shown"].startswith(f"{name}: {len(drawn)} boxes")
+            drawn_all.append({"name": name, "boxes": drawn})
+        assert sum(len(d["boxes"]) for d in drawn_all) > 0  # not a comparison of empty sets
+        return spec, drawn_all
+
+    return check
+
+
+@pytest.fixture
+def check_detect_demo_empty(built_site, site_url, browser_driver):
+    """The `detect` widget when the graph keeps nothing: the paper's demo graph with a score
+    threshold of 1 (no sigmoid exceeds it), exported beside the site with the demo's spec and
+    samples, run in Chromium: every scene ends "done" with (0, 4), (0,), (0,) outputs and no box
+    drawn (onnxruntime-web through NonZero on nothing and NMS's empty branch)."""
+
+    def check(paper: str) -> None:
+        import importlib
+        import json
+        import warnings
+
+        import torch
+
+        from sotazoo import create_model
+        from sotazoo.site import pages
+
+        site, modules = built_site
+        spec = json.loads((site / json.loads((site / "site.json").read_text())["demos"][paper])
+                          .read_text())  # fmt: skip
+        demo_module = importlib.import_module(f"sotazoo.papers.{paper}.demo")
+        model = create_model(spec["model"], weights="sotazoo", progress=False)
+        graph = demo_module.Detections(model, score_thresh=1.0)
+        out = site / "empty"
+        out.mkdir(exist_ok=True)
+        size = spec["transforms"]["size"]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(graph, (torch.zeros(1, 3, size, size),), str(out / f"{paper}.onnx"),
+                              dynamo=False, opset_version=17, input_names=["input"],
+                              output_names=list(graph.output_names),
+                              dynamic_axes=graph.dynamic_axes)  # fmt: skip
+        (out / f"{paper}.json").write_text(json.dumps({**spec, "onnx": f"{paper}.onnx"}))
+        body = f'<div class="demo" data-demo data-spec="{paper}.json"></div>'
+        (out / f"{paper}.html").write_text(pages.layout(paper, body, "../"))
+        report = browser_driver(modules, site_url, "--demo", f"empty/{paper}.html")
+        demo = report["demo"]
+        assert demo["console_errors"] == [] and demo["page_errors"] == [], demo
+        assert len(demo["runs"]) == len(spec["samples"])
+        for run, sample in zip(demo["runs"], spec["samples"], strict=True):
+            assert run["state"] == "done", run
+            dims = [run["outputs"][k]["dims"] for k in ("boxes", "scores", "labels")]
+            assert dims == [[0, 4], [0], [0]] and run["drawn"] == []
+            assert run["shown"].startswith(f"{sample['name']}: 0 boxes")
+
+    return check

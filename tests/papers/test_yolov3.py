@@ -315,6 +315,35 @@ def test_load_darknet_and_our_checkpoints(tmp_path):
         convert_state_dict({"conv1.weight": torch.zeros(1)})
 
 
+
+def test_convert_through_the_official_weights_entry(tmp_path, monkeypatch):
+    """`weights="official"` downloads the darknet binary into the cache, checks its sha256 and
+    reads it layer by layer. The URL is pointed at a synthetic local file in the same format,
+    written for the real network (80 classes, 61,949,149 parameters)."""
+    import dataclasses
+    import hashlib
+
+    from sotazoo.papers.yolov3 import weights as yolov3_weights
+
+    monkeypatch.setenv("SOTAZOO_HOME", str(tmp_path / "home"))
+    real = sotazoo.get_weights("yolov3_416", "official")
+    assert real.filename == "yolov3.weights" and len(real.sha256) == 64
+    assert real.num_params == count_params(_built("yolov3_416"))
+    src = _randomise(_built("yolov3_416"))
+    path = tmp_path / "yolov3.weights"
+    write_darknet_weights(src, path)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    fake = dataclasses.replace(real, urls=(path.as_uri(),), sha256=digest)
+    entries = tuple(fake if w is real else w for w in yolov3_weights.WEIGHTS)
+    monkeypatch.setattr(yolov3_weights, "WEIGHTS", entries)
+    got = sotazoo.create_model("yolov3_416", weights="official", progress=False)
+    assert not got.training and _equal_state(src, got)
+    bad = dataclasses.replace(real, urls=(path.as_uri(),), sha256="0" * 64, filename="other.weights")
+    monkeypatch.setattr(yolov3_weights, "WEIGHTS", (bad,))
+    with pytest.raises(WeightsError, match="sha256"):
+        sotazoo.create_model("yolov3_416", weights="official", progress=False)
+
+
 # ---------------------------------------------------------------- oracle: OpenCV's darknet reader
 
 
@@ -552,3 +581,23 @@ def _mini():
 def test_bad_input(x, match):
     with pytest.raises(InputError, match=match):
         _mini()(x)
+
+
+def test_shipped_demo_weights_reproduce_their_logged_metrics():
+    """The packaged yolov3 demo weights: sha256 checked on load, and the held-out COCO AP written in
+    their training log is what pycocotools gives for them now, on the same 500 scenes."""
+    import json
+    from pathlib import Path
+
+    from sotazoo.train.detection import detector, evaluate_detector, held_out_scenes
+
+    w = sotazoo.get_weights("yolov3_mini", "sotazoo")
+    log_path = (Path(sotazoo.__file__).parent / w.packaged).with_name("yolov3_mini.sotazoo.log.json")
+    log = json.loads(log_path.read_text())
+    assert log["sha256"] == w.sha256 and log["eval_scenes"] == 500
+    model = sotazoo.create_model("yolov3_mini", weights="sotazoo", progress=False)
+    got = evaluate_detector(detector(model), held_out_scenes(log["eval_scenes"]))
+    assert got["map"] == pytest.approx(log["metrics"]["heldout_map"], abs=2e-3)
+    assert got["ap50"] == pytest.approx(log["metrics"]["heldout_ap50"], abs=2e-3)
+    assert w.metrics["heldout_map"] == log["metrics"]["heldout_map"]
+    assert got["ap50"] > 0.3  # it finds the shapes: the demo is worth showing

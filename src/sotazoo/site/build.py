@@ -16,6 +16,13 @@ A paper joins the site by its card alone; a demo needs only its card's `[demo]` 
 entry with `transforms`, and a widget of that kind in `static/sotazoo.mjs`; `papers/<id>/demo.py`
 may add sample inputs (`samples(out_dir)`) and kind-specific fields of the spec (`spec_extra()`). The build writes into
 a sibling folder and swaps it in at the end, so an interrupted build never leaves half a site.
+
+A demo whose widget wants more than the raw network (a detector's decoded, NMS-filtered boxes)
+gets it from `export_module(model)` in `demo.py`: the module exported instead of the model. It
+may name its outputs, their dynamic axes and their tolerances (attributes `output_names`,
+`dynamic_axes`, `export_tolerance`, as `sotazoo.export.export_onnx` takes them); the
+export check then runs on the bundled sample images, pre-processed as the widget does, since
+random noise may give a detector nothing to compare.
 """
 
 from __future__ import annotations
@@ -81,7 +88,7 @@ def _benches(card: PaperCard) -> list[dict]:
 
 def build_demo(card: PaperCard, out: Path) -> str:
     """Export the card's demo model to ONNX and write its spec; returns its path in the site."""
-    from sotazoo.export import export_onnx
+    from sotazoo.export import DEFAULT_TOLERANCE, export_onnx
     from sotazoo.registry import create_model, get_weights, model_entry
 
     d = card.demo
@@ -91,16 +98,36 @@ def build_demo(card: PaperCard, out: Path) -> str:
     _, entry = model_entry(d.model)
     model = create_model(d.model, weights=d.weights, progress=False)
     onnx_path = out / "models" / f"{w.name}.onnx"
-    r = export_onnx(model, entry.input_size, onnx_path, extra_inputs=entry.extra_inputs)
-    samples, extra = [], {}
+    samples, paths, extra, module = [], [], {}, None
     if importlib.util.find_spec(f"sotazoo.papers.{card.id}.demo") is not None:
         module = importlib.import_module(f"sotazoo.papers.{card.id}.demo")
         for s in module.samples(out / "samples" / card.id):
             s = s if isinstance(s, dict) else {"path": s}  # a path, or a path with extra data
             p = s.pop("path")
+            paths.append(p)
             samples.append({"name": p.stem, "src": f"../samples/{card.id}/{p.name}", **s})
         extra = module.spec_extra() if hasattr(module, "spec_extra") else {}
     t = dict(w.transforms)
+    if module is not None and hasattr(module, "export_module"):
+        import torch
+
+        from sotazoo.transforms import preprocess
+
+        if not paths:
+            raise SotazooError(f"{card.id}: export_module needs sample images to check the export")
+        wrapped = module.export_module(model)
+        r = export_onnx(
+            wrapped,
+            entry.input_size,
+            onnx_path,
+            extra_inputs=entry.extra_inputs,
+            example_inputs=[(torch.from_numpy(preprocess(p, t)),) for p in paths],
+            output_names=getattr(wrapped, "output_names", None),
+            dynamic_axes=getattr(wrapped, "dynamic_axes", None),
+            tolerance=getattr(wrapped, "export_tolerance", DEFAULT_TOLERANCE),
+        )
+    else:
+        r = export_onnx(model, entry.input_size, onnx_path, extra_inputs=entry.extra_inputs)
     spec = {
         "kind": d.kind,
         "paper": card.id,
@@ -110,6 +137,7 @@ def build_demo(card: PaperCard, out: Path) -> str:
         "onnx": f"{w.name}.onnx",
         "onnx_sha256": sha256_file(onnx_path),
         "onnx_max_abs_diff": r.max_abs_diff,
+        "onnx_outputs": list(r.output_names),
         "input_size": list(entry.input_size),
         "transforms": {k: t[k] for k in ("size", "mean", "std") if k in t},
         "labels": list(t.get("classes", ())),

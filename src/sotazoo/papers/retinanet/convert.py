@@ -176,3 +176,13 @@ def convert_state_dict(
     else:
         sd, overrides = _from_detectron2(sd)
     return sd, overrides, layout
+
+
+def from_sotazoo(
+    sd: dict[str, torch.Tensor],
+) -> tuple[dict[str, torch.Tensor], dict[str, object], str]:
+    """Our own checkpoints (`sotazoo train`): our keys for the model's own config, loaded as they
+    are. Their keys are torchvision's, so `convert_state_dict` would read them as torchvision's
+    layout and impose its options (stride on the 3x3, integer anchors); a weights entry of ours
+    names this converter instead."""
+    return dict(sd), {}, "sotazoo"

@@ -325,7 +325,8 @@ def retinanet_mini(**overrides) -> RetinaNet:
     """Ours: a laptop-scale RetinaNet for 128×128 images of a few classes of generated shapes.
 
     The same architecture at 1/8 of the widths: one bottleneck per stage (widths 8 … 64, so C5 has
-    256 channels), a 32-channel pyramid, two convs per subnet, 3 classes, trainable BatchNorm
+    256 channels), a 32-channel pyramid, two convs per subnet, 4 classes (the shapes of
+    `sotazoo.data.detection_shapes`), trainable BatchNorm
     (it learns from scratch) and anchors of 16 … 256 px (scale 2 of the stride instead of 4).
     """
     cfg = RetinaNetConfig(
@@ -337,7 +338,7 @@ def retinanet_mini(**overrides) -> RetinaNet:
         freeze_at=0,
         fpn_channels=32,
         head_convs=2,
-        num_classes=3,
+        num_classes=4,
         anchor_sizes=paper_anchor_sizes(16.0),
     )
     return _build(cfg, overrides)

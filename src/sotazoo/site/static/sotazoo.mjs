@@ -421,7 +421,9 @@ const widgets = {
     }
   },
 
-  /** image -> boxes: outputs boxes (N, 4) xyxy in input pixels, scores (N), labels (N) */
+  /** image -> boxes: outputs boxes (N, 4) xyxy in input pixels, scores (N), labels (N), already
+   *  decoded and NMS-filtered by the graph (papers/<id>/demo.py); the widget only keeps the
+   *  scores >= spec.score_threshold and draws them. `result.drawn` lists what it drew. */
   detect(root, spec, base) {
     const t = spec.transforms;
     const view = el('canvas', { class: 'demo-detect' });
@@ -465,7 +467,10 @@ const widgets = {
           ...keep.map((i) => el('tr', {},
             el('td', {}, spec.labels[Number(labels.data[i])] ?? String(labels.data[i])),
             el('td', {}, scores.data[i].toFixed(3)))));
-        return { text: `${name}: ${keep.length} boxes (${r.ms.toFixed(1)} ms)`, result: summary(r) };
+        const drawn = keep.map((i) => ({ box: Array.from(boxes.data.slice(4 * i, 4 * i + 4)),
+                                         score: scores.data[i], label: Number(labels.data[i]) }));
+        return { text: `${name}: ${keep.length} boxes (${r.ms.toFixed(1)} ms)`,
+                 result: { ...summary(r), drawn } };
       });
     }
   },

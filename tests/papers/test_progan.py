@@ -1,0 +1,349 @@
+"""ProGAN: parameter counts against Table 2 and a count by hand, the layers of §3-§4 against hand
+computations (equalised lr, pixelnorm, minibatch stddev), the fade-in and growing, the WGAN-GP
+loss with its drift term on critics whose gradients are known, the schedule against the official
+lod formula, the EMA, bad input and export."""
+
+import copy
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import sotazoo
+from sotazoo.bench import count_params
+from sotazoo.cards import load_card
+from sotazoo.errors import InputError
+from sotazoo.papers.progan.layers import (
+    EqualizedConv2d,
+    EqualizedLinear,
+    MinibatchStdDev,
+    PixelNorm,
+)
+from sotazoo.papers.progan.method import (
+    GrowthSchedule,
+    adam,
+    critic_loss,
+    ema_update,
+    fade_reals,
+    generator_loss,
+    gradient_penalty,
+    lr_rampup,
+)
+from sotazoo.papers.progan.model import (
+    progan_1024,
+    progan_1024_discriminator,
+    progan_mini,
+    progan_mini_discriminator,
+)
+
+PAPER_PARAMS = 23.1e6  # Table 2 (App. A.1): "Total trainable parameters 23.1M", G and D alike
+
+
+def _nf(stage: int) -> int:
+    return min(8192 // 2**stage, 512)  # official networks.py `nf`, fmap_base 8192, fmap_max 512
+
+
+def _conv(i: int, o: int, k: int) -> int:
+    return i * o * k * k + o
+
+
+def _g_by_hand(z: int = 512, levels: int = 8) -> int:
+    """Table 2's generator: dense ("Conv 4x4") with one bias per channel, conv 3x3, then two 3x3
+    convs per doubling, and the 1x1 toRGB of the final resolution."""
+    n = z * 16 * _nf(1) + _nf(1) + _conv(_nf(1), _nf(1), 3)
+    for k in range(1, levels + 1):
+        n += _conv(_nf(k), _nf(k + 1), 3) + _conv(_nf(k + 1), _nf(k + 1), 3)
+    return n + _conv(_nf(levels + 1), 3, 1)
+
+
+def _d_by_hand(levels: int = 8) -> int:
+    """Table 2's discriminator: fromRGB, two 3x3 convs per halving, then mbstd (+1 channel),
+    conv 3x3, dense ("Conv 4x4") to nf(0) and dense to 1."""
+    n = _conv(3, _nf(levels + 1), 1)
+    for k in range(levels, 0, -1):
+        n += _conv(_nf(k + 1), _nf(k + 1), 3) + _conv(_nf(k + 1), _nf(k), 3)
+    n += _conv(_nf(1) + 1, _nf(1), 3)
+    return n + _conv(16 * _nf(1), _nf(0), 1) + _conv(_nf(0), 1, 1)
+
+
+def test_param_count_1024_against_table_2_and_by_hand():
+    """Both networks at 1024x1024 are within 0.5% of Table 2's 23.1M and exactly the count of
+    the official layer shapes worked out by hand; the card declares that count."""
+    with torch.device("meta"):
+        g, d = progan_1024(), progan_1024_discriminator()
+    n_g, n_d = count_params(g), count_params(d)
+    assert n_g == _g_by_hand() and n_d == _d_by_hand()
+    assert abs(n_g - PAPER_PARAMS) / PAPER_PARAMS < 0.005, n_g
+    assert abs(n_d - PAPER_PARAMS) / PAPER_PARAMS < 0.005, n_d
+    entry = next(m for m in load_card("progan").models if m.name == "progan_1024")
+    assert entry.params == n_g and entry.input_size == (512,)
+
+
+def test_param_count_widths_per_resolution():
+    """Table 2's widths: 512 from 4x4 to 32x32, then 256, 128, 64, 32, 16 at 1024x1024."""
+    with torch.device("meta"):
+        g = progan_1024()
+    widths = [g.blocks[0].conv.weight.shape[0]] + [b.conv1.weight.shape[0] for b in g.blocks[1:]]
+    assert widths == [512, 512, 512, 512, 256, 128, 64, 32, 16]
+
+
+def test_equalized_lr_scale_and_init():
+    """§4.1: weights drawn from N(0, 1), scaled at run time by the He constant sqrt(2 / fan_in),
+    so a unit-variance input gives pre-activations of variance 2 at any width."""
+    torch.manual_seed(0)
+    conv = EqualizedConv2d(64, 32, 3)
+    assert conv.scale == pytest.approx(math.sqrt(2 / (64 * 9)))
+    w = conv.weight.detach()
+    assert abs(w.mean().item()) < 0.03 and abs(w.std().item() - 1) < 0.03
+    y = conv(torch.randn(16, 64, 12, 12))[..., 1:-1, 1:-1]  # away from the zero padding
+    assert y.var().item() == pytest.approx(2.0, rel=0.1)
+    lin = EqualizedLinear(512, 256)
+    assert lin.scale == pytest.approx(math.sqrt(2 / 512))
+    # the official gains: toRGB 1, G's first dense sqrt(2)/4 (networks.py G_paper)
+    g = progan_mini()
+    assert g.rgb["16x16"].scale == pytest.approx(1 / math.sqrt(32))
+    assert g.blocks[0].dense.scale == pytest.approx(math.sqrt(2) / 4 / math.sqrt(32))
+    plain = EqualizedConv2d(64, 32, 3, use_wscale=False)  # the ablation: He init, no scaling
+    assert plain.scale == 1.0 and plain.weight.std().item() == pytest.approx(
+        math.sqrt(2 / 576), rel=0.05
+    )
+
+
+def test_pixelnorm_gives_unit_rms_over_channels():
+    """§4.2, Eq. 2: after pixelnorm the feature vector at every pixel has RMS 1."""
+    x = torch.randn(3, 16, 5, 5) * torch.rand(3, 1, 5, 5) * 10
+    rms = PixelNorm()(x).square().mean(dim=1).sqrt()
+    assert torch.allclose(rms, torch.ones_like(rms), atol=1e-5)
+
+
+def test_minibatch_stddev_adds_one_channel_equal_to_a_hand_computation():
+    """§3 with the official grouping: batch 8, groups of 4, sample n in group n mod 2."""
+    x = torch.randn(8, 3, 2, 2, dtype=torch.float64)
+    y = MinibatchStdDev(4)(x)
+    assert y.shape == (8, 4, 2, 2) and torch.equal(y[:, :3], x)
+    for n in range(8):
+        members = [x[i] for i in range(8) if i % 2 == n % 2]
+        mean = sum(members) / 4
+        std = (sum((m - mean) ** 2 for m in members) / 4 + 1e-8).sqrt()
+        assert torch.allclose(y[n, 3], torch.full((2, 2), std.mean().item(), dtype=x.dtype))
+    # a batch smaller than the group is one group
+    small = MinibatchStdDev(4)(x[:2])
+    want = ((x[0] - x[1]).abs() / 2).square().add(1e-8).sqrt().mean()
+    assert torch.allclose(small[:, 3], want.expand(2, 2, 2))
+
+
+def test_mbstd_ablation_removes_the_extra_channel():
+    d = progan_mini_discriminator(mbstd_group_size=0)
+    assert d.blocks[0].conv.weight.shape[1] == 64  # nf(1) of the mini config, no +1
+
+
+def _grown_pair():
+    torch.manual_seed(0)
+    g, d = progan_mini(stage=0), progan_mini_discriminator(stage=0)
+    for p in [*g.parameters(), *d.parameters()]:  # non-zero biases, so every path shows
+        torch.nn.init.normal_(p)
+    return g, d
+
+
+def test_fade_in_alpha_0_is_the_upsampled_old_output_and_alpha_1_the_new_block():
+    """Fig. 2: at alpha = 0 the grown G outputs the nearest-upsampled image of the old network;
+    at alpha = 1 it is the new block alone (a network built at that stage with the same
+    weights); in between the linear blend. D mirrors it with average pooling."""
+    g, d = _grown_pair()
+    z = torch.randn(4, 32)
+    x = torch.randn(4, 3, 8, 8)
+    with torch.no_grad():
+        old_img, old_score = g(z), d(F.avg_pool2d(x, 2))
+        g.grow()
+        d.grow()
+        assert g.alpha == 0.0 and d.alpha == 0.0 and g(z).shape == (4, 3, 8, 8)
+        assert torch.allclose(g(z), old_img.repeat_interleave(2, 2).repeat_interleave(2, 3))
+        assert torch.allclose(d(x), old_score, atol=1e-5)
+        g.end_fade()
+        d.end_fade()
+        fixed_g, fixed_d = progan_mini(stage=1), progan_mini_discriminator(stage=1)
+        fixed_g.load_state_dict(g.state_dict())  # strict: the same keys as a stage-1 network
+        fixed_d.load_state_dict(d.state_dict())
+        new_img = fixed_g(z)
+        assert torch.equal(g(z), new_img) and torch.equal(d(x), fixed_d(x))
+        assert not torch.allclose(new_img, old_img.repeat_interleave(2, 2).repeat_interleave(2, 3))
+
+
+def test_fade_in_midway_is_the_linear_blend():
+    g, _ = _grown_pair()
+    z = torch.randn(2, 32)
+    with torch.no_grad():
+        g.grow()
+        a0, a1 = g(z, alpha=0.0), g(z, alpha=1.0)
+        assert torch.allclose(g(z, alpha=0.3), 0.7 * a0 + 0.3 * a1, atol=1e-5)
+
+
+def test_growing_keeps_the_old_layers_weights():
+    g, d = _grown_pair()
+    for net in (g, d):
+        before = {k: v.clone() for k, v in net.state_dict().items()}
+        net.grow()
+        after = net.state_dict()
+        assert set(before) < set(after)
+        assert all(torch.equal(before[k], after[k]) for k in before)
+        net.grow()
+        assert net.resolution == 16 and list(net.rgb) == ["8x8", "16x16"]
+        with pytest.raises(ValueError, match="cannot grow past stage 2"):
+            net.grow()
+
+
+def test_gradient_penalty_on_a_linear_critic():
+    """D(x) = <w, x> + b has gradient w everywhere, so the penalty is (||w|| - 1)^2 for every
+    sample; its gradient with respect to w is 2 (||w|| - 1) w / ||w|| (create_graph works)."""
+    w = torch.tensor([[[[3.0, 0.0], [0.0, 4.0]]]], requires_grad=True)  # ||w|| = 5
+
+    def critic(x):
+        return (x * w).sum(dim=(1, 2, 3)) + 0.5
+
+    real, fake = torch.randn(3, 1, 2, 2), torch.randn(3, 1, 2, 2)
+    gp = gradient_penalty(critic, real, fake)
+    assert torch.allclose(gp, torch.full((3,), 16.0))
+    gp.mean().backward()
+    assert torch.allclose(w.grad, 2 * 4 * w.detach() / 5)
+    target = gradient_penalty(critic, real, fake, target=750.0)  # §6.5's CIFAR-10 gamma
+    assert torch.allclose(target, torch.full((3,), (5 - 750) ** 2 / 750**2))
+
+
+def test_gradient_penalty_is_taken_at_the_interpolates():
+    """D(x) = ||x||^2 / 2 has gradient x: the norm is that of lerp(real, fake, u)."""
+    real, fake = torch.randn(2, 3, 4, 4), torch.randn(2, 3, 4, 4)
+    u = torch.tensor([0.25, 0.9])
+    gp = gradient_penalty(lambda x: x.square().sum(dim=(1, 2, 3)) / 2, real, fake, mix=u)
+    norms = torch.stack([(real[i] + u[i] * (fake[i] - real[i])).norm() for i in range(2)])
+    assert torch.allclose(gp, (norms - 1) ** 2)
+
+
+def test_critic_loss_with_drift_term_by_hand():
+    """App. A.1: L_D = E[D(fake)] - E[D(real)] + 10 GP + 0.001 E[D(real)^2], on a linear critic."""
+    w = torch.tensor([0.6, 0.8]).reshape(1, 2, 1, 1)  # ||w|| = 1: the penalty is 0
+
+    def critic(x):
+        return (x * w).sum(dim=(1, 2, 3)) + 2.0
+
+    real = torch.tensor([[1.0, 2.0], [3.0, -1.0]]).reshape(2, 2, 1, 1)
+    fake = torch.tensor([[0.0, 1.0], [-1.0, 0.0]]).reshape(2, 2, 1, 1)
+    d_real = [0.6 + 1.6 + 2, 1.8 - 0.8 + 2]  # 4.2, 3.0
+    d_fake = [0.8 + 2, -0.6 + 2]  # 2.8, 1.4
+    terms = critic_loss(critic, real, fake)
+    assert terms["wasserstein"].item() == pytest.approx((sum(d_fake) - sum(d_real)) / 2)
+    assert terms["gradient_penalty"].item() == pytest.approx(0.0, abs=1e-10)
+    assert terms["drift"].item() == pytest.approx((4.2**2 + 3.0**2) / 2)
+    want = (2.8 + 1.4 - 4.2 - 3.0) / 2 + 0.001 * (4.2**2 + 3.0**2) / 2  # the numbers, written out
+    assert terms["loss"].item() == pytest.approx(want)
+    assert generator_loss(critic, fake)["loss"].item() == pytest.approx(-sum(d_fake) / 2)
+
+
+def _official_lod(kimg: float, res_log2: int, train: float, trans: float) -> float:
+    """train.py TrainingSchedule of the official TF code, lod_initial_resolution = 4."""
+    phase_dur = train + trans
+    phase_idx = int(math.floor(kimg / phase_dur))
+    phase_kimg = kimg - phase_idx * phase_dur
+    lod = res_log2 - 2 - phase_idx - max(phase_kimg - train, 0.0) / trans
+    return max(lod, 0.0)
+
+
+def test_schedule_matches_the_official_lod():
+    """stage = final - floor(lod), alpha = 1 - frac(lod): lod 7.9 is the 8x8 block 10% faded in."""
+    sched = GrowthSchedule(final_stage=8)
+    assert sched.at(0) == (0, 1.0) and sched.at(800_000) == (1, 0.0)
+    assert sched.at(1_200_000) == (1, 0.5) and sched.total_images() == 12_800_000
+    for images in range(0, 14_000_000, 123_457):
+        lod = _official_lod(images / 1000, 10, 800, 800)
+        alpha = 1.0 - (lod - math.floor(lod))
+        assert sched.at(images) == (8 - math.floor(lod), pytest.approx(alpha)), images
+    assert GrowthSchedule(final_stage=2, fade_images=0, stabilise_images=0).at(5) == (2, 1.0)
+
+
+def test_fade_reals_blends_the_two_resolutions():
+    x = torch.randn(2, 3, 8, 8)
+    low = F.avg_pool2d(x, 2).repeat_interleave(2, 2).repeat_interleave(2, 3)
+    assert torch.allclose(fade_reals(x, 0.0), low) and torch.equal(fade_reals(x, 1.0), x)
+    assert torch.allclose(fade_reals(x, 0.25), 0.75 * low + 0.25 * x)
+
+
+def test_optimiser_rampup_and_ema():
+    g = progan_mini(fmap_base=16, fmap_max=8)
+    opt = adam(g.parameters())
+    assert opt.defaults["betas"] == (0.0, 0.99) and opt.defaults["eps"] == 1e-8
+    assert opt.defaults["lr"] == 1e-3
+    assert lr_rampup(0) == pytest.approx(math.exp(-5)) and lr_rampup(40_000) == 1.0
+    ema = copy.deepcopy(g)
+    with torch.no_grad():
+        for p in g.parameters():
+            p.add_(1.0)
+    before = [p.clone() for p in ema.parameters()]
+    ema_update(ema, g)
+    for e, b, p in zip(ema.parameters(), before, g.parameters(), strict=True):
+        assert torch.allclose(e, 0.999 * b + 0.001 * p)
+    small = progan_mini(stage=0, fmap_base=16, fmap_max=8)
+    with pytest.raises(ValueError, match="EMA and model differ"):
+        ema_update(small, g)
+
+
+def test_bad_input_latents():
+    g = progan_mini(fmap_base=16, fmap_max=8)
+    with pytest.raises(InputError, match=r"latents of shape \(B, 32\), got \(2, 31\)"):
+        g(torch.randn(2, 31))
+    with pytest.raises(InputError, match=r"latents of shape \(B, 32\), got \(32,\)"):
+        g(torch.randn(32))
+    with pytest.raises(InputError, match="NaN"):
+        g(torch.full((2, 32), float("nan")))
+    with pytest.raises(InputError, match="torch.int64 but the generator is torch.float32"):
+        g(torch.ones(2, 32, dtype=torch.int64))
+    with pytest.raises(InputError, match="torch.float64"):
+        g(torch.randn(2, 32, dtype=torch.float64))
+
+
+def test_bad_input_alpha_and_stage():
+    g = progan_mini(fmap_base=16, fmap_max=8)
+    z = torch.randn(2, 32)
+    for a in (1.5, -0.1, float("nan")):
+        with pytest.raises(InputError, match=r"alpha .* must be in \[0, 1\]"):
+            g(z, alpha=a)
+    with pytest.raises(InputError, match="needs the 8x8 RGB layer"):
+        g(z, alpha=0.5)  # built at full size: nothing to fade from
+    with pytest.raises(ValueError, match="stage 3 is outside 0..2"):
+        progan_mini(stage=3)
+    with pytest.raises(ValueError, match="resolution must be 4"):
+        progan_mini(resolution=24)
+    with pytest.raises(TypeError, match="ProGANConfig takes"):
+        progan_mini(colour="red")
+
+
+def test_bad_input_discriminator():
+    d = progan_mini_discriminator(fmap_base=16, fmap_max=8)
+    with pytest.raises(InputError, match="takes 16x16 images, got 8x8"):
+        d(torch.randn(4, 3, 8, 8))
+    with pytest.raises(InputError, match="expected 3 input channels"):
+        d(torch.randn(4, 1, 16, 16))
+    with pytest.raises(InputError, match="batch divisible by 4, got 6"):
+        d(torch.randn(6, 3, 16, 16))
+    with pytest.raises(InputError, match="NaN"):
+        d(torch.full((4, 3, 16, 16), float("nan")))
+
+
+def test_export_progan_mini(tmp_path):
+    """The laptop generator at alpha = 1 exports; onnxruntime agrees with PyTorch."""
+    from sotazoo.export import export_onnx
+
+    torch.manual_seed(0)
+    g = sotazoo.create_model("progan_mini")
+    r = export_onnx(g, (32,), tmp_path / "progan_mini.onnx")
+    assert r.max_abs_diff <= 1e-4 and r.input_shape == (2, 32)
+
+
+def test_export_mid_fade(tmp_path):
+    """A grown generator halfway through its fade exports too (alpha is a constant)."""
+    from sotazoo.export import export_onnx
+
+    g = progan_mini(stage=0, fmap_base=16, fmap_max=8)
+    g.grow()
+    g.alpha = 0.5
+    r = export_onnx(g, (32,), tmp_path / "fade.onnx")
+    assert r.max_abs_diff <= 1e-4

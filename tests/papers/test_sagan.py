@@ -1,0 +1,448 @@
+"""SAGAN: parameter counts against the official TF code's variable shapes, the attention block
+against a computation written apart from it, spectral norm (σ_max = 1, same iterates as torch's),
+conditional BN and the projection term, the hinge loss and TTUR on hand-made cases, bad input
+and export (with the attention map as a second output).
+
+No oracle runs here: the official code is TF1 and releases no weights. What was compared by
+reading (brain-research/self-attention-gan at ad9612e60f6ba2b5ad3d3340ebae60f724636d75) is
+listed in the docstring of each count below."""
+
+import pytest
+import torch
+from torch import nn
+from torch.nn.utils import parametrize
+
+import sotazoo
+from sotazoo.bench import count_params
+from sotazoo.cards import load_card
+from sotazoo.errors import InputError
+from sotazoo.papers.sagan.method import (
+    d_hinge_loss,
+    g_hinge_loss,
+    sample_latents,
+    train_step,
+    ttur_optimizers,
+)
+from sotazoo.papers.sagan.model import (
+    ConditionalBatchNorm2d,
+    SelfAttention,
+    SpectralNorm,
+    bake_spectral_norm,
+    sagan_mini,
+    sagan_mini_discriminator,
+)
+
+CARD = load_card("sagan")
+PAPER_MODELS = [m for m in CARD.models if not m.laptop]
+
+
+def _conv(i: int, o: int, k: int, bias: bool = True) -> int:
+    """A TF `snconv2d`/`conv1x1` variable 'w' of shape [k, k, i, o], plus 'biases' [o]."""
+    return k * k * i * o + (o if bias else 0)
+
+
+def _attention(c: int) -> int:
+    """non_local.sn_non_local_block_sim: sn_conv_theta, sn_conv_phi (C -> C/8), sn_conv_g
+    (C -> C/2), sn_conv_attn (C/2 -> C), all bias-free 1x1; the scalar sigma_ratio."""
+    return (
+        2 * _conv(c, c // 8, 1, False) + _conv(c, c // 2, 1, False) + _conv(c // 2, c, 1, False) + 1
+    )
+
+
+def _official_generator(gf: int = 64, z: int = 128, classes: int = 1000) -> int:
+    """generator.generator_test: g_snh0 (snlinear z -> gf*16*4*4, 'Matrix' + 'bias'); five
+    `block`s (cbn_0, cbn_1: per-class gamma and beta [classes, C]; snconv1 3x3, snconv2 3x3,
+    snconv3 1x1, each with biases); g_non_local after the third; g_bn (tf.contrib batch_norm,
+    scale=True: gamma, beta); g_snconv_last 3x3 to RGB."""
+    n = z * gf * 16 * 16 + gf * 16 * 16
+    widths = [16 * gf, 16 * gf, 8 * gf, 4 * gf, 2 * gf, gf]
+    for c_in, c_out in zip(widths, widths[1:], strict=False):
+        n += 2 * classes * c_in + 2 * classes * c_out
+        n += _conv(c_in, c_out, 3) + _conv(c_out, c_out, 3) + _conv(c_in, c_out, 1)
+    n += _attention(4 * gf)  # act3, 32x32
+    return n + 2 * gf + _conv(gf, 3, 3)
+
+
+def _official_discriminator(df: int = 64, classes: int = 1000) -> int:
+    """discriminator.discriminator_test: d_optimized_block1 (sn_conv1, sn_conv2 3x3, sn_conv3
+    1x1 from RGB); d_block2..5 down-sampling, each with a 1x1 sn_conv3 shortcut; d_non_local
+    after d_block2 (32x32, 2*df channels); d_block6 at 16*df -> 16*df without shortcut conv;
+    d_sn_linear (16*df -> 1, with bias); d_embedding (sn_embedding [classes, 16*df], no bias)."""
+    n = _conv(3, df, 3) + _conv(df, df, 3) + _conv(3, df, 1)
+    for c_in, c_out in [(df, 2 * df), (2 * df, 4 * df), (4 * df, 8 * df), (8 * df, 16 * df)]:
+        n += _conv(c_in, c_out, 3) + _conv(c_out, c_out, 3) + _conv(c_in, c_out, 1)
+    n += _attention(2 * df)
+    n += 2 * _conv(16 * df, 16 * df, 3)
+    return n + (16 * df + 1) + classes * 16 * df
+
+
+COUNTS = {
+    "sagan_128": _official_generator,
+    "sagan_128_discriminator": _official_discriminator,
+}
+
+
+@pytest.mark.parametrize("entry", PAPER_MODELS, ids=lambda e: e.name)
+def test_param_count_equals_the_official_code(entry):
+    """The paper prints no count; the official TF code's trainable variables, counted above from
+    its layer shapes, equal ours exactly (SN's u and BN's moving statistics are non-trainable
+    there and buffers here), and the card declares that count."""
+    n = count_params(sotazoo.create_model(entry.name))
+    assert n == COUNTS[entry.name]() == entry.params
+
+
+def test_param_count_every_paper_variant_has_a_count_here():
+    assert sorted(COUNTS) == sorted(m.name for m in PAPER_MODELS)
+
+
+def test_param_count_of_the_ablations():
+    """Without attention, both networks lose exactly the attention block; SN on D only changes
+    no parameter count (SN adds buffers, not parameters)."""
+    g0 = sotazoo.create_model("sagan_128", attention=False)
+    d0 = sotazoo.create_model("sagan_128_discriminator", attention=False)
+    assert count_params(g0) == _official_generator() - _attention(256)
+    assert count_params(d0) == _official_discriminator() - _attention(128)
+    g_sn_off = sotazoo.create_model("sagan_128", g_spectral_norm=False)
+    assert count_params(g_sn_off) == _official_generator()
+
+
+# ---------------------------------------------------------------- attention
+
+
+def _rand(*shape, seed=0):
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
+
+
+def test_attention_is_the_identity_while_gamma_is_zero():
+    """γ starts at 0 (§3): the block returns its input exactly, the map is still a softmax."""
+    block = SelfAttention(16)
+    assert block.gamma.item() == 0.0
+    x = _rand(2, 16, 8, 6)
+    y, attn = block(x, return_attention=True)
+    assert torch.equal(y, x)
+    assert attn.shape == (2, 8 * 6, 4 * 3)  # (B, N_query = H W, N_key = H W / 4)
+    assert (attn >= 0).all()
+    assert torch.allclose(attn.sum(-1), torch.ones(2, 48), atol=1e-6)
+
+
+def test_attention_matches_a_computation_by_hand():
+    """Eq. 1-3 with the official pooling, written with einsum, explicit 2x2 max over a reshape
+    and exp / sum, against the module (γ set to 0.7, spectral norm off to read the weights)."""
+    torch.manual_seed(0)
+    block = SelfAttention(16, sn=False)
+    with torch.no_grad():
+        block.gamma.fill_(0.7)
+    x = _rand(2, 16, 4, 6, seed=1)
+    y, attn = block(x, return_attention=True)
+
+    def conv1x1(conv, t):  # (O, I, 1, 1) weights, no bias
+        return torch.einsum("oi,bihw->bohw", conv.weight[:, :, 0, 0], t)
+
+    def pool(t):  # 2x2 max pooling: (B, C, H, W) -> (B, C, H/2, W/2)
+        b, c, h, w = t.shape
+        return t.reshape(b, c, h // 2, 2, w // 2, 2).amax(dim=(3, 5))
+
+    q = conv1x1(block.theta, x).reshape(2, 2, 24)  # (B, C/8, N), positions row-major
+    k = pool(conv1x1(block.phi, x)).reshape(2, 2, 6)  # (B, C/8, N/4)
+    v = pool(conv1x1(block.g, x)).reshape(2, 8, 6)  # (B, C/2, N/4)
+    s = torch.einsum("bci,bcj->bij", q, k)
+    beta = s.exp() / s.exp().sum(-1, keepdim=True)
+    o = torch.einsum("bij,bcj->bci", beta, v).reshape(2, 8, 4, 6)
+    want = x + 0.7 * conv1x1(block.o, o)
+    assert torch.allclose(attn, beta, atol=1e-6)
+    assert torch.allclose(y, want, atol=1e-5)
+
+
+def test_attention_odd_map_is_refused():
+    with pytest.raises(InputError, match="even sides"):
+        SelfAttention(8)(torch.randn(1, 8, 5, 4))
+
+
+def test_networks_expose_their_attention_map():
+    """G attends on its 8x8 map (64 queries, 16 pooled keys), D likewise; without attention
+    the map is None and no SelfAttention is built."""
+    g, d = sagan_mini().eval(), sagan_mini_discriminator().eval()
+    z, y = sample_latents(3, 64, 10, generator=torch.Generator().manual_seed(0))
+    img, a_g = g.forward_with_attention(z, y)
+    logits, a_d = d.forward_with_attention(img, y)
+    assert img.shape == (3, 1, 16, 16) and logits.shape == (3, 1)
+    assert a_g.shape == a_d.shape == (3, 64, 16)
+    assert torch.equal(img, g(z, y)) and torch.equal(logits, d(img, y))
+    g0 = sagan_mini(attention=False).eval()
+    assert g0.forward_with_attention(z, y)[1] is None
+    assert not any(isinstance(m, SelfAttention) for m in g0.modules())
+
+
+# ---------------------------------------------------------------- spectral norm
+
+
+def _normalised(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    return [(n, m) for n, m in model.named_modules() if parametrize.is_parametrized(m, "weight")]
+
+
+def test_spectral_norm_on_every_layer_of_g_and_d():
+    """Every conv, linear and embedding of D and every conv and linear of G is normalised
+    (official ops.snconv2d / snlinear / sn_embedding); G's CBN tables are not (ops.py)."""
+    g, d = sagan_mini(), sagan_mini_discriminator()
+    for net, kinds in ((g, (nn.Conv2d, nn.Linear)), (d, (nn.Conv2d, nn.Linear, nn.Embedding))):
+        layers = [m for m in net.modules() if isinstance(m, kinds)]
+        normed = [m for _, m in _normalised(net)]
+        assert layers and len(normed) == len(layers) and all(m in normed for m in layers)
+    cbn = [c for c in g.modules() if isinstance(c, ConditionalBatchNorm2d)]
+    assert cbn and not any(parametrize.is_parametrized(c.gamma) for c in cbn)
+    g_off = sagan_mini(g_spectral_norm=False)
+    assert _normalised(g_off) == [] and _normalised(sagan_mini_discriminator(g_spectral_norm=False))
+
+
+def _top_singular_value(w: torch.Tensor) -> float:
+    return torch.linalg.matrix_norm(w.detach().reshape(w.shape[0], -1), ord=2).item()
+
+
+def test_spectral_norm_largest_singular_value_is_one():
+    """After a few training forwards (15 power iterations at creation, one per forward),
+    σ_max(W / σ) measured with an SVD is 1 to a few percent for every normalised weight, and
+    never below 1 (σ = uᵀWv of unit vectors cannot exceed σ_max); the raw weights are far from
+    1. On random Xavier weights the top singular values lie close together, so the power
+    iteration closes the last percent slowly: on a weight with a spectral gap (σ = 5, 1, 0.5),
+    five iterations reach 1 to 1e-4."""
+    torch.manual_seed(0)
+    g, d = sagan_mini().train(), sagan_mini_discriminator().train()
+    for _ in range(4):
+        z, y = sample_latents(4, 64, 10)
+        d(g(z, y), y)
+    g.eval(), d.eval()  # read the weights without a further iteration
+    layers = _normalised(g) + _normalised(d)
+    tops = {name: _top_singular_value(m.weight) for name, m in layers}
+    assert all(1 - 1e-5 <= t <= 1.05 for t in tops.values()), tops
+    raw = [_top_singular_value(m.parametrizations.weight.original) for _, m in layers]
+    assert max(abs(r - 1) for r in raw) > 0.5
+
+    u, _ = torch.linalg.qr(_rand(6, 3, seed=7))
+    v, _ = torch.linalg.qr(_rand(12, 3, seed=8))
+    w = (u * torch.tensor([5.0, 1.0, 0.5])) @ v.T  # (6, 12), singular values 5, 1, 0.5
+    sn = SpectralNorm(w).train()
+    for _ in range(5):
+        normed = sn(w)
+    assert _top_singular_value(normed) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_spectral_norm_iterates_like_torchs():
+    """Started from the same u and v, our parametrization and torch.nn.utils.parametrizations.
+    spectral_norm give the same normalised weight after two training forwards and in eval."""
+    torch.manual_seed(0)
+    ours, ref = nn.Conv2d(6, 5, 3), nn.Conv2d(6, 5, 3)
+    ref.load_state_dict(ours.state_dict())
+    parametrize.register_parametrization(ours, "weight", SpectralNorm(ours.weight))
+    ref = torch.nn.utils.parametrizations.spectral_norm(ref)
+    with torch.no_grad():  # the same start for both, away from the one torch computed
+        for k, n in (("_u", 5), ("_v", 54)):
+            start = torch.nn.functional.normalize(torch.randn(n), dim=0)
+            getattr(ours.parametrizations.weight[0], k).copy_(start)
+            getattr(ref.parametrizations.weight[0], k).copy_(start)
+    assert ours.state_dict().keys() == ref.state_dict().keys()
+    for _ in range(2):
+        assert torch.allclose(ours.weight, ref.weight, atol=1e-6)
+    ours.eval(), ref.eval()
+    assert torch.allclose(ours.weight, ref.weight, atol=1e-6)
+
+
+# ---------------------------------------------------------------- conditioning
+
+
+def test_conditional_bn_uses_the_class():
+    """CBN = batch statistics normalisation, then gamma[y] and beta[y] of each image's class."""
+    cbn = ConditionalBatchNorm2d(3, 4, eps=1e-5, momentum=0.1).train()
+    with torch.no_grad():
+        cbn.gamma.weight.copy_(_rand(4, 3, seed=2))
+        cbn.beta.weight.copy_(_rand(4, 3, seed=3))
+    x, y = _rand(5, 3, 2, 2, seed=4), torch.tensor([0, 3, 1, 3, 2])
+    mean = x.mean(dim=(0, 2, 3), keepdim=True)
+    var = x.var(dim=(0, 2, 3), unbiased=False, keepdim=True)
+    want = (x - mean) / torch.sqrt(var + 1e-5) * cbn.gamma.weight[y][:, :, None, None]
+    want = want + cbn.beta.weight[y][:, :, None, None]
+    assert torch.allclose(cbn(x, y), want, atol=1e-5)
+    assert not torch.allclose(cbn(x, y), cbn(x, (y + 1) % 4))
+
+
+def test_generator_output_depends_on_the_label():
+    g = sagan_mini().eval()
+    with torch.no_grad():  # per-class tables away from their (1, 0) init
+        for c in (m for m in g.modules() if isinstance(m, ConditionalBatchNorm2d)):
+            c.gamma.weight.add_(0.3 * torch.randn_like(c.gamma.weight))
+    z = _rand(2, 64).repeat(2, 1)
+    out = g(z, torch.tensor([1, 1, 1, 7]))
+    assert torch.equal(out[0], out[2]) and not torch.allclose(out[1], out[3], atol=1e-3)
+
+
+def test_projection_term_changes_with_the_label():
+    """D(x, a) - D(x, b) = <embed(a) - embed(b), h(x)> with h the pooled features that enter
+    the linear layer (Miyato & Koyama's projection), read through a forward hook."""
+    d = sagan_mini_discriminator().eval()
+    feats = []
+    d.linear.register_forward_hook(lambda mod, inp, out: feats.append(inp[0]))
+    x = torch.tanh(_rand(1, 1, 16, 16)).repeat(2, 1, 1, 1)
+    with torch.no_grad():
+        out = d(x, torch.tensor([2, 5]))
+        e = d.embed.weight  # W / σ, as used
+    want = (feats[0][0] * (e[2] - e[5])).sum()
+    assert not torch.allclose(out[0], out[1])
+    assert (out[0, 0] - out[1, 0]).item() == pytest.approx(want.item(), rel=1e-4, abs=1e-5)
+
+
+# ---------------------------------------------------------------- method
+
+
+def test_hinge_losses_on_hand_made_logits():
+    """relu(1 - [2, 0.5, -1]) = [0, 0.5, 2], mean 5/6; relu(1 + [-2, 0, 1.5]) = [0, 1, 2.5],
+    mean 7/6; L_G = -mean([-2, 0, 1.5]) = 1/6."""
+    real, fake = torch.tensor([[2.0], [0.5], [-1.0]]), torch.tensor([[-2.0], [0.0], [1.5]])
+    d = d_hinge_loss(real, fake)
+    assert d["d_real"].item() == pytest.approx(5 / 6)
+    assert d["d_fake"].item() == pytest.approx(7 / 6)
+    assert g_hinge_loss(fake)["g_adv"].item() == pytest.approx(1 / 6)
+    # past the margins D gets no gradient: a confident D stops pushing
+    r = torch.tensor([3.0, 1.5], requires_grad=True)
+    f = torch.tensor([-4.0, -1.0], requires_grad=True)
+    sum(d_hinge_loss(r, f).values()).backward()
+    assert r.grad.abs().sum() == 0 and f.grad.abs().sum() == 0
+
+
+def test_ttur_optimizers_have_the_papers_rates():
+    """§5: Adam β1 = 0, β2 = 0.9, lr_D = 4e-4 = 4 lr_G; each optimiser holds one network."""
+    g, d = sagan_mini(), sagan_mini_discriminator()
+    opts = ttur_optimizers(g, d)
+    (pg,), (pd,) = opts.g.param_groups, opts.d.param_groups
+    assert (pg["lr"], pd["lr"]) == (1e-4, 4e-4)
+    assert pg["betas"] == pd["betas"] == (0.0, 0.9)
+    assert {id(p) for p in pg["params"]} == {id(p) for p in g.parameters()}
+    assert {id(p) for p in pd["params"]} == {id(p) for p in d.parameters()}
+
+
+def test_train_step_updates_both_networks():
+    torch.manual_seed(0)
+    g, d = sagan_mini(g_channels=4, d_channels=8), sagan_mini_discriminator(d_channels=8)
+    opts = ttur_optimizers(g, d)
+    g0 = [p.detach().clone() for p in g.parameters()]
+    d0 = [p.detach().clone() for p in d.parameters()]
+    real, labels = torch.tanh(torch.randn(4, 1, 16, 16)), torch.randint(0, 10, (4,))
+    terms = train_step(g, d, opts, real, labels, rng=torch.Generator().manual_seed(1))
+    assert set(terms) == {"g_adv", "d_real", "d_fake"}
+    assert all(torch.isfinite(torch.tensor(v)) for v in terms.values())
+    assert any(not torch.equal(a, b) for a, b in zip(g0, g.parameters(), strict=True))
+    assert any(not torch.equal(a, b) for a, b in zip(d0, d.parameters(), strict=True))
+    assert g.attention.gamma.item() != 0.0  # γ is learned from its zero start
+
+
+# ---------------------------------------------------------------- bad input
+
+
+def test_bad_input_generator():
+    g = sagan_mini().eval()
+    z, y = torch.randn(2, 64), torch.tensor([0, 9])
+    with pytest.raises(InputError, match=r"noise must be \(B, 64\) float"):
+        g(torch.randn(2, 63), y)
+    with pytest.raises(InputError, match=r"noise must be \(B, 64\) float"):
+        g(torch.randn(2, 64, 1, 1), y)
+    with pytest.raises(InputError, match=r"noise must be \(B, 64\) float, got torch.int64"):
+        g(torch.zeros(2, 64, dtype=torch.int64), y)
+    with pytest.raises(InputError, match=r"label out of range.*\[0, 10\).*0\.\.10"):
+        g(z, torch.tensor([0, 10]))
+    with pytest.raises(InputError, match="label out of range"):
+        g(z, torch.tensor([-1, 3]))
+    with pytest.raises(InputError, match=r"label must be \(B,\) integer class ids"):
+        g(z, y.float())
+    with pytest.raises(InputError, match="2 inputs but 1 labels"):
+        g(z, y[:1])
+    with pytest.raises(InputError, match="NaN"):
+        g(z.masked_fill(z > 1, float("nan")), y)
+
+
+def test_bad_input_discriminator():
+    d = sagan_mini_discriminator().eval()
+    x, y = torch.rand(2, 1, 16, 16), torch.tensor([1, 2])
+    with pytest.raises(InputError, match="channels"):
+        d(torch.rand(2, 3, 16, 16), y)
+    with pytest.raises(InputError, match="takes 16x16 images, got 32x32"):
+        d(torch.rand(2, 1, 32, 32), y)
+    with pytest.raises(InputError, match="label out of range"):
+        d(x, torch.tensor([1, 12]))
+    with pytest.raises(InputError, match="NaN"):
+        d(x.masked_fill(x > 0.5, float("nan")), y)
+
+
+def test_bad_config_is_refused():
+    with pytest.raises(ValueError, match="grow 4x4 to 16, not image_size 32"):
+        sagan_mini(image_size=32)
+    with pytest.raises(ValueError, match="no block output at 4x4"):
+        sagan_mini(g_attention_at=4)
+    with pytest.raises(TypeError, match="SAGANConfig takes"):
+        sagan_mini(colour="red")
+
+
+# ---------------------------------------------------------------- export
+
+
+def _trained_a_little(seed: int = 0):
+    """Mini G and D after a few training forwards (u, v and BN statistics moved), γ = 0.5."""
+    torch.manual_seed(seed)
+    g, d = sagan_mini().train(), sagan_mini_discriminator().train()
+    for _ in range(3):
+        z, y = sample_latents(8, 64, 10)
+        d(g(z, y), y)
+    with torch.no_grad():
+        g.attention.gamma.fill_(0.5)
+        d.attention.gamma.fill_(0.5)
+    return g, d
+
+
+def test_export_baked_generator_agrees_with_torch(tmp_path):
+    """The baked copy computes what the model computes in eval mode, leaves the model as it was,
+    and exports to a graph without the parametrization that onnxruntime runs to 1e-4."""
+    import onnx
+
+    from sotazoo.export import export_onnx
+    from sotazoo.registry import model_entry
+
+    g, _ = _trained_a_little()
+    baked = bake_spectral_norm(g)
+    assert g.training and _normalised(g) and not _normalised(baked)
+    z, y = sample_latents(3, 64, 10, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        assert torch.allclose(baked(z, y), g.eval()(z, y), atol=1e-6)
+    _, entry = model_entry("sagan_mini")
+    r = export_onnx(baked, entry.input_size, tmp_path / "g.onnx", extra_inputs=entry.extra_inputs)
+    assert r.max_abs_diff <= 1e-4
+    graph = onnx.load(tmp_path / "g.onnx").graph
+    assert not [i.name for i in graph.initializer if "parametrizations" in i.name]
+    assert {n.op_type for n in graph.node} >= {"Softmax", "MaxPool", "Gather", "Resize", "Tanh"}
+
+
+def test_export_attention_map_as_a_second_output(tmp_path):
+    """What the site needs to show where a pixel looks: (image, map) from one graph."""
+    from sotazoo.export import export_onnx
+    from sotazoo.registry import model_entry
+
+    class WithMap(nn.Module):
+        def __init__(self, g):
+            super().__init__()
+            self.g = g
+
+        def forward(self, z, label):
+            return self.g.forward_with_attention(z, label)
+
+    g, _ = _trained_a_little(1)
+    _, entry = model_entry("sagan_mini")
+    r = export_onnx(WithMap(bake_spectral_norm(g)), entry.input_size, tmp_path / "gm.onnx",
+                    extra_inputs=entry.extra_inputs, output_names=["image", "attention"])  # fmt: skip
+    assert r.output_names == ("image", "attention") and r.max_abs_diff <= 1e-4
+
+
+def test_export_baked_discriminator_agrees_with_torch(tmp_path):
+    from sotazoo.export import export_onnx
+    from sotazoo.registry import model_entry
+
+    _, d = _trained_a_little(2)
+    _, entry = model_entry("sagan_mini_discriminator")
+    r = export_onnx(bake_spectral_norm(d), entry.input_size, tmp_path / "d.onnx",
+                    extra_inputs=entry.extra_inputs)  # fmt: skip
+    assert r.max_abs_diff <= 1e-4

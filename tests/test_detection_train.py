@@ -1,0 +1,112 @@
+"""The detection training loop shared by RetinaNet's and YOLOv3's reproductions and recipes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import sotazoo
+from sotazoo.data.detection_shapes import make_detection_scenes
+from sotazoo.train import detection as D
+
+
+def test_training_scenes_never_include_the_held_out_or_demo_scenes():
+    a = D.train_batch(0, 0, 4)
+    b = D.train_batch(0, 0, 4)
+    np.testing.assert_array_equal(a["images"], b["images"])  # seeded
+    assert not np.array_equal(a["images"], D.train_batch(0, 1, 4)["images"])  # step by step
+    assert not np.array_equal(a["images"], D.train_batch(1, 0, 4)["images"])  # seed by seed
+    held = D.held_out_scenes(4)["images"]
+    demo = make_detection_scenes(4, seed=7)["images"]  # papers/<id>/demo.py's samples
+    for other in (held, demo):
+        assert not any(np.array_equal(x, y) for x in a["images"] for y in other)
+    assert max(D.EVAL_SEED, 1000) < D.TRAIN_SEED_BASE
+    with pytest.raises(sotazoo.SotazooError, match="at most"):
+        D.train_batch(0, D.STREAM, 4)  # would run into the next seed's stream
+
+
+def test_schedule_warms_up_then_steps_down():
+    cfg = D.DetTrainConfig(steps=900, lr=0.01, warmup=100)
+    assert D.lr_at(cfg, 0) == pytest.approx(0.01 / 3)
+    assert D.lr_at(cfg, 50) == pytest.approx(0.01 * (1 / 3 + 1 / 3))
+    assert D.lr_at(cfg, 100) == pytest.approx(0.01)
+    assert D.lr_at(cfg, 599) == pytest.approx(0.01)
+    assert D.lr_at(cfg, 600) == pytest.approx(0.001)  # 2/3 of the run (Detectron: 60k of 90k)
+    assert D.lr_at(cfg, 800) == pytest.approx(0.0001)  # 8/9 (80k of 90k)
+
+
+@pytest.mark.parametrize("name", ["retinanet_mini", "yolov3_mini"])
+def test_evaluation_scores_the_ground_truth_as_perfect(name):
+    """The glue between detections and pycocotools (image ids, 0-based labels, boxes): a
+    detector that returns the annotations scores AP 1, one that misses every box 0."""
+    scenes = D.held_out_scenes(6)
+    det = D.detector(sotazoo.create_model(name))
+    seen = []
+
+    def truth(images):
+        out = []
+        for _ in range(len(images)):
+            i = len(seen)
+            seen.append(i)
+            n = len(scenes["boxes"][i])
+            out.append({"boxes": torch.from_numpy(scenes["boxes"][i]),
+                        "scores": torch.ones(n), "labels": torch.from_numpy(scenes["labels"][i])})  # fmt: skip
+        return out
+
+    det.detect = truth
+    r = D.evaluate_detector(det, scenes, batch_size=4)
+    assert r["map"] == pytest.approx(1.0) and r["ap50"] == pytest.approx(1.0)
+    seen.clear()
+
+    def shifted(images):  # every box moved by its own width: IoU 0
+        out = truth(images)
+        for d in out:
+            w = d["boxes"][:, 2] - d["boxes"][:, 0]
+            d["boxes"] = d["boxes"] + torch.stack([w, 0 * w, w, 0 * w], 1)
+        return out
+
+    det.detect = shifted
+    assert D.evaluate_detector(det, scenes, batch_size=4)["ap50"] == pytest.approx(0.0)
+
+
+@pytest.mark.parametrize("name", ["retinanet_mini", "yolov3_mini"])
+def test_training_lowers_the_loss_and_logs_an_evaluation(name):
+    torch.manual_seed(0)
+    det = D.detector(sotazoo.create_model(name))
+    cfg = D.DetTrainConfig(steps=31, batch_size=4, optimizer="adam", lr=2e-3, warmup=5)
+    log = D.train_detector(det, cfg, seed=3, test=D.held_out_scenes(4))
+    first, last = log["loss"][0][1]["total"], log["loss"][-1][1]["total"]
+    assert not log["diverged"] and last < first
+    assert set(log["final"]) >= {"map", "ap50", "ap75"}
+    assert not det.model.training  # handed back in eval mode
+
+
+def test_a_diverging_run_is_reported_not_hidden():
+    torch.manual_seed(0)
+    det = D.detector(sotazoo.create_model("yolov3_mini"))
+    cfg = D.DetTrainConfig(steps=40, batch_size=2, optimizer="sgd", lr=1e6, warmup=1)
+    log = D.train_detector(det, cfg, seed=0, test=D.held_out_scenes(2))
+    assert log["diverged"] and log["final"] is None and log["diverged_at"] < 40
+
+
+def test_parallel_runs_give_the_results_of_serial_runs():
+    """Two worker processes of one thread each change the arithmetic's thread count only."""
+    cfg = D.DetTrainConfig(steps=3, batch_size=2, optimizer="adam", warmup=1)
+    jobs = [D.Job(model="retinanet_mini", seed=s, cfg=cfg, eval_scenes=2,
+                  loss_kw={"gamma": g}) for s, g in ((0, 0.0), (1, 2.0))]  # fmt: skip
+    serial = D.run_jobs(jobs, workers=1, progress=False)
+    parallel = D.run_jobs(jobs, workers=2, progress=False)
+    for a, b in zip(serial, parallel, strict=True):
+        assert a["job"] == b["job"]
+        la, lb = a["loss"][-1][1]["total"], b["loss"][-1][1]["total"]
+        assert la == pytest.approx(lb, rel=1e-4)
+    assert serial[0]["loss"][-1][1]["total"] != serial[1]["loss"][-1][1]["total"]
+
+
+def test_unknown_model_or_optimizer_is_refused():
+    with pytest.raises(sotazoo.SotazooError, match="not a detector"):
+        D.detector(torch.nn.Linear(2, 2))
+    det = D.detector(sotazoo.create_model("retinanet_mini"))
+    with pytest.raises(sotazoo.SotazooError, match="optimizer"):
+        D.train_detector(det, D.DetTrainConfig(steps=1, optimizer="lbfgs"), seed=0)
