@@ -52,7 +52,7 @@ def test_unknown_names_exit_nonzero_with_a_suggestion(capsys):
     assert "did you mean senet" in capsys.readouterr().err
     assert main(["bench", "seresnet5"]) == 1
     assert "did you mean seresnet50" in capsys.readouterr().err
-    assert main(["repro", "yolov3", "--quick"]) == 1  # a card, no experiment yet
+    assert main(["repro", "mask_rcnn", "--quick"]) == 1  # a card, no experiment yet
     assert "no reproduction experiment yet" in capsys.readouterr().err
 
 

@@ -468,10 +468,11 @@ def test_convert_through_the_official_weights_entry(tmp_path, monkeypatch):
     path = tmp_path / "retinanet_resnet50_fpn_coco-synthetic.pth"
     torch.save(_tv_coco_style().state_dict(), path)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    (real,) = retinanet_weights.WEIGHTS
+    real = sotazoo.get_weights("retinanet_resnet50_fpn", "official")
     assert real.filename == "retinanet_resnet50_fpn_coco-eeacb38b.pth" and real.sha256 == "eeacb38b"
     fake = dataclasses.replace(real, urls=(path.as_uri(),), sha256=digest[:8])
-    monkeypatch.setattr(retinanet_weights, "WEIGHTS", (fake,))
+    entries = tuple(fake if w is real else w for w in retinanet_weights.WEIGHTS)
+    monkeypatch.setattr(retinanet_weights, "WEIGHTS", entries)
     model = sotazoo.create_model("retinanet_resnet50_fpn", weights="official", progress=False)
     assert model.cfg.num_classes == 91 and count_params(model) == real.num_params
 
@@ -573,7 +574,7 @@ def test_export_retinanet_mini(tmp_path):
     anchors, counts = model.anchors(128, 128)
     with torch.inference_mode():
         out = model(torch.randn(1, 3, 128, 128))
-    assert out.shape == (1, anchors.shape[0], 3 + 4) and sum(counts) == anchors.shape[0]
+    assert out.shape == (1, anchors.shape[0], 4 + 4) and sum(counts) == anchors.shape[0]
 
 
 def test_feature_sizes_match_the_network_on_odd_sizes():
