@@ -127,8 +127,8 @@ class Bottleneck(nn.Module):
         y = self.relu(self.bn1(self.conv1(x)))
         y = self.relu(self.bn2(self.conv2(y)))
         y = self.bn3(self.conv3(y))
-        shortcut = x if self.downsample is None else self.downsample(x)
-        return self.relu(y + shortcut)
+        y += x if self.downsample is None else self.downsample(x)  # in place, as torchvision
+        return self.relu(y)
 
 
 class ResNetBody(nn.Module):
