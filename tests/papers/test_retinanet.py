@@ -620,3 +620,25 @@ def test_shipped_demo_weights_reproduce_their_logged_metrics():
     assert got["ap50"] == pytest.approx(log["metrics"]["heldout_ap50"], abs=2e-3)
     assert w.metrics["heldout_map"] == log["metrics"]["heldout_map"]
     assert got["ap50"] > 0.3  # it finds the shapes: the demo is worth showing
+
+
+def test_repro_quick(tmp_path):
+    from sotazoo.repro import run_repro, validate_result
+
+    data = run_repro("retinanet", quick=True, out_dir=tmp_path, progress=False)
+    assert data["quick"] and validate_result(data) == []
+    assert (tmp_path / "retinanet.quick.json").is_file()
+    assert (tmp_path / "retinanet.quick.svg").is_file()
+    assert [c["id"] for c in data["claims"]] == ["fl_vs_alpha_ce_ap"]
+    per_gamma = data["details"]["per_gamma"]
+    assert set(per_gamma) == {"0", "2"} and all(len(v["ap"]) == 1 for v in per_gamma.values())
+    balance = data["details"]["anchor_balance"]
+    assert balance["anchors"] == 3069  # 9 anchors x (16² + 8² + 4² + 2² + 1²) positions at 128 px
+    assert 0 < balance["positive"] < balance["negative"]
+
+
+def test_anchor_balance_counts_every_anchor_once():
+    from sotazoo.papers.retinanet.repro import anchor_balance
+
+    b = anchor_balance(5)
+    assert b["positive"] + b["negative"] + b["ignored"] == pytest.approx(b["anchors"])

@@ -601,3 +601,17 @@ def test_shipped_demo_weights_reproduce_their_logged_metrics():
     assert got["ap50"] == pytest.approx(log["metrics"]["heldout_ap50"], abs=2e-3)
     assert w.metrics["heldout_map"] == log["metrics"]["heldout_map"]
     assert got["ap50"] > 0.3  # it finds the shapes: the demo is worth showing
+
+
+def test_repro_quick(tmp_path):
+    from sotazoo.repro import run_repro, validate_result
+
+    data = run_repro("yolov3", quick=True, out_dir=tmp_path, progress=False)
+    assert data["quick"] and validate_result(data) == []
+    assert (tmp_path / "yolov3.quick.json").is_file() and (tmp_path / "yolov3.quick.svg").is_file()
+    assert [c["id"] for c in data["claims"]] == ["yolov3_608_ap50", "yolov3_608_time"]
+    arms = data["details"]["arms"]
+    for arm in ("yolov3_mini", "retinanet_mini"):
+        assert arms[arm]["params"] == count_params(sotazoo.create_model(arm))
+    assert all(t > 0 for a in arms.values() for t in a["with_postprocess_ms"])
+    assert [p["side"] for p in data["details"]["paper_networks"]] == [64, 64]
