@@ -110,3 +110,34 @@ def test_unknown_model_or_optimizer_is_refused():
     det = D.detector(sotazoo.create_model("retinanet_mini"))
     with pytest.raises(sotazoo.SotazooError, match="optimizer"):
         D.train_detector(det, D.DetTrainConfig(steps=1, optimizer="lbfgs"), seed=0)
+
+
+@pytest.mark.parametrize("paper", ["retinanet", "yolov3"])
+def test_demo_threshold_is_the_best_f1_of_the_shipped_weights(paper):
+    """The site's demo draws boxes scoring >= demo.SCORE_THRESHOLD: the threshold where F1 (IoU
+    0.5, right class) of the shipped demo weights peaks on held-out scenes, among 0.2 ... 0.5."""
+    import importlib
+
+    demo = importlib.import_module(f"sotazoo.papers.{paper}.demo")
+    det = D.detector(sotazoo.create_model(f"{paper}_mini", weights="sotazoo", progress=False))
+    points = D.operating_points(det, D.held_out_scenes(300), (0.2, 0.3, 0.4, 0.5))
+    best = max(p["f1"] for p in points)
+    (chosen,) = [p for p in points if p["threshold"] == demo.SCORE_THRESHOLD]
+    assert chosen["f1"] >= best - 0.005, points
+    assert points[0]["recall"] > points[-1]["recall"]  # lower threshold, more found
+    assert points[0]["precision"] < points[-1]["precision"]
+    assert chosen["recall"] > 0.4 and chosen["precision"] > 0.4, chosen
+
+
+def test_operating_points_of_perfect_and_empty_detections():
+    scenes = D.held_out_scenes(4)
+    det = D.detector(sotazoo.create_model("retinanet_mini"))
+    n = [len(b) for b in scenes["boxes"]]
+    det.detect = lambda images: [
+        {"boxes": torch.from_numpy(b), "labels": torch.from_numpy(lb),
+         "scores": torch.linspace(0.9, 0.5, k)}  # fmt: skip
+        for b, lb, k in zip(scenes["boxes"], scenes["labels"], n, strict=True)
+    ]
+    hi, lo = D.operating_points(det, scenes, (0.1, 0.95))
+    assert hi["recall"] == hi["precision"] == hi["f1"] == 1.0
+    assert lo["recall"] == 0.0 and lo["f1"] == 0.0

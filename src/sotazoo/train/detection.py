@@ -369,3 +369,39 @@ def run_jobs(jobs: list[Job], *, workers: int = 2, desc: str = "train",
                 pool.shutdown(wait=False, cancel_futures=True)
                 raise
             return [f.result() for f in futures]
+
+
+@torch.no_grad()
+def operating_points(det: Detector, scenes: dict, thresholds: tuple[float, ...]) -> list[dict]:
+    """Recall, precision and F1 of `det` on `scenes` at each score threshold: a detection is a
+    true positive when it overlaps a not yet matched ground-truth box of its class at IoU >= 0.5
+    (greedy, best scores first, as COCO's matching at IoU 0.5). What a demo's threshold trades."""
+    from torchvision.ops import box_iou
+
+    was, det.score_thresh = det.score_thresh, min(thresholds)
+    det.model.eval()
+    dets = det.detect(torch.from_numpy(scenes["images"]))
+    det.score_thresh = was
+    out = []
+    for t in thresholds:
+        tp = n_det = n_gt = 0
+        for d, boxes, labels in zip(dets, scenes["boxes"], scenes["labels"], strict=True):
+            keep = d["scores"] >= t
+            order = torch.argsort(d["scores"][keep], descending=True)
+            bx, lb = d["boxes"][keep][order], d["labels"][keep][order]
+            n_det, n_gt = n_det + len(bx), n_gt + len(boxes)
+            if not len(bx) or not len(boxes):
+                continue
+            ok = (box_iou(bx, torch.from_numpy(boxes)) >= 0.5) & (
+                lb[:, None] == torch.from_numpy(labels)[None, :]
+            )
+            free = torch.ones(len(boxes), dtype=torch.bool)
+            for row in ok:
+                hit = torch.nonzero(row & free)
+                if len(hit):
+                    free[hit[0, 0]] = False
+                    tp += 1
+        recall, precision = tp / max(1, n_gt), tp / max(1, n_det)
+        f1 = 2 * recall * precision / (recall + precision) if tp else 0.0
+        out.append({"threshold": t, "recall": recall, "precision": precision, "f1": f1})
+    return out
