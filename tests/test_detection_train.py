@@ -141,3 +141,23 @@ def test_operating_points_of_perfect_and_empty_detections():
     hi, lo = D.operating_points(det, scenes, (0.1, 0.95))
     assert hi["recall"] == hi["precision"] == hi["f1"] == 1.0
     assert lo["recall"] == 0.0 and lo["f1"] == 0.0
+
+
+@pytest.mark.parametrize("paper", ["retinanet", "yolov3"])
+def test_shipped_demo_weights_reproduce_their_logged_metrics(paper):
+    """The packaged demo weights: sha256 checked on load, and the held-out COCO AP written in
+    their training log is what pycocotools gives for them now, on the same 500 scenes."""
+    import json
+    from pathlib import Path
+
+    name = f"{paper}_mini"
+    w = sotazoo.get_weights(name, "sotazoo")
+    log_path = (Path(sotazoo.__file__).parent / w.packaged).with_name(f"{name}.sotazoo.log.json")
+    log = json.loads(log_path.read_text())
+    assert log["sha256"] == w.sha256 and log["eval_scenes"] == 500
+    model = sotazoo.create_model(name, weights="sotazoo", progress=False)
+    got = D.evaluate_detector(D.detector(model), D.held_out_scenes(log["eval_scenes"]))
+    assert got["map"] == pytest.approx(log["metrics"]["heldout_map"], abs=2e-3)
+    assert got["ap50"] == pytest.approx(log["metrics"]["heldout_ap50"], abs=2e-3)
+    assert w.metrics["heldout_map"] == log["metrics"]["heldout_map"]
+    assert got["ap50"] > 0.3  # it finds the shapes: the demo is worth showing

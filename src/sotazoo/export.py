@@ -169,3 +169,27 @@ def export_onnx(
         output_names=tuple(output_names),
         checked_inputs=len(checks),
     )
+
+
+class DetectionGraph(torch.nn.Module):
+    """Base of a detector's demo graph: the network and its post-processing for one square
+    image, returning decoded detections, boxes (D, 4) xyxy in input pixels, scores (D,) and
+    labels (D,), as the site's `detect` widget wants them. D depends on the image (a dynamic
+    axis), so `export_onnx` checks it on real sample images."""
+
+    output_names = ("boxes", "scores", "labels")
+    dynamic_axes = {name: {0: "detections"} for name in output_names}
+    # Boxes are pixels out of an exp(): float32 rounding alone moves a 250 px edge by ~1e-4.
+    export_tolerance = {"boxes": 1e-3, "scores": 1e-4, "labels": 0.0}
+
+    def __init__(self, model: torch.nn.Module, size: int) -> None:
+        super().__init__()
+        self.model = model.eval()
+        self.size = size
+
+    def check_input(self, x: torch.Tensor) -> None:
+        from sotazoo.errors import InputError
+
+        if tuple(x.shape) != (1, 3, self.size, self.size):
+            raise InputError(f"the demo graph takes one (1, 3, {self.size}, {self.size}) image, "
+                             f"got {tuple(x.shape)}")  # fmt: skip

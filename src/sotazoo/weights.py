@@ -66,6 +66,41 @@ class Weights:
         return len(self.sha256) == 64
 
 
+def trained_here(
+    paper: str,
+    model: str,
+    *,
+    sha256: str,
+    num_params: int,
+    metrics: Mapping[str, float],
+    measured_on: str,
+    transforms: Mapping[str, Any],
+    converter: str = "",
+    notes: str = "",
+) -> Weights:
+    """The entry of small weights trained by our own recipe, `sotazoo train MODEL --seed 0`, that
+    ship in `papers/<paper>/checkpoints/` beside the training log their metrics come from;
+    `measured_on` says on what data (never trained on)."""
+    filename = f"{model}.sotazoo.safetensors"
+    folder = f"papers/{paper}/checkpoints"
+    return Weights(
+        model=model,
+        tag="sotazoo",
+        packaged=f"{folder}/{filename}",
+        sha256=sha256,
+        filename=filename,
+        format="safetensors",
+        converter=converter,
+        num_params=num_params,
+        metrics=metrics,
+        metrics_source=f"{folder}/{model}.sotazoo.log.json: {measured_on}",
+        recipe=f"sotazoo train {model} --seed 0 (papers/{paper}/train.py)",
+        license="MIT",
+        transforms=transforms,
+        notes=notes,
+    )
+
+
 def home() -> Path:
     """The sotazoo cache folder: `$SOTAZOO_HOME`, else `~/.cache/sotazoo`."""
     return Path(os.environ.get("SOTAZOO_HOME") or Path.home() / ".cache" / "sotazoo")

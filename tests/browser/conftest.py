@@ -187,3 +187,44 @@ def check_detect_demo_empty(built_site, site_url, browser_driver):
             assert run["shown"].startswith(f"{sample['name']}: 0 boxes")
 
     return check
+
+
+@pytest.fixture
+def check_detect_recall(built_site):
+    """The exported detection graph of a paper's demo (onnxruntime, what the browser runs) on its
+    bundled scenes: at least 40% of their annotated objects are found by a box of the right class
+    at IoU >= 0.5 (held-out recall at the demo threshold is 0.5-0.6,
+    tests/test_detection_train.py); the scenes' ground truth is regenerated from their seed."""
+
+    def check(paper: str) -> None:
+        import importlib
+        import json
+
+        import onnxruntime as ort
+        import torch
+        from torchvision.ops import box_iou
+
+        from sotazoo.data.detection_shapes import make_detection_scenes
+        from sotazoo.transforms import preprocess
+
+        demo = importlib.import_module(f"sotazoo.papers.{paper}.demo")
+        site, _ = built_site
+        spec_path = site / json.loads((site / "site.json").read_text())["demos"][paper]
+        spec = json.loads(spec_path.read_text())
+        sess = ort.InferenceSession(str(spec_path.parent / spec["onnx"]),
+                                    providers=["CPUExecutionProvider"])  # fmt: skip
+        truth = make_detection_scenes(demo.N_SCENES, size=demo.SIZE, seed=demo.SAMPLE_SEED)
+        found = total = 0
+        for i, sample in enumerate(spec["samples"][: demo.N_SCENES]):
+            x = preprocess(spec_path.parent / sample["src"], spec["transforms"])
+            boxes, scores, labels = sess.run(None, {"input": x})
+            shown = scores >= spec["score_threshold"]
+            gt_boxes, gt_labels = truth["boxes"][i], truth["labels"][i]
+            total += len(gt_boxes)
+            if shown.any() and len(gt_boxes):
+                iou = box_iou(torch.from_numpy(gt_boxes), torch.from_numpy(boxes[shown])).numpy()
+                same = gt_labels[:, None] == labels[shown][None, :]
+                found += int(((iou >= 0.5) & same).any(1).sum())
+        assert total > 0 and found >= 0.4 * total, f"found {found} of {total} objects"
+
+    return check

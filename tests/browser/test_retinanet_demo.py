@@ -1,19 +1,12 @@
 """RetinaNet's page in headless Chromium: the `detect` demo runs retinanet_mini (our weights) on the
 bundled scenes. The exported graph decodes and runs NMS itself (papers/retinanet/demo.py), so the
 browser's boxes, scores and labels are checked against onnxruntime in Python, and the boxes the
-widget draws against `method.postprocess` in PyTorch (the `check_detect_demo` fixture).
-
-Needs the demo weights (`papers/retinanet/weights.py`, tag "sotazoo"): without them the site build
-fails, and with it these tests, naming the missing entry.
+widget draws against `method.postprocess` in PyTorch (fixtures in tests/browser/conftest.py).
 """
 
-import json
-
 import pytest
-import torch
-from torchvision.ops import box_iou
 
-from sotazoo.data.detection_shapes import DETECTION_CLASSES, make_detection_scenes
+from sotazoo.data.detection_shapes import DETECTION_CLASSES
 from sotazoo.papers.retinanet import demo
 
 
@@ -27,33 +20,8 @@ def test_retinanet_demo_matches_python(check_detect_demo):
     assert [d["name"] for d in drawn] == names
 
 
-def test_retinanet_demo_finds_the_objects_of_its_scenes(built_site):
-    """The exported graph (onnxruntime, what the browser runs, boxes clipped to the image) on the
-    bundled scenes: at least 40% of their annotated objects are found (held-out recall at the demo
-    threshold is 0.5-0.6, tests/test_detection_train.py), by a box of the right
-    class at IoU >= 0.5 (the scenes' ground truth is regenerated from the same seed)."""
-    import onnxruntime as ort
-
-    from sotazoo.transforms import preprocess
-
-    site, _ = built_site
-    spec_path = site / json.loads((site / "site.json").read_text())["demos"]["retinanet"]
-    spec = json.loads(spec_path.read_text())
-    sess = ort.InferenceSession(str(spec_path.parent / spec["onnx"]),
-                                providers=["CPUExecutionProvider"])  # fmt: skip
-    truth = make_detection_scenes(demo.N_SCENES, size=demo.SIZE, seed=demo.SAMPLE_SEED)
-    found = total = 0
-    for i, sample in enumerate(spec["samples"][: demo.N_SCENES]):
-        x = preprocess(spec_path.parent / sample["src"], spec["transforms"])
-        boxes, scores, labels = sess.run(None, {"input": x})
-        shown = scores >= spec["score_threshold"]
-        gt_boxes, gt_labels = truth["boxes"][i], truth["labels"][i]
-        total += len(gt_boxes)
-        if shown.any() and len(gt_boxes):
-            iou = box_iou(torch.from_numpy(gt_boxes), torch.from_numpy(boxes[shown])).numpy()
-            same = gt_labels[:, None] == labels[shown][None, :]
-            found += int(((iou >= 0.5) & same).any(1).sum())
-    assert total > 0 and found >= 0.4 * total, f"found {found} of {total} objects"
+def test_retinanet_demo_finds_the_objects_of_its_scenes(check_detect_recall):
+    check_detect_recall("retinanet")
 
 
 @pytest.mark.browser

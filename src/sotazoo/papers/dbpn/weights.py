@@ -9,18 +9,13 @@ model; its log beside the file records the command, commit, machine, recipe, los
 held-out PSNR/SSIM curve (a test recomputes the final values).
 """
 
-from sotazoo.weights import Weights
-
-_MINI = "dbpn_mini_x4.sotazoo.safetensors"
+from sotazoo.weights import trained_here
 
 WEIGHTS = (
-    Weights(
-        model="dbpn_mini_x4",
-        tag="sotazoo",
-        packaged=f"papers/dbpn/checkpoints/{_MINI}",
+    trained_here(
+        "dbpn",
+        "dbpn_mini_x4",
         sha256="f6ebb796633c67b17c70eab4e6a11e5b7908ffa1e720efd2f4b81a4529f6a125",
-        filename=_MINI,
-        format="safetensors",
         num_params=149_902,
         metrics={
             "heldout_psnr_y": 29.124,
@@ -28,11 +23,8 @@ WEIGHTS = (
             "bicubic_psnr_y": 28.534,
             "bicubic_ssim_y": 0.8046,
         },
-        metrics_source="papers/dbpn/checkpoints/dbpn_mini_x4.sotazoo.log.json: the held-out "
-        "photographs astronaut, coffee, chelsea (PSNR/SSIM on Y, 4 pixels cropped), never "
-        "trained on",
-        recipe="sotazoo train dbpn_mini_x4 --seed 0 (papers/dbpn/train.py)",
-        license="MIT",
+        measured_on="the held-out photographs astronaut, coffee, chelsea (PSNR/SSIM on Y, 4 "
+        "pixels cropped), never trained on",
         transforms={"size": 64, "mean": (0.0, 0.0, 0.0), "std": (1.0, 1.0, 1.0)},
     ),
 )

@@ -11,7 +11,7 @@ loads by path (`create_model("mdsr", weights="mdsr.pt")`).
 
 from __future__ import annotations
 
-from sotazoo.weights import Weights
+from sotazoo.weights import Weights, trained_here
 
 _BASE = "https://cv.snu.ac.kr/research/EDSR/models/"
 _README = "EDSR-PyTorch README: PSNR (RGB) on DIV2K 0801-0900, border scale + 2"
@@ -52,21 +52,14 @@ _DEMO_TRANSFORMS = {"size": 64, "mean": (0.0, 0.0, 0.0), "std": (1.0, 1.0, 1.0)}
 
 
 def _ours(model: str, sha256: str, num_params: int, metrics: dict[str, float]) -> Weights:
-    filename = f"{model}.sotazoo.safetensors"
-    return Weights(
-        model=model,
-        tag="sotazoo",
-        packaged=f"papers/edsr/checkpoints/{filename}",
+    return trained_here(
+        "edsr",
+        model,
         sha256=sha256,
-        filename=filename,
-        format="safetensors",
         num_params=num_params,
         metrics=metrics,
-        metrics_source=f"papers/edsr/checkpoints/{model}.sotazoo.log.json: the held-out "
-        "photographs astronaut, coffee, chelsea (PSNR/SSIM on Y, scale pixels cropped), never "
-        "trained on",
-        recipe=f"sotazoo train {model} --seed 0 (papers/edsr/train.py)",
-        license="MIT",
+        measured_on="the held-out photographs astronaut, coffee, chelsea (PSNR/SSIM on Y, scale "
+        "pixels cropped), never trained on",
         transforms=_DEMO_TRANSFORMS,
     )
 

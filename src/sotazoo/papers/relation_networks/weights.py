@@ -14,7 +14,7 @@ There is no author release. Two entries:
 from __future__ import annotations
 
 from sotazoo.data.sort_of_clevr import ANSWERS, COLOURS
-from sotazoo.weights import Weights
+from sotazoo.weights import Weights, trained_here
 
 _PORT_COMMIT = "3cbc9aa30fcb9c859ce2483fb73f2ddfdbef2247"
 _SORT_OF_CLEVR = {"size": 75, "mean": (0.0, 0.0, 0.0), "std": (1.0, 1.0, 1.0),
@@ -44,21 +44,14 @@ WEIGHTS = (
 
 # Ours: `sotazoo train rn_mini --seed 0`, run on CPU (29 min); the log beside the file records the
 # command, commit, machine, recipe and the held-out learning curve.
-_MINI = "rn_mini.sotazoo.safetensors"
 WEIGHTS += (
-    Weights(
-        model="rn_mini",
-        tag="sotazoo",
-        packaged=f"papers/relation_networks/checkpoints/{_MINI}",
+    trained_here(
+        "relation_networks",
+        "rn_mini",
         sha256="262ee139e0a9d322643735dfe232cde4c4bd1e01a4e9d8e561c11b7fa00e6e25",
-        filename=_MINI,
-        format="safetensors",
         num_params=92_018,
         metrics={"sort_of_clevr_relational": 71.0, "sort_of_clevr_non_relational": 63.75},
-        metrics_source="papers/relation_networks/checkpoints/rn_mini.sotazoo.log.json: 200 "
-        "held-out scenes (seed 99999) x 20 questions, never trained on",
-        recipe="sotazoo train rn_mini --seed 0 (papers/relation_networks/train.py)",
-        license="MIT",
+        measured_on="200 held-out scenes (seed 99999) x 20 questions, never trained on",
         transforms=_SORT_OF_CLEVR,
     ),
 )

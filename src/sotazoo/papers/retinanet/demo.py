@@ -31,7 +31,7 @@ from torch import nn
 from torchvision.ops import batched_nms, clip_boxes_to_image
 
 from sotazoo.data.detection_shapes import make_detection_scenes
-from sotazoo.errors import InputError
+from sotazoo.export import DetectionGraph
 from sotazoo.papers.retinanet.method import decode_boxes, split_outputs
 from sotazoo.transforms import save_png
 
@@ -44,14 +44,9 @@ TOPK = 1000  # §4 "Inference": per level
 MAX_DETECTIONS = 100  # Detectron TEST.DETECTIONS_PER_IM
 
 
-class Detections(nn.Module):
+class Detections(DetectionGraph):
     """RetinaNet + its post-processing, for one normalised (1, 3, size, size) image: returns
     boxes (D, 4) xyxy in input pixels (clipped to the image), scores (D,) and labels (D,)."""
-
-    output_names = ("boxes", "scores", "labels")
-    dynamic_axes = {name: {0: "detections"} for name in output_names}
-    # Boxes are pixels out of an exp(): float32 rounding alone moves a 250 px edge by ~1e-4.
-    export_tolerance = {"boxes": 1e-3, "scores": 1e-4, "labels": 0.0}
 
     def __init__(
         self,
@@ -63,9 +58,7 @@ class Detections(nn.Module):
         topk: int = TOPK,
         max_detections: int = MAX_DETECTIONS,
     ) -> None:
-        super().__init__()
-        self.model = model.eval()
-        self.size = size
+        super().__init__(model, size)
         self.score_thresh, self.nms_thresh = score_thresh, nms_thresh
         self.topk, self.max_detections = topk, max_detections
         anchors, counts = model.anchors(size, size)
@@ -73,9 +66,7 @@ class Detections(nn.Module):
         self.counts = counts  # anchors per level, P3 first
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        if tuple(x.shape) != (1, 3, self.size, self.size):
-            raise InputError(f"the demo graph takes one (1, 3, {self.size}, {self.size}) image, "
-                             f"got {tuple(x.shape)}")  # fmt: skip
+        self.check_input(x)
         logits, deltas = split_outputs(self.model(x)[0])  # (N, K), (N, 4)
         k = logits.shape[-1]
         boxes, scores, labels = [], [], []

@@ -11,7 +11,7 @@ converter reads torchvision's options (P6 from P5, stride on the 3x3, integer an
 
 from sotazoo.data.detection_shapes import DETECTION_CLASSES
 from sotazoo.papers.retinanet.model import IMAGENET_MEAN, IMAGENET_STD
-from sotazoo.weights import Weights
+from sotazoo.weights import Weights, trained_here
 
 _FILE = "retinanet_resnet50_fpn_coco-eeacb38b.pth"
 
@@ -36,22 +36,16 @@ WEIGHTS = (
 # Ours: `sotazoo train retinanet_mini --seed 0` (papers/retinanet/train.py), run on CPU; the log
 # beside the file records the command, commit, machine, recipe, losses and held-out COCO AP
 # (tests recompute it). The site's demo runs it.
-_MINI = "retinanet_mini.sotazoo.safetensors"
 WEIGHTS += (
-    Weights(
-        model="retinanet_mini",
-        tag="sotazoo",
-        packaged=f"papers/retinanet/checkpoints/{_MINI}",
+    trained_here(
+        "retinanet",
+        "retinanet_mini",
         sha256="43c2808d4b81a8dacbf7040d07c07e4176bbf603cd56d8930aa2f178abcad6f8",
-        filename=_MINI,
-        format="safetensors",
         converter="sotazoo.papers.retinanet.convert:from_sotazoo",
         num_params=312_888,
         metrics={"heldout_map": 0.46251, "heldout_ap50": 0.65455, "heldout_ap75": 0.5425},
-        metrics_source="papers/retinanet/checkpoints/retinanet_mini.sotazoo.log.json: COCO AP "
-        "(pycocotools) on 500 held-out synthetic shape scenes (seed 500), never trained on",
-        recipe="sotazoo train retinanet_mini --seed 0 (papers/retinanet/train.py)",
-        license="MIT",
+        measured_on="COCO AP (pycocotools) on 500 held-out synthetic shape scenes (seed 500), "
+        "never trained on",
         transforms={"size": 128, "mean": IMAGENET_MEAN, "std": IMAGENET_STD,
                     "classes": DETECTION_CLASSES},  # fmt: skip
     ),

@@ -10,7 +10,7 @@ ImageNet validation set, crop 0.875, bilinear).
 
 from sotazoo.data import SHAPE_CLASSES
 from sotazoo.papers.senet.train import MEAN, STD
-from sotazoo.weights import Weights
+from sotazoo.weights import Weights, trained_here
 
 _CADENE = "http://data.lip6.fr/cadene/pretrainedmodels/"
 _TIMM_MIRROR = "https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-cadene/"
@@ -71,21 +71,14 @@ WEIGHTS = (
 
 # Ours: `sotazoo train seresnet_mini --seed 0`, run on CPU; the log beside the file records the
 # command, commit, machine, losses and held-out accuracy (tests recompute the accuracy).
-_MINI = "seresnet_mini.sotazoo.safetensors"
 WEIGHTS += (
-    Weights(
-        model="seresnet_mini",
-        tag="sotazoo",
-        packaged=f"papers/senet/checkpoints/{_MINI}",
+    trained_here(
+        "senet",
+        "seresnet_mini",
         sha256="e25a3721f31100184313809c2e9fc6cbe71f33e4060bb39cde6b03b83c5492c2",
-        filename=_MINI,
-        format="safetensors",
         num_params=266_138,
         metrics={"shapes_val_top1": 99.35},
-        metrics_source="papers/senet/checkpoints/seresnet_mini.sotazoo.log.json: 2,000 held-out "
-        "shapes-in-clutter images (seed 2), never trained on",
-        recipe="sotazoo train seresnet_mini --seed 0 (papers/senet/train.py)",
-        license="MIT",
+        measured_on="2,000 held-out shapes-in-clutter images (seed 2), never trained on",
         transforms={"size": 32, "mean": MEAN, "std": STD, "classes": SHAPE_CLASSES},
     ),
 )

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 from torchvision.ops import batched_nms
 
-from sotazoo.errors import InputError
+from sotazoo.export import DetectionGraph
 from sotazoo.papers.retinanet.demo import save_scenes
 from sotazoo.papers.yolov3.method import decode
 
@@ -38,14 +38,9 @@ NMS_THRESHOLD = 0.45  # darknet's NMS (method.postprocess)
 MAX_DETECTIONS = 300  # method.postprocess's max_det
 
 
-class Detections(nn.Module):
+class Detections(DetectionGraph):
     """YOLOv3 + decode + NMS for one (1, 3, size, size) image in [0, 1]: returns boxes (D, 4)
     xyxy in input pixels (not clipped, as darknet's), scores (D,) and labels (D,)."""
-
-    output_names = ("boxes", "scores", "labels")
-    dynamic_axes = {name: {0: "detections"} for name in output_names}
-    # Boxes are pixels out of an exp(): float32 rounding alone moves a 250 px edge by ~1e-4.
-    export_tolerance = {"boxes": 1e-3, "scores": 1e-4, "labels": 0.0}
 
     def __init__(
         self,
@@ -56,17 +51,11 @@ class Detections(nn.Module):
         nms_thresh: float = NMS_THRESHOLD,
         max_det: int = MAX_DETECTIONS,
     ) -> None:
-        super().__init__()
-        self.model = model.eval()
-        self.size = size
+        super().__init__(model, size)
         self.score_thresh, self.nms_thresh, self.max_det = score_thresh, nms_thresh, max_det
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        if tuple(x.shape) != (1, 3, self.size, self.size):
-            raise InputError(
-                f"the demo graph takes one (1, 3, {self.size}, {self.size}) image, "
-                f"got {tuple(x.shape)}"
-            )
+        self.check_input(x)
         cfg = self.model.cfg
         boxes, obj, cls = decode(self.model(x), cfg.level_anchors, cfg.strides, (self.size,) * 2)
         scores = obj[0].unsqueeze(-1) * cls[0]  # (N, C): objectness x class probability

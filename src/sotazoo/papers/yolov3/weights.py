@@ -12,7 +12,7 @@ Metrics: the paper's table beside Figure 3 (arXiv v1), COCO test-dev.
 from __future__ import annotations
 
 from sotazoo.data.detection_shapes import DETECTION_CLASSES
-from sotazoo.weights import Weights
+from sotazoo.weights import Weights, trained_here
 
 _BASE = "https://pjreddie.com/media/files/"
 _YOLOV3_SHA = "523e4e69e1d015393a1b0a441cef1d9c7659e3eb2d7e15f793f060a21b32f297"
@@ -60,21 +60,15 @@ WEIGHTS = (
 # Ours: `sotazoo train yolov3_mini --seed 0` (papers/yolov3/train.py), run on CPU and stored in
 # half precision; the log beside the file records the command, commit, machine, recipe, losses and
 # held-out COCO AP of the stored weights (tests recompute it). The site's demo runs it.
-_MINI = "yolov3_mini.sotazoo.safetensors"
 WEIGHTS += (
-    Weights(
-        model="yolov3_mini",
-        tag="sotazoo",
-        packaged=f"papers/yolov3/checkpoints/{_MINI}",
+    trained_here(
+        "yolov3",
+        "yolov3_mini",
         sha256="20387c77743136e3a1d6910d3c11277f802a1a2c4f468df6bf2e20538f20934d",
-        filename=_MINI,
-        format="safetensors",
         num_params=2_257_001,
         metrics={"heldout_map": 0.31688, "heldout_ap50": 0.59652, "heldout_ap75": 0.29917},
-        metrics_source="papers/yolov3/checkpoints/yolov3_mini.sotazoo.log.json: COCO AP "
-        "(pycocotools) on 500 held-out synthetic shape scenes (seed 500), never trained on",
-        recipe="sotazoo train yolov3_mini --seed 0 (papers/yolov3/train.py)",
-        license="MIT",
+        measured_on="COCO AP (pycocotools) on 500 held-out synthetic shape scenes (seed 500), "
+        "never trained on",
         transforms={"size": 128, "mean": (0.0, 0.0, 0.0), "std": (1.0, 1.0, 1.0),
                     "classes": DETECTION_CLASSES},  # fmt: skip
     ),
