@@ -23,6 +23,7 @@ from typing import Any
 import torch
 
 from sotazoo.errors import InputError, SotazooError
+from sotazoo.train.parallel import run_parallel, tick
 
 TRAIN_SEED_BASE = 1_000_000  # every training scene is drawn with a seed >= this
 STREAM = 100_000  # seeds per training run: seed s draws from [BASE + s·STREAM, BASE + (s+1)·STREAM)
@@ -308,28 +309,13 @@ class Job:
     keep_weights: bool = False  # return the trained state dict (for latency measurements)
 
 
-_COUNTER = None  # steps done, shared by the worker processes
-
-
-def _init_worker(counter, threads: int) -> None:
-    global _COUNTER
-    _COUNTER = counter
-    torch.set_num_threads(threads)
-
-
-def _tick() -> None:
-    if _COUNTER is not None:
-        with _COUNTER.get_lock():
-            _COUNTER.value += 1
-
-
 def run_job(job: Job) -> dict[str, Any]:
     """Train and evaluate one job; returns its log (weights under "state_dict" if asked)."""
     from sotazoo.train.sr import seeded_model
 
     det = detector(seeded_model(job.model, job.seed), **job.loss_kw)
     log = train_detector(det, job.cfg, seed=job.seed, test=held_out_scenes(job.eval_scenes),
-                         on_step=_tick)  # fmt: skip
+                         on_step=tick)  # fmt: skip
     log["job"] = {"model": job.model, "seed": job.seed, "loss_kw": job.loss_kw}
     if job.keep_weights:
         log["state_dict"] = det.model.state_dict()
@@ -338,37 +324,10 @@ def run_job(job: Job) -> dict[str, Any]:
 
 def run_jobs(jobs: list[Job], *, workers: int = 2, desc: str = "train",
              progress: bool = True) -> list[dict[str, Any]]:  # fmt: skip
-    """Run `jobs` in `workers` processes of one thread each (on 2 cores, two single-threaded
-    runs of these small models go about 1.5x faster than one two-threaded run after another);
-    returns their logs in the order of `jobs`. `workers=1` runs them here, one by one."""
-    import multiprocessing as mp
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-
-    from tqdm.auto import tqdm
-
-    total = sum(j.cfg.steps for j in jobs)
-    with tqdm(total=total, desc=desc, disable=not progress) as bar:
-        if workers <= 1:
-            out = []
-            for j in jobs:
-                det_log = run_job(j)
-                bar.update(j.cfg.steps)
-                out.append(det_log)
-            return out
-        ctx = mp.get_context("spawn")
-        counter = ctx.Value("q", 0)
-        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
-                                 initargs=(counter, 1)) as pool:  # fmt: skip
-            futures = [pool.submit(run_job, j) for j in jobs]
-            pending = set(futures)
-            try:
-                while pending:
-                    _, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
-                    bar.update(counter.value - bar.n)
-            except BaseException:
-                pool.shutdown(wait=False, cancel_futures=True)
-                raise
-            return [f.result() for f in futures]
+    """Run `jobs` in `workers` single-thread processes (`sotazoo.train.parallel`); returns their
+    logs in the order of `jobs`. `workers=1` runs them here, one by one."""
+    return run_parallel(run_job, jobs, steps=[j.cfg.steps for j in jobs], workers=workers,
+                        desc=desc, progress=progress)  # fmt: skip
 
 
 @torch.no_grad()
