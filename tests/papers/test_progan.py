@@ -152,12 +152,12 @@ def test_fade_in_alpha_0_is_the_upsampled_old_output_and_alpha_1_the_new_block()
     weights); in between the linear blend. D mirrors it with average pooling."""
     g, d = _grown_pair()
     z = torch.randn(4, 32)
-    x = torch.randn(4, 3, 8, 8)
+    x = torch.randn(4, 1, 8, 8)  # progan_mini is grey (the digits)
     with torch.no_grad():
         old_img, old_score = g(z), d(F.avg_pool2d(x, 2))
         g.grow()
         d.grow()
-        assert g.alpha == 0.0 and d.alpha == 0.0 and g(z).shape == (4, 3, 8, 8)
+        assert g.alpha == 0.0 and d.alpha == 0.0 and g(z).shape == (4, 1, 8, 8)
         assert torch.allclose(g(z), old_img.repeat_interleave(2, 2).repeat_interleave(2, 3))
         assert torch.allclose(d(x), old_score, atol=1e-5)
         g.end_fade()
@@ -319,13 +319,13 @@ def test_bad_input_alpha_and_stage():
 def test_bad_input_discriminator():
     d = progan_mini_discriminator(fmap_base=16, fmap_max=8)
     with pytest.raises(InputError, match="takes 16x16 images, got 8x8"):
-        d(torch.randn(4, 3, 8, 8))
-    with pytest.raises(InputError, match="expected 3 input channels"):
-        d(torch.randn(4, 1, 16, 16))
+        d(torch.randn(4, 1, 8, 8))
+    with pytest.raises(InputError, match="expected 1 input channels"):
+        d(torch.randn(4, 3, 16, 16))  # the mini networks are grey, for the digits
     with pytest.raises(InputError, match="batch divisible by 4, got 6"):
-        d(torch.randn(6, 3, 16, 16))
+        d(torch.randn(6, 1, 16, 16))
     with pytest.raises(InputError, match="NaN"):
-        d(torch.full((4, 3, 16, 16), float("nan")))
+        d(torch.full((4, 1, 16, 16), float("nan")))
 
 
 def test_export_progan_mini(tmp_path):
@@ -347,3 +347,131 @@ def test_export_mid_fade(tmp_path):
     g.alpha = 0.5
     r = export_onnx(g, (32,), tmp_path / "fade.onnx")
     assert r.max_abs_diff <= 1e-4
+
+
+# ---------------------------------------------------------------- training, reproduction, demo
+
+
+def _tiny_run(progressive: bool, seed: int = 0):
+    from sotazoo.papers.progan.train import FIDProbe, ProGANTrainConfig, train_progan
+
+    cfg = ProGANTrainConfig(progressive=progressive, phase_images=32, total_images=224,
+                            eval_every_images=16, eval_samples=40)  # fmt: skip
+    return cfg, *train_progan(cfg, seed=seed, probe=FIDProbe(40))
+
+
+def test_recipe_growth_schedule_reaches_the_final_stage():
+    """The progressive run follows `GrowthSchedule` (4x4, fade in 8x8, 8x8, fade in 16x16, 16x16)
+    step by step and ends as a 16x16 network at alpha = 1 with exactly the keys of the
+    full-size `progan_mini()`; the baseline arm is 16x16 from its first step."""
+    cfg, g, log = _tiny_run(True)
+    sched = cfg.schedule(2)
+    assert sched.total_images() == 128 and log["images"] == 224 and not log["diverged"]
+    seen = [(e["stage"], e["alpha"]) for e in log["evals"][1:]]
+    want = [sched.at(e["images"] - cfg.batch_size) for e in log["evals"][1:]]  # the last step's
+    assert seen == [(s, pytest.approx(a, abs=1e-4)) for s, a in want]
+    assert {s for s, _ in seen} == {0, 1, 2} and any(0 < a < 1 for _, a in seen)
+    assert g.stage == 2 and g.alpha == 1.0 and list(g.rgb) == ["16x16"]
+    progan_mini().load_state_dict(g.state_dict())  # strict: the full-size network's keys
+    assert all(math.isfinite(e["fid"]) for e in log["evals"])
+    seconds = [e["seconds"] for e in log["evals"]]
+    assert seconds == sorted(seconds) and seconds[-1] == pytest.approx(log["train_seconds"], 0.01)
+    _, g_full, log_full = _tiny_run(False)
+    assert {(e["stage"], e["alpha"]) for e in log_full["evals"]} == {(2, 1.0)}
+
+
+def test_training_is_seeded():
+    """The same seed gives the same EMA generator (initialisation, grown blocks, data, latents);
+    another seed does not."""
+    from sotazoo.papers.progan.train import ProGANTrainConfig, train_progan
+
+    cfg = ProGANTrainConfig(phase_images=32, total_images=96, eval_every_images=16)  # one grow
+    a, b, c = (train_progan(cfg, seed=seed)[0].state_dict() for seed in (0, 0, 1))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], c[k]) for k in a)
+
+
+def test_reals_are_pooled_and_faded_like_the_fakes():
+    """D's reals at stage s: 2x2 average pooling down to 4 * 2^s pixels (official
+    `process_reals`), blended with their coarser version by alpha during a fade-in."""
+    from sotazoo.papers.progan.train import reals_at
+
+    x = torch.randn(2, 1, 16, 16)
+    assert torch.allclose(reals_at(x, 0, 1.0), F.avg_pool2d(x, 4))
+    assert torch.allclose(reals_at(x, 0, 0.3), F.avg_pool2d(x, 4))  # nothing to fade at 4x4
+    x8 = F.avg_pool2d(x, 2)
+    low = F.interpolate(F.avg_pool2d(x8, 2), scale_factor=2.0, mode="nearest")
+    assert torch.allclose(reals_at(x, 1, 0.25), 0.75 * low + 0.25 * x8, atol=1e-6)
+    assert torch.equal(reals_at(x, 2, 1.0), x)
+
+
+def test_time_to_target_is_the_first_crossing():
+    from sotazoo.papers.progan.repro import time_to
+
+    evals = [{"seconds": 0.0, "fid": 30.0}, {"seconds": 5.0, "fid": 9.0},
+             {"seconds": 9.0, "fid": 12.0}, {"seconds": 14.0, "fid": 7.0}]  # fmt: skip
+    assert time_to(evals, 10.0) == 5.0 and time_to(evals, 8.0) == 14.0
+    assert time_to(evals, 5.0) is None
+
+
+def test_repro_quick(tmp_path):
+    """`sotazoo repro progan --quick`: both arms, both claims, the JSON and the figure; the FID
+    reference of 4x4-detail digits lands near the proxy's own 'blurred' reference (36 against
+    the train split, `python -m sotazoo.metrics.fid --reference`)."""
+    from sotazoo.repro import run_repro, validate_result
+
+    data = run_repro("progan", quick=True, out_dir=tmp_path, progress=False)
+    assert data["quick"] and validate_result(data) == []
+    assert (tmp_path / "progan.quick.json").is_file() and (tmp_path / "progan.quick.svg").is_file()
+    assert [c["id"] for c in data["claims"]] == ["progressive_128_time_factor",
+                                                 "speedup_1024_hours"]  # fmt: skip
+    d = data["details"]
+    assert 25 < d["blurred_4x4_fid"] < 50
+    want = data["config"]["target_factor"] * d["blurred_4x4_fid"]
+    assert d["target_fid"] == pytest.approx(want, abs=1e-3)
+    for label, arm in d["arms"].items():
+        (r,) = arm["runs"]
+        assert r["images"] == data["config"]["total_images"], label
+        assert [e["images"] for e in r["evals"]] == sorted(e["images"] for e in r["evals"])
+    prog = d["arms"]["progressive 4→8→16"]["runs"][0]["evals"]
+    assert [e["stage"] for e in prog][0] == 0 and prog[-1]["stage"] == 2
+
+
+def test_packaged_weights_reproduce_their_log():
+    """The demo weights (`sotazoo train progan_mini --seed 0`): sha256 checked on load, the
+    full-size network's keys, and the proxy FID their log recorded at the end of training is
+    what their samples score now (same fixed latents, same held-out digits). And the generator
+    draws better than digits reduced to 4x4 detail do: it is worth showing."""
+    import json
+    from pathlib import Path
+
+    from sotazoo.papers.progan.repro import blurred_reference
+    from sotazoo.papers.progan.train import FIDProbe
+
+    w = sotazoo.get_weights("progan_mini", "sotazoo")
+    log_path = (Path(sotazoo.__file__).parent / w.packaged).with_name("progan_mini.sotazoo.log.json")
+    log = json.loads(log_path.read_text())
+    assert log["sha256"] == w.sha256 and log["metrics"] == dict(w.metrics)
+    assert log["evals"][-1]["stage"] == 2 and log["evals"][-1]["alpha"] == 1.0
+    g = sotazoo.create_model("progan_mini", weights="sotazoo", progress=False)
+    assert count_params(g) == w.num_params
+    probe = FIDProbe(log["eval"]["samples"])
+    got = probe(g)
+    assert got == pytest.approx(log["metrics"]["heldout_fid_proxy"], abs=1e-3)
+    assert got < blurred_reference(probe, log["eval"]["samples"])
+
+
+def test_verdict_rules():
+    """The rules of repro.py on made-up outcomes: every condition of 'reproduced' can fail."""
+    from sotazoo.papers.progan.repro import throughput_verdict, time_verdict
+
+    ok = ([2.0, 1.8, 2.5], [True] * 3, 5.0, 6.0, 1.5)
+    assert time_verdict(*ok) == "reproduced"
+    assert time_verdict([2.0, 0.9, 2.5], *ok[1:]) == "partly"  # one seed slower
+    assert time_verdict([1.3, 1.2, 1.4], *ok[1:]) == "partly"  # too small a speed-up
+    assert time_verdict(ok[0], [True, False, True], *ok[2:]) == "partly"  # target missed once
+    assert time_verdict(*ok[:2], 7.0, 6.0, 1.5) == "partly"  # a worse final FID
+    assert time_verdict([0.8, 0.9, 1.1], *ok[1:]) == "not reproduced"
+    assert throughput_verdict([1.4, 1.3, 1.5]) == "reproduced"
+    assert throughput_verdict([1.4, 0.9, 1.5]) == "partly"
+    assert throughput_verdict([0.9, 0.95, 1.05]) == "not reproduced"

@@ -22,7 +22,8 @@ gets it from `export_module(model)` in `demo.py`: the module exported instead of
 may name its outputs, their dynamic axes and their tolerances (attributes `output_names`,
 `dynamic_axes`, `export_tolerance`, as `sotazoo.export.export_onnx` takes them); the
 export check then runs on the bundled sample images, pre-processed as the widget does, since
-random noise may give a detector nothing to compare.
+random noise may give a detector nothing to compare. A demo whose inputs are not images (a
+generator's noise and class) gives them as `example_inputs()` in `demo.py` instead.
 """
 
 from __future__ import annotations
@@ -113,15 +114,19 @@ def build_demo(card: PaperCard, out: Path) -> str:
 
         from sotazoo.transforms import preprocess
 
-        if not paths:
+        if hasattr(module, "example_inputs"):  # inputs that are not images (a generator's)
+            examples = module.example_inputs()
+        elif not paths:
             raise SotazooError(f"{card.id}: export_module needs sample images to check the export")
+        else:
+            examples = [(torch.from_numpy(preprocess(p, t)),) for p in paths]
         wrapped = module.export_module(model)
         r = export_onnx(
             wrapped,
             entry.input_size,
             onnx_path,
             extra_inputs=entry.extra_inputs,
-            example_inputs=[(torch.from_numpy(preprocess(p, t)),) for p in paths],
+            example_inputs=examples,
             output_names=getattr(wrapped, "output_names", None),
             dynamic_axes=getattr(wrapped, "dynamic_axes", None),
             tolerance=getattr(wrapped, "export_tolerance", DEFAULT_TOLERANCE),

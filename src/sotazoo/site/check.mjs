@@ -1,10 +1,11 @@
 // Headless-Chromium driver for a served sotazoo site: the browser tests and `sotazoo site bench`.
 //
 // usage: node check.mjs NODE_MODULES BASE_URL [--pages a.html,b.html] [--demo PAGE]
-//                       [--samples N] [--screenshot PATH] [--bench MODEL.onnx --shape 1,3,32,32
+//                       [--samples N] [--click FX,FY] [--screenshot PATH] [--bench MODEL.onnx --shape 1,3,32,32
 //                       --reps N]
 // Prints one JSON object: per page, console errors, page errors and requests to other hosts;
-// for --demo, what the widget computed for each bundled sample (input tensor and logits).
+// for --demo, what the widget computed for each bundled sample (input tensor and logits), and with
+// --click, what a click at fractions FX, FY of the attention view showed after each sample.
 import { createRequire } from 'node:module';
 
 const [modules, base, ...rest] = process.argv.slice(2);
@@ -60,6 +61,14 @@ if (opt.demo) {
                shown: root.querySelector('.demo-status').textContent,
                top1: root.querySelector('.demo-top5 tr:nth-child(2) td')?.textContent };
     }));
+    if (opt.click) { // a click at fractions (fx, fy) of the attention view, after each run
+      const [fx, fy] = opt.click.split(',').map(Number);
+      const view = await page.$('[data-demo] canvas.demo-attention');
+      const box = await view.boundingBox();
+      await view.click({ position: { x: fx * box.width, y: fy * box.height } });
+      runs[runs.length - 1].clicked = await page.evaluate(
+        () => document.querySelector('[data-demo]').result.attention_view);
+    }
     await page.evaluate(() => { document.querySelector('[data-demo]').dataset.state = 'ready'; });
   }
   if (opt.screenshot) await page.screenshot({ path: opt.screenshot, fullPage: true });

@@ -348,8 +348,9 @@ def _build(cls: type[_Growing], preset: dict, overrides: dict) -> _Growing:
 
 
 CELEBAHQ_1024 = {"resolution": 1024, "latent_dim": 512}  # official config.py, CelebA-HQ
-# Laptop scale: 4 -> 8 -> 16 pixels, widths 64, 64, 32, latent 32 (ours)
-MINI = {"resolution": 16, "latent_dim": 32, "fmap_base": 256, "fmap_max": 64}
+# Laptop scale: 4 -> 8 -> 16 pixels, widths 64, 64, 32, latent 32, one grey channel for the
+# digits of `sotazoo.data.digits` that its recipe and reproduction train on (ours)
+MINI = {"resolution": 16, "latent_dim": 32, "fmap_base": 256, "fmap_max": 64, "img_channels": 1}
 
 
 def progan_1024(**overrides) -> Generator:
@@ -366,7 +367,7 @@ def progan_1024_discriminator(**overrides) -> Discriminator:
 
 
 def progan_mini(**overrides) -> Generator:
-    """Laptop-scale generator, 16x16 (stage 2); `stage=0` starts it at 4x4 for growing, the
+    """Laptop-scale generator, 16x16x1 (stage 2); `stage=0` starts it at 4x4 for growing, the
     default is the "full-size network from the start" baseline."""
     return _build(Generator, MINI, overrides)
 

@@ -303,9 +303,67 @@ function summary(r) {
 }
 
 function outputImage(canvas, t, spec) {
-  const [, , h, w] = t.dims;
+  const [, c, h, w] = t.dims;
   const o = spec.output || {};
-  paintImage(canvas, t.data, h, w, o.mean, o.std);
+  // A grey (1, 1, H, W) output is painted as three equal planes.
+  const data = c === 1 ? Float32Array.from({ length: 3 * h * w }, (_, i) => t.data[i % (h * w)]) : t.data;
+  paintImage(canvas, data, h, w, o.mean, o.std);
+}
+
+/** The attention view of a generator with a second output, the map (1, N_query, N_key) of its
+ *  self-attention block (spec.attention: query_grid, key_grid, image_size, all [rows, cols]):
+ *  a click on a pixel of the enlarged image picks the query cell that covers it, and each key's
+ *  weight, divided by the row's largest, is painted in red over the pixels its cell covers
+ *  (papers/sagan/demo.py: `attention_heat`). `root.result.attention_view` records the click. */
+function attentionView(root, spec) {
+  const a = spec.attention;
+  const [H, W] = a.image_size, [qh, qw] = a.query_grid, [kh, kw] = a.key_grid;
+  const k = Math.max(1, Math.floor(192 / W));
+  const view = el('canvas', { class: 'demo-attention', width: String(W * k), height: String(H * k),
+                              title: 'click a pixel: where does it look?' });
+  const note = el('p', { class: 'meta' }, 'click a pixel of the enlarged image: red shows the ' +
+    'positions its self-attention draws on (one row of the attention map)');
+  let image = null, attn = null;
+  function show(px, py) {
+    const ctx = view.getContext('2d');
+    ctx.imageSmoothingEnabled = false;
+    ctx.clearRect(0, 0, view.width, view.height);
+    ctx.drawImage(image, 0, 0, view.width, view.height);
+    if (px === null) return null;
+    const q = Math.floor((py * qh) / H) * qw + Math.floor((px * qw) / W);
+    const row = Array.from(attn.data.slice(q * kh * kw, (q + 1) * kh * kw));
+    const top = Math.max(...row);
+    const heat = new Float32Array(H * W);
+    for (let y = 0; y < H; y++) {
+      for (let x = 0; x < W; x++) {
+        heat[y * W + x] = row[Math.floor((y * kh) / H) * kw + Math.floor((x * kw) / W)] / top;
+        ctx.fillStyle = `rgba(255, 40, 0, ${0.75 * heat[y * W + x]})`;
+        ctx.fillRect(x * k, y * k, k, k);
+      }
+    }
+    const ch = (H / qh) * k, cw = (W / qw) * k; // the query cell, outlined
+    ctx.strokeStyle = '#00c8ff';
+    ctx.lineWidth = 2;
+    ctx.strokeRect(Math.floor((px * qw) / W) * cw, Math.floor((py * qh) / H) * ch, cw, ch);
+    return { pixel: [px, py], query: q, row, heat: Array.from(heat) };
+  }
+  view.addEventListener('click', (ev) => {
+    if (!attn) return;
+    const rect = view.getBoundingClientRect();
+    const px = Math.min(W - 1, Math.floor(((ev.clientX - rect.left) / rect.width) * W));
+    const py = Math.min(H - 1, Math.floor(((ev.clientY - rect.top) / rect.height) * H));
+    const shown = show(px, py);
+    if (root.result) root.result.attention_view = shown;
+    root.dataset.attention = `${px},${py}`;
+  });
+  return {
+    nodes: [view, note],
+    update(imageCanvas, attention) {
+      image = imageCanvas;
+      attn = attention;
+      show(null, null);
+    },
+  };
 }
 
 const widgets = {
@@ -475,7 +533,8 @@ const widgets = {
     }
   },
 
-  /** noise (+ class) + seed -> image */
+  /** noise (+ class) + seed -> image; with spec.attention and a second output (an attention
+   *  map), a click on the enlarged image shows where the clicked pixel looks */
   generate(root, spec, base) {
     const out = el('canvas', { class: 'demo-after' });
     const seed = el('input', { type: 'number', value: '0', min: '0', 'aria-label': 'seed' });
@@ -484,11 +543,13 @@ const widgets = {
     const go = el('button', { type: 'button' }, 'generate');
     const seeds = (spec.samples || []).map((s) => textButton(s.name, () => {
       seed.value = String(s.seed);
+      if (s.label !== undefined && spec.labels?.length) cls.value = String(s.label);
       run();
     }));
     const ui = frame(root, { samples: seeds });
+    const looks = spec.attention ? attentionView(root, spec) : null;
     root.append(el('label', {}, 'seed ', seed), spec.labels?.length ? cls : '', go,
-      el('div', { class: 'demo-output' }, out));
+      el('div', { class: 'demo-output' }, out, ...(looks ? looks.nodes : [])));
     go.addEventListener('click', run);
     function run() {
       const s = Number(seed.value) >>> 0;
@@ -498,6 +559,7 @@ const widgets = {
         if (spec.labels?.length) feeds.push(['int64', BigInt64Array.from([BigInt(cls.value)]), [1]]);
         const r = await runModel(spec, base, feeds);
         outputImage(out, r.outputs[0], spec);
+        if (looks && r.outputs.length > 1) looks.update(out, r.outputs[1]);
         return { text: `seed ${s}: ${out.width}x${out.height} (${r.ms.toFixed(1)} ms)`,
                  result: summary(r) };
       });

@@ -1,0 +1,38 @@
+"""ProGAN checkpoints.
+
+The official release (the Google Drive folder of tkarras/progressive_growing_of_gans) holds
+pickled TensorFlow networks (`karras2018iclr-*.pkl`) that need the authors' TF 1.x code to
+unpickle; sotazoo reads no such file, so the paper's 1024x1024 models have no entry here.
+
+Ours: `sotazoo train progan_mini --seed 0` (papers/progan/train.py), run on CPU: the 16x16 grey
+digit generator of the site's demo, grown 4 -> 8 -> 16, stored as the moving average of G's
+weights at alpha = 1 (the keys of a `progan_mini()` built at full size). The log beside the file
+records the command, commit, machine, recipe, losses and the proxy FID during training; a test
+recomputes the final one from the shipped file. Transforms, for the site's `generate` widget:
+the output's mean and std (the generator's [-1, 1] is shown as (x * 0.5 + 0.5) * 255, one
+grey channel painted in all three).
+"""
+
+from sotazoo.weights import Weights
+
+_MINI = "progan_mini.sotazoo.safetensors"
+
+WEIGHTS = (
+    Weights(
+        model="progan_mini",
+        tag="sotazoo",
+        packaged=f"papers/progan/checkpoints/{_MINI}",
+        sha256="bd6520a40b7c67f79c7fcd4785006a9a18a7cd4edf79d62a03e2ff1135c4791c",
+        filename=_MINI,
+        format="safetensors",
+        num_params=171_361,
+        metrics={"heldout_fid_proxy": 3.8488},
+        metrics_source="papers/progan/checkpoints/progan_mini.sotazoo.log.json: proxy FID "
+        "(sotazoo.metrics.fid, the shipped digit classifier) of 1,000 samples of the EMA "
+        "generator for fixed latents (sotazoo.train.gan.fixed_latents, seed 12345) against the "
+        "359 held-out digits, never trained on",
+        recipe="sotazoo train progan_mini --seed 0 (papers/progan/train.py)",
+        license="MIT",
+        transforms={"output_mean": [0.5, 0.5, 0.5], "output_std": [0.5, 0.5, 0.5]},
+    ),
+)
