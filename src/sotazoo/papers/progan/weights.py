@@ -13,26 +13,18 @@ the output's mean and std (the generator's [-1, 1] is shown as (x * 0.5 + 0.5) *
 grey channel painted in all three).
 """
 
-from sotazoo.weights import Weights
-
-_MINI = "progan_mini.sotazoo.safetensors"
+from sotazoo.weights import trained_here
 
 WEIGHTS = (
-    Weights(
-        model="progan_mini",
-        tag="sotazoo",
-        packaged=f"papers/progan/checkpoints/{_MINI}",
-        sha256="bd6520a40b7c67f79c7fcd4785006a9a18a7cd4edf79d62a03e2ff1135c4791c",
-        filename=_MINI,
-        format="safetensors",
+    trained_here(
+        "progan",
+        "progan_mini",
+        sha256="10713bd5df737bef2eeb0958722e05e4a6f1b8f9a81453a7e9aae4184b68d2ce",
         num_params=171_361,
         metrics={"heldout_fid_proxy": 3.8488},
-        metrics_source="papers/progan/checkpoints/progan_mini.sotazoo.log.json: proxy FID "
-        "(sotazoo.metrics.fid, the shipped digit classifier) of 1,000 samples of the EMA "
-        "generator for fixed latents (sotazoo.train.gan.fixed_latents, seed 12345) against the "
-        "359 held-out digits, never trained on",
-        recipe="sotazoo train progan_mini --seed 0 (papers/progan/train.py)",
-        license="MIT",
+        measured_on="proxy FID (sotazoo.metrics.fid, the shipped digit classifier) of 1,000 "
+        "samples of the EMA generator for fixed latents (sotazoo.train.gan.fixed_latents, seed "
+        "12345) against the 359 held-out digits, never trained on",
         transforms={"output_mean": [0.5, 0.5, 0.5], "output_std": [0.5, 0.5, 0.5]},
     ),
 )

@@ -19,7 +19,7 @@ WEIGHTS = (
     trained_here(
         "sagan",
         "sagan_mini",
-        sha256="abd56366922edc71a5f12f7950d09ef89d1ae1a9af1e861bc307c397f10aeb1b",
+        sha256="1e67e6f00d8bc109873961e48fe52c4c86af9c7129a73c43f744b74f330674cb",
         num_params=293_122,
         metrics={"heldout_proxy_fid": 0.5329},
         measured_on="proxy FID (sotazoo.metrics.fid, the shipped digit classifier) of 1,000 "
