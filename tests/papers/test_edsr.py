@@ -310,7 +310,8 @@ def test_packaged_weights_reproduce_their_log(scale):
 def test_sr_training_is_seeded_end_to_end():
     """Initialisation, patches and updates all follow the seed: two runs with the same seed
     give the same weights, whatever ran before them in the process."""
-    from sotazoo.train.sr import SRTrainConfig, seeded_model, train_sr
+    from sotazoo.train import seeded_model
+    from sotazoo.train.sr import SRTrainConfig, train_sr
 
     cfg = SRTrainConfig(steps=3, batch_size=2, lr_patch=8)
 

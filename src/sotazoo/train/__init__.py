@@ -1,5 +1,5 @@
 """Training helpers: seeding, a plain supervised loop, evaluation. No framework."""
 
-from sotazoo.train.loop import TrainConfig, evaluate, fit, seed_everything
+from sotazoo.train.loop import TrainConfig, evaluate, fit, seed_everything, seeded_model
 
-__all__ = ["TrainConfig", "evaluate", "fit", "seed_everything"]
+__all__ = ["TrainConfig", "evaluate", "fit", "seed_everything", "seeded_model"]

@@ -268,8 +268,8 @@ def train_recipe(model_name: str, *, seed: int, epochs: int | None, progress: bo
     whose metrics are COCO AP on the held-out scenes (never trained on)."""
     from tqdm.auto import tqdm
 
+    from sotazoo.train import seeded_model
     from sotazoo.train.recipes import Trained
-    from sotazoo.train.sr import seeded_model
 
     r = DetRecipe(ksteps=epochs or DetRecipe.ksteps, float16=float16)
     det = detector(seeded_model(model_name, seed), **(loss_kw or {}))
@@ -311,7 +311,7 @@ class Job:
 
 def run_job(job: Job) -> dict[str, Any]:
     """Train and evaluate one job; returns its log (weights under "state_dict" if asked)."""
-    from sotazoo.train.sr import seeded_model
+    from sotazoo.train import seeded_model
 
     det = detector(seeded_model(job.model, job.seed), **job.loss_kw)
     log = train_detector(det, job.cfg, seed=job.seed, test=held_out_scenes(job.eval_scenes),

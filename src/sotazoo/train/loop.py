@@ -41,6 +41,18 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
+def seeded_model(name: str, seed: int, **overrides) -> nn.Module:
+    """`create_model(name, **overrides)` with its initial weights drawn from `seed`.
+
+    The initialisation must be seeded before the model is built: seeding only inside the
+    training loop leaves the first model of a process initialised from an unseeded generator
+    (and every later one from whatever state the previous run left)."""
+    from sotazoo.registry import create_model
+
+    torch.manual_seed(seed)
+    return create_model(name, **overrides)
+
+
 def _param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     decay, no_decay = [], []
     for p in model.parameters():

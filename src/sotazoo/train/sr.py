@@ -70,18 +70,6 @@ def evaluate_bicubic(pairs: list[tuple[str, np.ndarray, np.ndarray]], scale: int
     )
 
 
-def seeded_model(name: str, seed: int, **overrides) -> nn.Module:
-    """`create_model(name, **overrides)` with its initial weights drawn from `seed`.
-
-    The initialisation must be seeded before the model is built: seeding only inside the
-    training loop leaves the first model of a process initialised from an unseeded generator
-    (and every later one from whatever state the previous run left)."""
-    from sotazoo.registry import create_model
-
-    torch.manual_seed(seed)
-    return create_model(name, **overrides)
-
-
 def train_sr(
     model: nn.Module,
     cfg: SRTrainConfig,
@@ -92,7 +80,7 @@ def train_sr(
     on_step=None,
 ) -> dict:
     """Train `model` with L1 on patches of the training photographs (build it with
-    `seeded_model` so that its initialisation is seeded too); returns its log (losses
+    `sotazoo.train.seeded_model` so that its initialisation is seeded too); returns its log (losses
     every 50 steps, held-out PSNR every `eval_every` steps, seconds spent training). Runs on
     the GPU when torch sees one (the model is moved there)."""
     from sotazoo.data.sr_photos import PatchSampler

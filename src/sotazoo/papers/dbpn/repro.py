@@ -31,12 +31,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from sotazoo.repro import Measured, Outcome, claim_result
+from sotazoo.train import seeded_model
 from sotazoo.train.sr import (
     SRTrainConfig,
     evaluate_bicubic,
     psnr_bars,
     repro_details,
-    seeded_model,
     train_sr,
 )
 

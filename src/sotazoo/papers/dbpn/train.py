@@ -29,11 +29,11 @@ def train_dbpn_mini_x4(*, seed: int, epochs: int | None, progress: bool) -> Trai
     from tqdm.auto import tqdm
 
     from sotazoo.data.sr_photos import held_out_pairs
+    from sotazoo.train import seeded_model
     from sotazoo.train.sr import (
         SRTrainConfig,
         evaluate_bicubic,
         recipe_summary,
-        seeded_model,
         train_sr,
     )
 

@@ -23,13 +23,13 @@ from pathlib import Path
 
 from sotazoo.papers.edsr.method import SelfEnsemble
 from sotazoo.repro import Measured, Outcome, claim_result
+from sotazoo.train import seeded_model
 from sotazoo.train.sr import (
     SRTrainConfig,
     evaluate_bicubic,
     evaluate_sr,
     psnr_bars,
     repro_details,
-    seeded_model,
     train_sr,
 )
 

@@ -36,11 +36,11 @@ def _train(scale: int, *, seed: int, epochs: int | None, progress: bool) -> Trai
 
     from sotazoo.data.sr_photos import held_out_pairs
     from sotazoo.registry import create_model
+    from sotazoo.train import seeded_model
     from sotazoo.train.sr import (
         SRTrainConfig,
         evaluate_bicubic,
         recipe_summary,
-        seeded_model,
         train_sr,
     )
 
