@@ -1,4 +1,5 @@
-"""The `sotazoo` command line: list, info, status, bench, export, repro, train, site, serve."""
+"""The `sotazoo` command line: list, info, status, bench, export, sample, repro, train, site,
+serve."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ EPILOG = """examples:
   sotazoo repro senet                   reproduce the paper's key claim (minutes, CPU)
   sotazoo bench seresnet50 --vs         speed/size beside the reference implementation
   sotazoo export seresnet50 --onnx m.onnx
+  sotazoo sample sagan_mini --out digits.png   a grid of images from a generator
   sotazoo serve                         build the site and open it at http://127.0.0.1:8000/
 """
 
@@ -189,6 +191,18 @@ def _cmd_export(args) -> int:
     return 0
 
 
+def _cmd_sample(args) -> int:
+    from sotazoo.sample import parse_seeds, sample_grid
+
+    weights = None if args.weights.lower() == "none" else args.weights
+    r = sample_grid(args.model, args.out, weights=weights, seeds=parse_seeds(args.seeds),
+                    label=args.label, nrow=args.nrow)  # fmt: skip
+    labels = "" if r["labels"] is None else f", labels {r['labels'][:10]}..."
+    print(f"wrote {r['path']}: {len(r['seeds'])} samples of {args.model} "
+          f"({'x'.join(map(str, r['image_shape']))}), weights {weights}{labels}")  # fmt: skip
+    return 0
+
+
 def _cmd_repro(args) -> int:
     from sotazoo.repro import format_result, run_repro
 
@@ -326,6 +340,22 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--opset", type=int, default=17)
     s.add_argument("--tolerance", type=float, default=1e-4, help="max abs diff allowed")
     s.set_defaults(func=_cmd_export)
+
+    s = sub.add_parser("sample", help="draw a grid of images from a generator",
+                       description="Draw one image per noise seed from a generator (SAGAN, "
+                       "ProGAN) and write them as a PNG grid. The noise of a seed is the one the "
+                       "site's demo uses for it, so both draw the same picture. Conditional "
+                       "generators get --label, or the classes in turn, one per column.")  # fmt: skip
+    s.add_argument("model", help="a generation model, e.g. sagan_mini or progan_mini")
+    s.add_argument("--out", required=True, metavar="PATH", help="output .png file")
+    s.add_argument("--weights", default="sotazoo",
+                   help="weights tag or checkpoint path (default sotazoo: our trained demo "
+                   "weights); none: random initialisation")  # fmt: skip
+    s.add_argument("--seeds", default="0-99", help="noise seeds: N, A-B or a comma list (0-99)")
+    s.add_argument("--label", type=int, help="class of every sample (conditional models)")
+    s.add_argument("--nrow", type=int, help="images per row (default: the number of classes "
+                   "when they cycle and are at most 20, else 10)")  # fmt: skip
+    s.set_defaults(func=_cmd_sample)
 
     s = sub.add_parser("repro", help="reproduce a paper's key claim at laptop scale",
                        description="Run the paper's laptop-scale experiment (method vs. its "
