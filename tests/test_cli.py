@@ -6,7 +6,7 @@ import pytest
 
 from sotazoo.cli import build_parser, main
 
-COMMANDS = ["list", "info", "status", "bench", "export", "repro", "train", "site", "serve"]
+COMMANDS = ["list", "info", "status", "bench", "export", "sample", "repro", "train", "site", "serve"]
 
 
 def test_every_command_has_help(capsys):

@@ -98,7 +98,10 @@ def count_gmacs(
 
     device = next(model.parameters()).device
     inputs = random_inputs(input_size, extra_inputs, 1, device=device)
-    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+    # no_grad, not inference_mode: the counter's module tracker hooks the autograd graph of
+    # every submodule's inputs, and a parametrization's input is a parameter (spectral norm's
+    # W), whose views have no graph under inference_mode
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
         model(*inputs)
     return counter.get_total_flops() / 2e9
 
@@ -303,6 +306,24 @@ def _short(e: Exception, limit: int = 200) -> str:
     return f"{type(e).__name__}: " + (msg if len(msg) <= limit else msg[: limit - 1] + "…")
 
 
+def _key_difference(ours, theirs) -> str:
+    """What one state dict has that the other lacks, by module (`attention.*`: 9 tensors)."""
+
+    def groups(keys) -> str:
+        count: dict[str, int] = {}
+        for k in sorted(keys):
+            head = k.split(".")[0]
+            count[head] = count.get(head, 0) + 1
+        return ", ".join(f"{h}.* ({n})" for h, n in count.items())
+
+    parts = []
+    if only := set(ours) - set(theirs):
+        parts.append(f"ours has {groups(only)} that the reference lacks")
+    if only := set(theirs) - set(ours):
+        parts.append(f"the reference has {groups(only)} that ours lacks")
+    return "another layout: " + "; ".join(parts)
+
+
 class Pair(NamedTuple):
     ours: torch.nn.Module
     reference: torch.nn.Module | None
@@ -333,6 +354,8 @@ def build_pair(name: str, vs: str) -> Pair:
     try:
         sd, overrides, layout = convert(ref.state_dict())
         ours = create_model(name, **overrides)
+        if ours.state_dict().keys() != sd.keys():  # another configuration of the same paper
+            raise ValueError(_key_difference(ours.state_dict().keys(), sd.keys()))
         ours.load_state_dict(sd)
     except Exception as e:  # another architecture, or a layout the converter does not read
         notes.append(f"weights not shared ({_short(e)}); the two are timed as they are")

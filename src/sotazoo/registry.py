@@ -169,7 +169,14 @@ def create_model(
         model = build(**overrides)
         readers[path.suffix](path, model)
         return model.eval()
-    sd = read_state_dict(path)
+    # A paper whose public files are not plain state dicts (pytorch_GAN_zoo's whole-GAN pickles)
+    # reads them with its convert.py's `read_checkpoint`, which returns what its converter takes.
+    read = (
+        getattr(paper_module(pid, "convert"), "read_checkpoint", None)
+        if has_module(pid, "convert")
+        else None
+    )
+    sd = (read or read_state_dict)(path)
     if convert is not None:
         sd, needed, _layout = convert(sd)
         for key, value in needed.items():

@@ -4,7 +4,11 @@ loss with its drift term on critics whose gradients are known, the schedule agai
 lod formula, the EMA, bad input and export."""
 
 import copy
+import functools
+import json
 import math
+import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -13,7 +17,8 @@ import torch.nn.functional as F
 import sotazoo
 from sotazoo.bench import count_params
 from sotazoo.cards import load_card
-from sotazoo.errors import InputError
+from sotazoo.errors import InputError, WeightsError
+from sotazoo.papers.progan.convert import convert_state_dict
 from sotazoo.papers.progan.layers import (
     EqualizedConv2d,
     EqualizedLinear,
@@ -36,6 +41,7 @@ from sotazoo.papers.progan.model import (
     progan_mini,
     progan_mini_discriminator,
 )
+from sotazoo.weights import load_into
 
 PAPER_PARAMS = 23.1e6  # Table 2 (App. A.1): "Total trainable parameters 23.1M", G and D alike
 
@@ -449,7 +455,9 @@ def test_packaged_weights_reproduce_their_log():
     from sotazoo.papers.progan.train import FIDProbe
 
     w = sotazoo.get_weights("progan_mini", "sotazoo")
-    log_path = (Path(sotazoo.__file__).parent / w.packaged).with_name("progan_mini.sotazoo.log.json")
+    log_path = (Path(sotazoo.__file__).parent / w.packaged).with_name(
+        "progan_mini.sotazoo.log.json"
+    )
     log = json.loads(log_path.read_text())
     assert log["sha256"] == w.sha256 and log["metrics"] == dict(w.metrics)
     assert log["evals"][-1]["stage"] == 2 and log["evals"][-1]["alpha"] == 1.0
@@ -475,3 +483,369 @@ def test_verdict_rules():
     assert throughput_verdict([1.4, 1.3, 1.5]) == "reproduced"
     assert throughput_verdict([1.4, 0.9, 1.5]) == "partly"
     assert throughput_verdict([0.9, 0.95, 1.05]) == "not reproduced"
+
+
+# ---------------------------------------------------------------- oracle: pytorch_GAN_zoo
+
+ZOO_FIXTURE = Path(__file__).parent / "fixtures" / "progan_gan_zoo.json"
+
+
+@functools.cache
+def _zoo() -> dict:
+    return json.loads(ZOO_FIXTURE.read_text())
+
+
+def seeded_state_dict(shapes: dict[str, list[int]], seed: int) -> dict[str, torch.Tensor]:
+    """Deterministic weights for a key -> shape map, independent of any module's init order: the
+    i-th key in sorted order is drawn from `torch.Generator().manual_seed(seed + i)`. Weights are
+    N(0, 1) (equalised lr stores them so), biases 0.1 N(0, 1) (non-zero, so that the port's
+    bias scaling shows)."""
+    sd = {}
+    for i, key in enumerate(sorted(shapes)):
+        t = torch.randn(tuple(shapes[key]), generator=torch.Generator().manual_seed(seed + i))
+        sd[key] = 0.1 * t if key.endswith(".bias") else t
+    return sd
+
+
+def fixture_input(seed: int, shape: list[int]) -> torch.Tensor:
+    return torch.randn(tuple(shape), generator=torch.Generator().manual_seed(seed))
+
+
+def _zoo_model(case: dict, sd: dict | None = None, dtype=torch.float32):
+    """Ours for a fixture case: the port's state dict through the converter, into the builder
+    with the overrides the converter reads off it; mid-fade cases are built one stage lower and
+    grown, so that they hold the previous RGB layer too."""
+    sd = sd or seeded_state_dict(case["shapes"], case["weights_seed"])
+    fading = case["port_alpha"] > 0
+    sd = {k: v.to(dtype) for k, v in sd.items()}  # the gains folded in at this precision
+    ours, overrides, layout = convert_state_dict(sd, fading=fading)
+    assert layout == f"gan_zoo_{case['kind']}"
+    build = progan_1024 if case["kind"] == "generator" else progan_1024_discriminator
+    stage = int(math.log2(overrides["resolution"])) - 2
+    model = build(**overrides, stage=stage - 1 if fading else stage)
+    if fading:
+        model.grow()
+    load_into(model.to(dtype), ours, case["name"])
+    return model.eval(), overrides
+
+
+@pytest.mark.parametrize("i", range(len(_zoo()["cases"])), ids=[c["name"] for c in _zoo()["cases"]])
+def test_oracle_gan_zoo_fixture(i):
+    """The fixture holds the outputs of pytorch_GAN_zoo's GNet / DNet (16x16, widths 16, 8, 4,
+    minibatch stddev on, grown and mid-fade, a batch of 6 that its stddev takes as one group)
+    run on seeded weights while developing. Ours, through the converter, at alpha = 1 - theirs:
+    in float64 the same function to 1e-9; in float32 to 1e-5 for D and 1e-4 for G, whose
+    outputs reach 3.9 and whose own float32 result is 1.2e-5 from its float64 one (weights
+    N(0, 1), scaled at run time: the port scales the conv's output, ours the weight first)."""
+    case = _zoo()["cases"][i]
+    x = fixture_input(case["input_seed"], case["input_shape"])
+    alpha = 1.0 - case["port_alpha"]
+    tol32 = 1e-4 if case["kind"] == "generator" else 1e-5
+    for dtype, key, tol in ((torch.float64, "output_float64", 1e-9),
+                            (torch.float32, "output", tol32)):  # fmt: skip
+        model, overrides = _zoo_model(case, dtype=dtype)
+        with torch.no_grad():
+            ours = model(x.to(dtype), alpha=alpha)
+        expected = torch.tensor(case[key], dtype=dtype).reshape(case["output_shape"])
+        assert ours.shape == expected.shape
+        assert (ours - expected).abs().max().item() <= tol, key
+    assert overrides["resolution"] == 16 and overrides["fmap_max"] == 16  # widths 16, 8, 4
+    assert overrides["fmap_base"] == 32  # min(32 / 2^(k+1), 16): 16, 8, 4
+
+
+def test_oracle_gan_zoo_the_differences_matter():
+    """Each folded or configured difference changes the output: without the bias per unit, with
+    the official minibatch grouping, or with the port's alpha as ours, the fixture is missed."""
+    g_case, d_case = (next(c for c in _zoo()["cases"] if c["name"] == n)
+                      for n in ("generator_mid_fade", "discriminator_grown"))  # fmt: skip
+    g, _ = _zoo_model(g_case)
+    z = fixture_input(g_case["input_seed"], g_case["input_shape"])
+    want = torch.tensor(g_case["output"]).reshape(g_case["output_shape"])
+    with torch.no_grad():
+        assert (g(z, alpha=g_case["port_alpha"]) - want).abs().max() > 0.01  # their alpha
+        g.blocks[0].dense_bias.copy_(g.blocks[0].dense_bias.mean(dim=(1, 2), keepdim=True))
+        assert (g(z, alpha=1 - g_case["port_alpha"]) - want).abs().max() > 0.01
+    d, _ = _zoo_model(d_case)
+    x = fixture_input(d_case["input_seed"], d_case["input_shape"])
+    want = torch.tensor(d_case["output"]).reshape(d_case["output_shape"])
+    d.blocks[0].mbstd.variant = "official"
+    with torch.no_grad():
+        assert (d(x) - want).abs().max() > 1e-3
+
+
+@pytest.mark.parametrize("res", [256, 512])
+def test_oracle_gan_zoo_celebahq_layouts(res):
+    """The hub's celebaHQ networks (pgan_config.py built with 7 and 8 scales, the fixture's
+    record of every key and shape): the converter asks for the official widths and latent, and
+    the converted tensors fit our networks at that resolution exactly. Counts: the port's minus
+    the toRGB / fromRGB layers of the lower scales that it keeps and a grown network never uses;
+    and ours built with the official per-channel bias has 15 C fewer (C = 512)."""
+    layout = _zoo()[f"celebahq_{res}_layout"]
+    common = {"resolution": res, "img_channels": 3, "fmap_base": 8192, "fmap_max": 512}
+    n = int(math.log2(res)) - 2
+    for net, build, extra in (
+        ("netG", progan_1024, {"latent_dim": 512, "g_dense_bias": "unit"}),
+        ("netD", progan_1024_discriminator, {"mbstd_group_size": 4, "mbstd_variant": "gan_zoo"}),
+    ):
+        meta = {k: torch.empty(v, device="meta") for k, v in layout[net].items()}
+        sd, overrides, _ = convert_state_dict(meta)
+        assert overrides == {**common, **extra}
+        with torch.device("meta"):
+            model = build(**overrides)
+        assert {k: v.shape for k, v in sd.items()} == {
+            k: v.shape for k, v in model.state_dict().items()
+        }
+        unused = _lower_rgb_params(layout[net], n)
+        assert count_params(model) == layout[f"{net}_params"] - unused
+    with torch.device("meta"):
+        official = progan_1024(resolution=res)
+    got = count_params(official)
+    assert got == layout["netG_params"] - _lower_rgb_params(layout["netG"], n) - 15 * 512
+
+
+def _lower_rgb_params(shapes: dict[str, list[int]], stage: int) -> int:
+    """Parameters of the port's toRGB / fromRGB layers below the final scale."""
+    lower = [k for k in shapes if re.match(r"(to|from)RGBLayers\.(\d+)\.", k)
+             and int(k.split(".")[1]) < stage]  # fmt: skip
+    return sum(math.prod(shapes[k]) for k in lower)
+
+
+def test_minibatch_stddev_gan_zoo_variant_by_hand():
+    """pytorch_GAN_zoo's rule (mini_batch_stddev_module.py): consecutive groups of 4, unbiased
+    variance; a batch of 6 is one group of 6; a batch of 1 gets zeros."""
+    x = torch.randn(8, 3, 2, 2, dtype=torch.float64)
+    y = MinibatchStdDev(4, "gan_zoo")(x)
+    assert y.shape == (8, 4, 2, 2) and torch.equal(y[:, :3], x)
+    for n in range(8):
+        members = x[4 * (n // 4) : 4 * (n // 4) + 4]
+        var = ((members - members.mean(dim=0)) ** 2).sum(dim=0) / 3
+        assert torch.allclose(y[n, 3], (var + 1e-8).sqrt().mean().expand(2, 2))
+    six = MinibatchStdDev(4, "gan_zoo")(x[:6])
+    var = ((x[:6] - x[:6].mean(dim=0)) ** 2).sum(dim=0) / 5
+    assert torch.allclose(six[:, 3], (var + 1e-8).sqrt().mean().expand(6, 2, 2))
+    assert torch.equal(MinibatchStdDev(4, "gan_zoo")(x[:1])[:, 3], torch.zeros(1, 2, 2))
+    with pytest.raises(ValueError, match="mbstd variant"):
+        MinibatchStdDev(4, "theano")
+
+
+# ---------------------------------------------------------------- converter
+
+
+def _save_zoo(tmp_path, case: dict) -> Path:
+    """A flat pytorch_GAN_zoo state dict (e.g. a hub file's `avgG`, saved on its own)."""
+    path = tmp_path / f"{case['name']}.pth"
+    torch.save(seeded_state_dict(case["shapes"], case["weights_seed"]), path)
+    return path
+
+
+def test_convert_gan_zoo_state_dict_through_create_model(tmp_path):
+    """create_model("progan_1024", weights=path) recognises the port's GNet layout, reads the
+    configuration off the shapes (16x16, widths 16, 8, 4, latent 12), and reproduces the port's
+    output. (The discriminator has no registry name; the oracle test loads it.)"""
+    case = next(c for c in _zoo()["cases"] if c["name"] == "generator_grown")
+    model = sotazoo.create_model("progan_1024", weights=_save_zoo(tmp_path, case))
+    assert not model.training and model.resolution == 16 and model.alpha == 1.0
+    assert model.cfg.fmap_base == 32 and model.cfg.fmap_max == 16
+    with torch.no_grad():
+        ours = model(fixture_input(case["input_seed"], case["input_shape"]))
+    expected = torch.tensor(case["output"]).reshape(case["output_shape"])
+    assert (ours - expected).abs().max().item() <= 1e-4
+
+
+def _fake_gan_zoo_file(path: Path, monkeypatch, loss: str = "WGANGP") -> dict:
+    """A file with the nesting of `BaseGAN.save`: {"config": BaseConfig, "netG", "netD",
+    "avgG"}, the config pickled as `models.utils.config.BaseConfig` as in the hub's files
+    (here from a stand-in module that only exists while saving)."""
+    import sys
+    import types
+
+    g_case, d_case = (next(c for c in _zoo()["cases"] if c["name"] == n)
+                      for n in ("generator_grown", "discriminator_grown"))  # fmt: skip
+    nets = {"netG": seeded_state_dict(g_case["shapes"], 1),
+            "avgG": seeded_state_dict(g_case["shapes"], g_case["weights_seed"]),
+            "netD": seeded_state_dict(d_case["shapes"], d_case["weights_seed"])}  # fmt: skip
+    module = types.ModuleType("models.utils.config")
+    config_cls = type("BaseConfig", (), {"__module__": "models.utils.config"})
+    module.BaseConfig = config_cls
+    config = config_cls()
+    config.lossCriterion, config.depthOtherScales, config.alpha = loss, [8, 4], 0.0
+    with monkeypatch.context() as m:
+        for name in ("models", "models.utils"):  # the parents pickle imports first
+            m.setitem(sys.modules, name, types.ModuleType(name))
+        m.setitem(sys.modules, "models.utils.config", module)
+        torch.save({"config": config, **nets}, path)
+    return nets
+
+
+def test_convert_whole_gan_zoo_file(tmp_path, monkeypatch):
+    """The hub's nesting, read without running pickled code: the averaged generator by default
+    (the port's fixture output), netG or netD on request; a tanh-output generator is refused."""
+    from sotazoo.papers.progan.convert import read_gan_zoo_file
+
+    path = tmp_path / "celebaHQ_s2.pth"
+    nets = _fake_gan_zoo_file(path, monkeypatch)
+    data = read_gan_zoo_file(path)
+    assert data["config"] == {"lossCriterion": "WGANGP", "depthOtherScales": [8, 4], "alpha": 0.0}
+    g_case = next(c for c in _zoo()["cases"] if c["name"] == "generator_grown")
+    sd, overrides, layout = convert_state_dict(data)
+    assert layout == "gan_zoo_generator" and overrides["resolution"] == 16
+    g = progan_1024(**overrides)
+    load_into(g, sd, str(path))
+    with torch.no_grad():
+        got = g.eval()(fixture_input(g_case["input_seed"], g_case["input_shape"]))
+    assert (got - torch.tensor(g_case["output"]).reshape(2, 3, 16, 16)).abs().max() <= 1e-4
+    net_g = convert_state_dict(data, net="netG")[0]
+    assert not torch.equal(net_g["blocks.0.conv.weight"], sd["blocks.0.conv.weight"])
+    assert torch.equal(net_g["blocks.0.conv.weight"], nets["netG"]["groupScale0.0.module.weight"])
+    assert convert_state_dict(data, net="netD")[2] == "gan_zoo_discriminator"
+    with pytest.raises(WeightsError, match="has no 'ema'"):
+        convert_state_dict(data, net="ema")
+    _fake_gan_zoo_file(path, monkeypatch, loss="DCGAN")
+    with pytest.raises(WeightsError, match="DCGAN loss.*tanh"):
+        convert_state_dict(read_gan_zoo_file(path))
+    torch.save({"netG": 1}, tmp_path / "other.pth")
+    with pytest.raises(WeightsError, match="not a pytorch_GAN_zoo file"):
+        read_gan_zoo_file(tmp_path / "other.pth")
+
+
+def test_convert_whole_gan_zoo_file_through_create_model(tmp_path, monkeypatch):
+    """create_model reads a hub file as it is (paper convert.py's `read_checkpoint`): the
+    averaged generator at the resolution its tensors give, the port's fixture output; a file
+    that is neither a state dict nor the port's says both."""
+    path = tmp_path / "celebaHQ_s2.pth"
+    _fake_gan_zoo_file(path, monkeypatch)
+    g = sotazoo.create_model("progan_1024", weights=path)
+    assert not g.training and g.cfg.resolution == 16
+    g_case = next(c for c in _zoo()["cases"] if c["name"] == "generator_grown")
+    with torch.no_grad():
+        got = g(fixture_input(g_case["input_seed"], g_case["input_shape"]))
+    assert (got - torch.tensor(g_case["output"]).reshape(2, 3, 16, 16)).abs().max() <= 1e-4
+    torch.save({"weights": [1, 2]}, tmp_path / "junk.pth")
+    with pytest.raises(WeightsError, match="state dict of tensors.*nor as a pytorch_GAN_zoo"):
+        sotazoo.create_model("progan_1024", weights=tmp_path / "junk.pth")
+
+
+def test_convert_passes_our_own_layout_through(tmp_path):
+    """Our checkpoints (the trained demo weights, anything saved from our modules) come back
+    unchanged with no overrides, and load by path."""
+    torch.manual_seed(0)
+    for model, layout in ((progan_mini(), "sotazoo_generator"),
+                          (progan_mini_discriminator(), "sotazoo_discriminator")):  # fmt: skip
+        sd = model.state_dict()
+        out, overrides, got = convert_state_dict(sd)
+        assert got == layout and overrides == {} and out.keys() == sd.keys()
+        assert all(out[k] is sd[k] for k in sd)
+    path = tmp_path / "mine.pth"
+    torch.save(progan_mini().state_dict(), path)
+    loaded = sotazoo.create_model("progan_mini", weights=path).state_dict()
+    saved = torch.load(path)
+    assert loaded.keys() == saved.keys() and all(torch.equal(loaded[k], saved[k]) for k in saved)
+
+
+def test_convert_rejects_what_it_cannot_read():
+    case = next(c for c in _zoo()["cases"] if c["name"] == "generator_grown")
+    with pytest.raises(WeightsError, match=r"unrecognised ProGAN checkpoint layout.*formatLayer"):
+        convert_state_dict({"head.0.weight": torch.zeros(1)})
+    sd = {k: torch.empty(v, device="meta") for k, v in case["shapes"].items()}
+    odd = {**sd, "scaleLayers.1.1.module.weight": torch.empty(6, 8, 3, 3, device="meta")}
+    with pytest.raises(WeightsError, match=r"widths per scale .* \[16, 8, 6\]"):
+        convert_state_dict(odd)
+    d_case = next(c for c in _zoo()["cases"] if c["name"] == "discriminator_grown")
+    dsd = {k: torch.empty(v, device="meta") for k, v in d_case["shapes"].items()}
+    acgan = {**dsd, "decisionLayer.module.weight": torch.empty(5, 16, device="meta")}
+    with pytest.raises(WeightsError, match="5 outputs"):
+        convert_state_dict(acgan)
+
+
+# ---------------------------------------------------------------- fused scaling (official)
+
+
+def _random_pair(build, fused_kw: dict, **kw):
+    torch.manual_seed(0)
+    a = build(**kw, stage=1)
+    a.grow()
+    for p in a.parameters():
+        torch.nn.init.normal_(p)  # non-zero biases
+    b = build(**kw, **fused_kw, stage=1)
+    b.grow()
+    b.load_state_dict(a.state_dict())
+    return a.eval(), b.eval()
+
+
+def test_fused_scale_generator_is_the_same_function_with_the_same_parameters():
+    """Official `upscale2d_conv2d`: nearest x2 then conv 3x3 as one stride-2 transposed conv of
+    the padded, shift-summed kernel. Same keys and shapes; the same output at alpha = 1 and
+    mid-fade (float32, 1e-4 on outputs of a few units)."""
+    g, fused = _random_pair(progan_mini, {"fused_scale": True}, fmap_base=64, fmap_max=16)
+    assert {k: v.shape for k, v in g.state_dict().items()} == {
+        k: v.shape for k, v in fused.state_dict().items()
+    }
+    z = torch.randn(4, 32)
+    with torch.no_grad():
+        for alpha in (1.0, 0.4):
+            a, b = g(z, alpha=alpha), fused(z, alpha=alpha)
+            assert a.shape == (4, 1, 16, 16) and (a - b).abs().max() <= 1e-4, alpha
+    x = torch.randn(2, 5, 6, 6)
+    conv = EqualizedConv2d(5, 3, 3)
+    torch.nn.init.normal_(conv.bias)
+    want = conv(x.repeat_interleave(2, 2).repeat_interleave(2, 3))  # by hand: nearest x2
+    assert (conv.forward_up(x) - want).abs().max() <= 1e-5
+
+
+def test_fused_scale_discriminator_is_the_official_conv2d_downscale2d():
+    """Official `conv2d_downscale2d`: conv 3x3 then 2x2 pooling as one stride-2 conv of the
+    padded, shift-summed kernel times 1/4 (the same function). The official D applies bias and
+    LeakyReLU after it, so its block is lrelu(pool(conv)) where the unfused one is
+    pool(lrelu(conv)): ours with `fused_scale` equals that order computed unfused, at alpha = 1
+    and mid-fade, and differs from the unfused D."""
+    d, fused = _random_pair(progan_mini_discriminator, {"fused_scale": True},
+                            fmap_base=64, fmap_max=16)  # fmt: skip
+    assert {k: v.shape for k, v in d.state_dict().items()} == {
+        k: v.shape for k, v in fused.state_dict().items()
+    }
+    x = torch.randn(2, 5, 6, 6)
+    conv = EqualizedConv2d(5, 3, 3)
+    torch.nn.init.normal_(conv.bias)
+    assert (conv.forward_down(x) - F.avg_pool2d(conv(x), 2)).abs().max() <= 1e-5
+
+    class PoolThenAct(torch.nn.Module):  # the official fused order, computed unfused
+        def __init__(self, block):
+            super().__init__()
+            self.block = block
+
+        def forward(self, h):
+            h = F.leaky_relu(self.block.conv0(h), 0.2)
+            return F.leaky_relu(F.avg_pool2d(self.block.conv1(h), 2), 0.2)
+
+    reference = copy.deepcopy(d)
+    for k in range(1, len(reference.blocks)):
+        reference.blocks[k] = PoolThenAct(reference.blocks[k])
+    x = torch.randn(4, 1, 16, 16)
+    with torch.no_grad():
+        for alpha in (1.0, 0.4):
+            got = fused(x, alpha=alpha)
+            assert (got - reference(x, alpha=alpha)).abs().max() <= 1e-4, alpha
+            assert (got - d(x, alpha=alpha)).abs().max() > 1e-3  # not the unfused function
+
+
+def test_fused_scale_progan_1024_builds_and_runs():
+    """The benchmark's reference, `sotazoo:progan_1024:fused_scale=True`: full size, CPU, batch
+    1; the unfused network with its weights gives the same image."""
+    g = sotazoo.create_model("progan_1024", fused_scale=True).eval()
+    z = torch.randn(1, 512, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        y = g(z)
+        assert y.shape == (1, 3, 1024, 1024) and torch.isfinite(y).all()
+        plain = sotazoo.create_model("progan_1024")
+        plain.load_state_dict(g.state_dict())
+        assert (plain.eval()(z) - y).abs().max() <= 1e-4
+
+
+def test_export_fused_scale(tmp_path):
+    """The fused generator exports too (the transposed conv's kernel is built from the weight
+    inside the graph); onnxruntime agrees with PyTorch."""
+    from sotazoo.export import export_onnx
+
+    g = progan_mini(fmap_base=16, fmap_max=8, fused_scale=True)
+    r = export_onnx(g.eval(), (32,), tmp_path / "fused.onnx")
+    assert r.max_abs_diff <= 1e-4

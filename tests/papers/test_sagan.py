@@ -3,20 +3,30 @@ against a computation written apart from it, spectral norm (σ_max = 1, same ite
 conditional BN and the projection term, the hinge loss and TTUR on hand-made cases, bad input
 and export (with the attention map as a second output).
 
-No oracle runs here: the official code is TF1 and releases no weights. What was compared by
-reading (brain-research/self-attention-gan at ad9612e60f6ba2b5ad3d3340ebae60f724636d75) is
-listed in the docstring of each count below."""
+The official code is TF1 and releases no weights: what was compared with it by reading
+(brain-research/self-attention-gan at ad9612e60f6ba2b5ad3d3340ebae60f724636d75) is listed in the
+docstring of each count below. The oracle is mmagic's PyTorch SAGAN, whose public checkpoints
+convert.py reads: its modules were run side by side on seeded weights while developing, and
+fixtures/sagan_mmagic.json holds their outputs and full-size key layouts (its `source` says
+exactly what was run); the converter is tested on synthetic files nested as mmagic saves them."""
+
+import functools
+import json
+import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import parametrize
 
 import sotazoo
 from sotazoo.bench import count_params
 from sotazoo.cards import load_card
-from sotazoo.errors import InputError
+from sotazoo.errors import InputError, WeightsError
+from sotazoo.papers.sagan.convert import convert_state_dict
 from sotazoo.papers.sagan.method import (
     d_hinge_loss,
     g_hinge_loss,
@@ -32,6 +42,7 @@ from sotazoo.papers.sagan.model import (
     sagan_mini,
     sagan_mini_discriminator,
 )
+from sotazoo.weights import load_into, read_state_dict
 
 CARD = load_card("sagan")
 PAPER_MODELS = [m for m in CARD.models if not m.laptop]
@@ -630,3 +641,306 @@ def test_shipped_demo_weights_reproduce_their_logged_fid():
     # Worth showing: under half the proxy's FID of blurred held-out digits (36; metrics/fid.py),
     # far below one class only (60) or noise (57).
     assert got < 18.0
+
+
+# ---------------------------------------------------------------- oracle: mmagic's SAGAN (fixture)
+
+MMAGIC_FIXTURE = Path(__file__).parent / "fixtures" / "sagan_mmagic.json"
+
+
+@functools.cache
+def _mmagic() -> dict:
+    return json.loads(MMAGIC_FIXTURE.read_text())
+
+
+def seeded_state_dict(shapes: dict[str, list[int]], seed: int) -> dict[str, torch.Tensor]:
+    """Deterministic weights for a key -> shape map in mmagic's names, independent of any
+    module's init order: the i-th key in sorted order is drawn from
+    `torch.Generator().manual_seed(seed + i)`. BN statistics, biases, embeddings without
+    spectral norm and the attention γ get values of their own range (so that a wrong offset or
+    eps cannot hide); torch spectral norm's `weight_u`/`weight_v` are three power iterations from
+    the drawn u on `weight_orig` reshaped to (out, -1), so that σ = uᵀWv is near the largest
+    singular value as in a trained file. The fixture was made with this very function."""
+    sd = {}
+    keys = sorted(shapes)
+    for i, key in enumerate(keys):
+        g = torch.Generator().manual_seed(seed + i)
+        shape = tuple(shapes[key])
+        if key.endswith("num_batches_tracked"):
+            sd[key] = torch.tensor(seed + i, dtype=torch.int64)
+            continue
+        t = torch.randn(shape, generator=g)
+        if key.endswith("running_var"):
+            t = 0.5 + torch.rand(shape, generator=g)
+        elif key.endswith(("running_mean", "bias", "_embedding.weight")):
+            t = 0.1 * t
+        elif key.endswith("bn.weight"):
+            t = 1 + 0.1 * t
+        elif key.endswith("gamma"):
+            t = 0.5 + 0.1 * t
+        elif key.endswith(("weight", "weight_orig")):
+            t = t / math.sqrt(math.prod(shape[1:]))
+        sd[key] = t
+    for key in keys:
+        if key.endswith("weight_u"):
+            base = key[: -len("weight_u")]
+            w = sd[base + "weight_orig"].flatten(1)
+            u = F.normalize(sd[key], dim=0)
+            for _ in range(3):
+                v = F.normalize(w.T @ u, dim=0)
+                u = F.normalize(w @ v, dim=0)
+            sd[key], sd[base + "weight_v"] = u, v
+    return sd
+
+
+def _mmagic_case(name: str) -> dict:
+    return next(c for c in _mmagic()["cases"] if c["name"] == name)
+
+
+def _run_case(model: nn.Module, case: dict) -> torch.Tensor:
+    """The fixture's inputs (drawn as the source string says) through `model`, and the part of
+    the output the fixture kept."""
+    g = torch.Generator().manual_seed(case["input_seed"])
+    b, k = case["batch"], case["mmagic_kwargs"]["num_classes"]
+    with torch.no_grad():
+        if case["part"] == "discriminator":
+            s = case["image_size"]
+            x = torch.rand(b, 3, s, s, generator=g) * 2 - 1
+            return model(x, torch.randint(0, k, (b,), generator=g))
+        z = torch.randn(b, 128, generator=g)
+        out = model(z, torch.randint(0, k, (b,), generator=g))
+    assert list(out.shape) == case["full_output_shape"]
+    assert out.double().sum().item() == pytest.approx(case["full_output_sum"], abs=1e-3)
+    assert out.double().abs().sum().item() == pytest.approx(case["full_output_abs_sum"], abs=1e-3)
+    return out[:, :, :: case["output_stride"], :: case["output_stride"]]
+
+
+def _assert_matches(got: torch.Tensor, case: dict, tol: float = 1e-5) -> None:
+    expected = torch.tensor(case["output"]).reshape(case["output_shape"])
+    assert got.shape == expected.shape
+    assert (got - expected).abs().max().item() <= tol
+
+
+def _converted(case: dict, prefix: str = "") -> tuple[nn.Module, dict, str]:
+    """Our model for a fixture case: mmagic's keys through the converter, into the builder of
+    the part with the overrides the converter returns."""
+    official = seeded_state_dict(case["shapes"], case["weights_seed"])
+    sd, overrides, layout = convert_state_dict({prefix + k: v for k, v in official.items()})
+    name = "sagan_128_discriminator" if case["part"] == "discriminator" else "sagan_128"
+    model = sotazoo.create_model(name, **overrides)
+    load_into(model, sd, case["name"])
+    return model.eval(), overrides, layout
+
+
+@pytest.mark.parametrize("name", [c["name"] for c in _mmagic()["cases"]])
+def test_oracle_mmagic_fixture(name):
+    """The fixture holds the outputs of mmagic's SAGAN modules (SNGANGenerator and
+    ProjDiscriminator as configs/_base_/models/sagan/base_sagan_128x128.py builds them, at
+    narrow widths; the bigGAN-sch variant without SN on the CBN embeddings and eps 1e-5; the
+    32x32 CIFAR-10 generator), run on seeded weights and inputs while developing. Ours, given
+    the same weights through the converter, agrees to 1e-5 in float32 (the same ops in the same
+    order: the residual is the CPU kernels' summation order, 6e-8 when recorded)."""
+    case = _mmagic_case(name)
+    model, overrides, layout = _converted(case)
+    assert layout == f"mmagic_{case['part']}"
+    kw = case["mmagic_kwargs"]
+    assert overrides["num_classes"] == kw["num_classes"]
+    assert overrides["attention"] is True
+    if case["part"] == "generator":
+        # where the config puts attention: after the n-th up-sampling block, on a 4 * 2^n map
+        assert overrides["g_attention_at"] == 4 * 2 ** kw["attention_after_nth_block"]
+        assert overrides["image_size"] == kw["output_scale"]
+        assert overrides["bn_eps"] == kw.get("norm_eps", 1e-4)  # mmagic's default norm_eps
+        assert overrides["cbn_spectral_norm"] == kw.get("with_embedding_spectral_norm", True)
+    else:  # after the n-th block of D, counting its first (from_rgb): 128 / 2^n
+        assert overrides["d_attention_at"] == 128 // 2 ** kw["attention_after_nth_block"]
+    _assert_matches(_run_case(model, case), case)
+
+
+def test_oracle_mmagic_departures_are_each_needed():
+    """Each departure that the converter switches on changes the output by far more than the
+    tolerance, so the fixture tells them apart: the official CBN (γ = embedding, no +1), the
+    official BN eps 1e-5 instead of mmagic's 1e-4, the official attention place (32x32: the
+    64x64 block's weights no longer fit)."""
+    case = _mmagic_case("g128_base4")
+    official = seeded_state_dict(case["shapes"], case["weights_seed"])
+    sd, overrides, _ = convert_state_dict(official)
+    for change, least in (({"cbn_gamma_offset": 0.0}, 0.1), ({"bn_eps": 1e-5}, 5e-5)):
+        model = sotazoo.create_model("sagan_128", **{**overrides, **change})
+        load_into(model, sd, "changed")
+        model.eval()
+        g = torch.Generator().manual_seed(case["input_seed"])
+        z, y = torch.randn(2, 128, generator=g), torch.randint(0, 5, (2,), generator=g)
+        with torch.no_grad():
+            got = model(z, y)[:, :, ::8, ::8]
+        expected = torch.tensor(case["output"]).reshape(case["output_shape"])
+        assert (got - expected).abs().max().item() > least, change
+    with pytest.raises(WeightsError, match="shape mismatches"):
+        load_into(sotazoo.create_model("sagan_128", **{**overrides, "g_attention_at": 32}), sd, "x")
+
+
+def test_oracle_mmagic_full_size_layouts_and_param_counts():
+    """mmagic's SAGAN at the full base_sagan_128x128.py config (base_channels 64, 1000 classes),
+    as the fixture recorded its state dict: the converter reads back that config, every
+    converted key and shape is one of our model's and no key is left over, and the parameter
+    counts are mmagic's (42,017,412 for G, 39,448,258 for D, counted on mmagic's modules). The
+    difference with the official-code default (`sagan_128`) is only the attention block's
+    width: on the 64x64 map of 128 channels instead of the 32x32 map of 256."""
+    fx, read = _mmagic(), {}
+    for part, name, count in (
+        ("generator", "sagan_128", fx["g128_params"]),
+        ("discriminator", "sagan_128_discriminator", fx["d128_params"]),
+    ):
+        layout = fx["g128_layout" if part == "generator" else "d128_layout"]
+        meta = {k: torch.empty(v, device="meta") for k, v in layout.items()}
+        sd, read[part], _ = convert_state_dict(meta, part=part)
+        with torch.device("meta"):
+            ours = sotazoo.create_model(name, **read[part])
+        assert {k: tuple(v.shape) for k, v in sd.items()} == {
+            k: tuple(v.shape) for k, v in ours.state_dict().items()
+        }
+        assert count_params(ours) == count
+        with torch.device("meta"):
+            default = sotazoo.create_model(name)
+        c = 128 if part == "generator" else 64  # mmagic's attended width; ours is twice that
+        att = _attention(c)
+        assert count_params(default) - count == _attention(2 * c) - att
+    assert read["generator"] == {
+        "image_size": 128,
+        "image_channels": 3,
+        "z_dim": 128,
+        "num_classes": 1000,
+        "g_channels": 64,
+        "g_mults": (16, 16, 8, 4, 2, 1),
+        "attention": True,
+        "g_attention_at": 64,
+        "g_spectral_norm": True,
+        "cbn_spectral_norm": True,
+        "cbn_gamma_offset": 1.0,
+        "bn_eps": 1e-4,
+    }
+    assert read["discriminator"] == {
+        "image_size": 128,
+        "image_channels": 3,
+        "num_classes": 1000,
+        "d_channels": 64,
+        "d_mults": (1, 2, 4, 8, 16, 16),
+        "attention": True,
+        "d_attention_at": 64,
+        "d_spectral_norm": True,
+    }
+
+
+# ---------------------------------------------------------------- converter
+
+
+def _mmagic_training_file(tmp_path, *, ema: str = "generator_ema.module.") -> Path:
+    """A synthetic checkpoint nested as mmengine's runner saves an mmagic GAN: {"meta": ...,
+    "state_dict": {"generator.*", "discriminator.*", EMA generator, "generator_ema.steps"}}.
+    The EMA generator holds the fixture's g128_base4 weights, the raw generator other ones."""
+    g, d = _mmagic_case("g128_base4"), _mmagic_case("d128_base8")
+    state = {}
+    for prefix, case, seed in (
+        ("generator.", g, g["weights_seed"] + 1000),
+        (ema, g, g["weights_seed"]),
+        ("discriminator.", d, d["weights_seed"]),
+    ):
+        state |= {prefix + k: v for k, v in seeded_state_dict(case["shapes"], seed).items()}
+    if ema.endswith("module."):
+        state["generator_ema.steps"] = torch.tensor(950000)
+    path = tmp_path / "sagan_imagenet1k_128.pth"
+    meta = {"mmengine_version": "0.10.7", "iter": 950000, "epoch": 1, "cfg": "model = dict()"}
+    torch.save({"meta": meta, "state_dict": state}, path)
+    return path
+
+
+def test_convert_mmagic_file_through_create_model(tmp_path):
+    """create_model(name, weights=path) on a whole-GAN mmagic file: the EMA generator is the one
+    loaded (the fixture's output comes back), with the configuration read off the file."""
+    model = sotazoo.create_model("sagan_128", weights=_mmagic_training_file(tmp_path))
+    assert not model.training
+    assert model.cfg.g_channels == 4 and model.cfg.num_classes == 5
+    assert model.cfg.g_attention_at == 64 and model.cfg.cbn_gamma_offset == 1.0
+    case = _mmagic_case("g128_base4")
+    _assert_matches(_run_case(model, case), case)
+
+
+def test_convert_mmgen_ema_prefix_and_each_part(tmp_path):
+    """The mmgen-era EMA prefix (`generator_ema.*`, no `module.`); `part=` picks the raw
+    generator (its own weights: another output) or the discriminator (the fixture's D output)."""
+    sd = read_state_dict(_mmagic_training_file(tmp_path, ema="generator_ema."))
+    case = _mmagic_case("g128_base4")
+    _, _, layout = convert_state_dict(sd)
+    assert layout == "mmagic_generator_ema"
+    raw, overrides, layout = convert_state_dict(sd, part="generator")
+    assert layout == "mmagic_generator"
+    model = sotazoo.create_model("sagan_128", **overrides)
+    load_into(model, raw, "raw generator")
+    with torch.no_grad():
+        g = torch.Generator().manual_seed(case["input_seed"])
+        z, y = torch.randn(2, 128, generator=g), torch.randint(0, 5, (2,), generator=g)
+        got = model.eval()(z, y)[:, :, ::8, ::8]
+    assert (got - torch.tensor(case["output"]).reshape(got.shape)).abs().max() > 1e-2
+    d_sd, d_over, layout = convert_state_dict(sd, part="discriminator")
+    assert layout == "mmagic_discriminator"
+    disc = sotazoo.create_model("sagan_128_discriminator", **d_over)
+    load_into(disc, d_sd, "discriminator")
+    d_case = _mmagic_case("d128_base8")
+    _assert_matches(_run_case(disc.eval(), d_case), d_case)
+    with pytest.raises(ValueError, match="part must be one of"):
+        convert_state_dict(sd, part="ema")
+
+
+def test_convert_our_layout_passes_through():
+    """Our own files (the shipped sagan_mini checkpoint, fresh G and D of both sizes) come back
+    unchanged, with no overrides: create_model calls the converter on every file."""
+    from sotazoo.papers.sagan.weights import WEIGHTS
+
+    shipped = Path(sotazoo.__file__).parent / WEIGHTS[0].packaged
+    tiny = {"g_channels": 2, "d_channels": 8}
+    for sd in (
+        read_state_dict(shipped),
+        sagan_mini().state_dict(),
+        sagan_mini_discriminator().state_dict(),
+        sotazoo.create_model("sagan_128", **tiny).state_dict(),
+        sotazoo.create_model("sagan_128_discriminator", **tiny).state_dict(),
+    ):
+        out, overrides, layout = convert_state_dict(sd)
+        assert layout == "sotazoo" and overrides == {}
+        assert out.keys() == sd.keys() and all(out[k] is sd[k] for k in sd)
+
+
+def test_convert_rejects_other_layouts():
+    """Unknown keys, BigGAN-style SN, two attention blocks, a D not laid out as the 128x128 one
+    (the 32x32 CIFAR-10 D: blocks without down-sampling), a part the file lacks, and tensors
+    that fit nothing all give a WeightsError naming the problem."""
+    with pytest.raises(WeightsError, match="unrecognised SAGAN checkpoint layout.*head.0.weight"):
+        convert_state_dict({"head.0.weight": torch.zeros(1), "tail.1.weight": torch.zeros(1)})
+    g = seeded_state_dict(_mmagic_case("g128_base4")["shapes"], 0)
+    d = seeded_state_dict(_mmagic_case("d128_base8")["shapes"], 0)
+    with pytest.raises(WeightsError, match="ajbrock"):
+        convert_state_dict({**g, "conv_blocks.4.theta.conv.u0": torch.zeros(1, 8)})
+    attn = {k: v for k, v in g.items() if k.startswith("conv_blocks.4.")}
+    two = {**g, **{k.replace("conv_blocks.4.", "conv_blocks.6."): v for k, v in attn.items()}}
+    with pytest.raises(WeightsError, match="several attention blocks"):
+        convert_state_dict(two)
+    no_down = {k: v for k, v in d.items() if not k.startswith("conv_blocks.2.shortcut.")}
+    with pytest.raises(WeightsError, match=r"not laid out as the 128x128 one.*shortcuts \[True, "):
+        convert_state_dict(no_down)
+    with pytest.raises(WeightsError, match=r"holds no discriminator; it holds \['generator'\]"):
+        convert_state_dict(g, part="discriminator")
+    with pytest.raises(WeightsError, match=r"1 tensors .* fit no layer.*to_rgb.extra"):
+        convert_state_dict({**g, "to_rgb.extra": torch.zeros(1)})
+    with pytest.raises(WeightsError, match="unconditional mmagic generator"):
+        convert_state_dict({k: v for k, v in g.items() if "_embedding" not in k})
+
+
+def test_convert_mmagic_generator_bakes_for_export():
+    """A converted mmagic generator (spectral norm on the CBN embeddings too) bakes into a plain
+    copy, the one exported for the browser, that still gives mmagic's output."""
+    case = _mmagic_case("g128_base4")
+    model, _, _ = _converted(case, prefix="generator.")
+    plain = bake_spectral_norm(model)
+    assert plain.cfg.cbn_spectral_norm is False
+    assert not any(".parametrizations." in k for k in plain.state_dict())
+    _assert_matches(_run_case(plain, case), case)

@@ -21,11 +21,20 @@ old image computed at the lower resolution and upsampled, and the minibatch stdd
 
 Ours: a network holds blocks only up to its current stage, `grow()` appends one (the official
 network holds all of them and selects by `lod`); the blend weight is `alpha` (the official code
-uses lod's fraction, alpha = 1 - frac(lod)); we do not fuse the upsampling (or pooling) into the
-neighbouring conv, which the official code does for speed and which computes the same function;
-and G keeps only the toRGB of its current stage and, after `grow()`, the one before (needed for
-the fade), so a network built at full size has exactly the paper's Table 2 layers. The layers
-of §3-§4 are in `layers.py`, the loss and schedule in `method.py`.
+uses lod's fraction, alpha = 1 - frac(lod)); by default we do not fuse the upsampling (or
+pooling) into the neighbouring conv, which the official code does for speed (`fused_scale`, its
+default); and G keeps only the toRGB of its current stage and, after `grow()`, the one before
+(needed for the fade), so a network built at full size has exactly the paper's Table 2 layers.
+The layers of §3-§4 are in `layers.py`, the loss and schedule in `method.py`.
+
+`fused_scale=True` is the official fused form, with the same parameters: in G, nearest x2 then
+conv 3x3 becomes one stride-2 transposed conv (`upscale2d_conv2d`), exactly the same function;
+in D, conv 3x3 then 2x2 pooling becomes one stride-2 conv (`conv2d_downscale2d`), after which the
+official code applies the bias and LeakyReLU, so its D computes lrelu(pool(conv)) where the
+unfused D computes pool(lrelu(conv)): a different function (both are options of the official
+code, whose config.py keeps networks.py's default, fused). Two more fields exist only to load
+the checkpoints of facebookresearch/pytorch_GAN_zoo (`convert.py`): `g_dense_bias="unit"` and
+`mbstd_variant="gan_zoo"`.
 """
 
 from __future__ import annotations
@@ -62,6 +71,11 @@ class ProGANConfig:
     use_wscale: bool = True  # §4.1 equalised learning rate; False: He init, no runtime scale
     mbstd_group_size: int = 4  # §3; D_paper's default (the paper's 1-GPU preset used 16, the
     # whole minibatch, like the Theano original); 0 removes the layer (the ablation)
+    fused_scale: bool = False  # official G_paper/D_paper default True (networks.py): upsampling
+    # fused into G's conv0, pooling into D's conv1 (activation after it); ours: separate layers
+    g_dense_bias: str = "channel"  # official G_paper: one bias per channel after the reshape;
+    # "unit": one per each of the 16 C outputs (pytorch_GAN_zoo `GNet.formatLayer`)
+    mbstd_variant: str = "official"  # "gan_zoo": pytorch_GAN_zoo's `miniBatchStdDev` (layers.py)
 
     def __post_init__(self) -> None:
         r = self.resolution
@@ -69,6 +83,12 @@ class ProGANConfig:
             raise ValueError(f"resolution must be 4 * 2^k (4, 8, ..., 1024), got {r}")
         if self.mbstd_group_size < 0 or self.mbstd_group_size == 1:
             raise ValueError("mbstd_group_size must be 0 (off) or at least 2")
+        if self.g_dense_bias not in ("channel", "unit"):
+            raise ValueError(f"g_dense_bias must be 'channel' or 'unit', got {self.g_dense_bias!r}")
+        if self.mbstd_variant not in ("official", "gan_zoo"):
+            raise ValueError(
+                f"mbstd_variant must be 'official' or 'gan_zoo', got {self.mbstd_variant!r}"
+            )
 
     @property
     def max_stage(self) -> int:
@@ -102,13 +122,15 @@ class GFirstBlock(nn.Module):
         self.dense = EqualizedLinear(
             cfg.latent_dim, 16 * c, gain=math.sqrt(2) / 4, use_wscale=ws, bias=False
         )
-        self.dense_bias = nn.Parameter(torch.zeros(c))
+        self.per_unit = cfg.g_dense_bias == "unit"
+        self.dense_bias = nn.Parameter(torch.zeros((c, 4, 4) if self.per_unit else (c,)))
         self.conv = EqualizedConv2d(c, c, 3, use_wscale=ws)
         self.norm = PixelNorm() if cfg.use_pixelnorm else nn.Identity()
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         x = self.dense(z).reshape(-1, self.channels, 4, 4)  # (B, C, 4, 4)
-        x = self.norm(_lrelu(x + self.dense_bias.reshape(1, -1, 1, 1)))
+        b = self.dense_bias if self.per_unit else self.dense_bias.reshape(-1, 1, 1)
+        x = self.norm(_lrelu(x + b))
         return self.norm(_lrelu(self.conv(x)))
 
 
@@ -120,22 +142,30 @@ class GBlock(nn.Module):
         self.conv0 = EqualizedConv2d(c_in, c_out, 3, use_wscale=cfg.use_wscale)
         self.conv1 = EqualizedConv2d(c_out, c_out, 3, use_wscale=cfg.use_wscale)
         self.norm = PixelNorm() if cfg.use_pixelnorm else nn.Identity()
+        self.fused = cfg.fused_scale
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.norm(_lrelu(self.conv0(_up(x))))
+        x = self.conv0.forward_up(x) if self.fused else self.conv0(_up(x))  # (B, C', 2H, 2W)
+        x = self.norm(_lrelu(x))
         return self.norm(_lrelu(self.conv1(x)))
 
 
 class DBlock(nn.Module):
-    """Halving block: two (conv 3x3 -> LeakyReLU), then 2x2 average pooling."""
+    """Halving block: two (conv 3x3 -> LeakyReLU), then 2x2 average pooling; fused (official
+    `conv2d_downscale2d`): conv 3x3 -> LeakyReLU -> (conv 3x3 + pooling, one stride-2 conv) ->
+    LeakyReLU."""
 
     def __init__(self, c_in: int, c_out: int, cfg: ProGANConfig) -> None:
         super().__init__()
         self.conv0 = EqualizedConv2d(c_in, c_in, 3, use_wscale=cfg.use_wscale)
         self.conv1 = EqualizedConv2d(c_in, c_out, 3, use_wscale=cfg.use_wscale)
+        self.fused = cfg.fused_scale
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.avg_pool2d(_lrelu(self.conv1(_lrelu(self.conv0(x)))), 2)
+        x = _lrelu(self.conv0(x))
+        if self.fused:
+            return _lrelu(self.conv1.forward_down(x))  # (B, C', H/2, W/2)
+        return F.avg_pool2d(_lrelu(self.conv1(x)), 2)
 
 
 class DLastBlock(nn.Module):
@@ -144,7 +174,7 @@ class DLastBlock(nn.Module):
     def __init__(self, cfg: ProGANConfig) -> None:
         super().__init__()
         c, ws, g = cfg.nf(1), cfg.use_wscale, cfg.mbstd_group_size
-        self.mbstd = MinibatchStdDev(g) if g else nn.Identity()
+        self.mbstd = MinibatchStdDev(g, cfg.mbstd_variant) if g else nn.Identity()
         self.conv = EqualizedConv2d(c + (1 if g else 0), c, 3, use_wscale=ws)
         self.dense0 = EqualizedLinear(16 * c, cfg.nf(0), use_wscale=ws)
         self.dense1 = EqualizedLinear(cfg.nf(0), 1, gain=1.0, use_wscale=ws)

@@ -4,6 +4,19 @@ The official release (the Google Drive folder of tkarras/progressive_growing_of_
 pickled TensorFlow networks (`karras2018iclr-*.pkl`) that need the authors' TF 1.x code to
 unpickle; sotazoo reads no such file, so the paper's 1024x1024 models have no entry here.
 
+The most used PyTorch port, facebookresearch/pytorch_GAN_zoo (torch.hub `PGAN`), publishes
+CelebA-HQ generators grown to 256x256 and 512x512 (and 128x128 CelebA / DTD ones) at
+https://dl.fbaipublicfiles.com/gan_zoo/PGAN/: `celebaHQ_s6_i80000-6196db68.pth`,
+`celebaHQ16_december_s7_i96000-9c72988c.pth`, `celebaCropped_s5_i83000-2b0acc76.pth`,
+`testDTD_s5_i96000-04efa39f.pth`. Their full sha256 is not known offline (the names carry only
+a prefix), so like DBPN's they get no entry here: they load by path through `convert.py`, which
+reads their layout and configuration (resolution, widths, latent length, the port's per-unit
+bias and minibatch-stddev rule) and folds its gains into the official ones. A hub file nests
+the networks (`{"config", "netG", "netD", "avgG"}`): `convert.read_gan_zoo_file(path)` reads it
+without running pickled code and `convert.convert_state_dict(...)` takes the result (`avgG`,
+the averaged generator, by default); one network saved on its own (e.g. `torch.save(f["avgG"],
+"g.pth")`) loads with `sotazoo.create_model("progan_1024", weights="g.pth")`.
+
 Ours: `sotazoo train progan_mini --seed 0` (papers/progan/train.py), run on CPU: the 16x16 grey
 digit generator of the site's demo, grown 4 -> 8 -> 16, stored as the moving average of G's
 weights at alpha = 1 (the keys of a `progan_mini()` built at full size). The log beside the file

@@ -30,6 +30,11 @@ CBN decays its moving statistics by 0.999, the last BN by 0.9999), the switches 
 ablations (`attention=False`; `g_spectral_norm=False`, "SN on D only", Fig. 3) and the laptop-scale
 `sagan_mini`.
 
+For converted mmagic checkpoints only (convert.py; off by default): `cbn_spectral_norm` and
+`cbn_gamma_offset`, mmagic's conditional BN (spectral norm on the class embeddings, γ = 1 +
+embedding). With those, `bn_eps` 1e-4 and attention on the 64x64 maps, our modules compute
+mmagic's SAGAN exactly (tests/papers/fixtures/sagan_mmagic.json).
+
 Attention maps: `SelfAttention.forward(x, return_attention=True)` and the networks'
 `forward_with_attention(...)` also return the map (`forward` returns only the output, so that
 the ONNX exporter sees tensor arguments only), shape (B, N_query, N_key): query i = h * W + w
@@ -75,6 +80,12 @@ class SAGANConfig:
     d_spectral_norm: bool = True  # False only in `bake_spectral_norm`'s plain copies
     bn_momentum: float = 0.001  # = 1 - the official CBN's 0.999 moving-average decay
     bn_eps: float = 1e-5  # official ops.ConditionalBatchNorm
+    # Only for checkpoints converted from mmagic's SAGAN (convert.py), which departs from the
+    # official code here (sagan_modules.SNConditionNorm): spectral norm on CBN's per-class gamma
+    # and beta embeddings, and gamma = 1 + embedding (its BigGAN/StudioGAN inits, those of all
+    # its published configs). The official CBN has neither: gamma = embedding, initialised to 1.
+    cbn_spectral_norm: bool = False
+    cbn_gamma_offset: float = 0.0
 
     def __post_init__(self) -> None:
         if self.image_size != 4 * 2 ** (len(self.g_mults) - 1):
@@ -174,18 +185,37 @@ class SelfAttention(nn.Module):
 
 class ConditionalBatchNorm2d(nn.Module):
     """Batch norm without its own affine, then a scale and shift looked up for each image's class
-    (official `ops.ConditionalBatchNorm`: per-class gamma = 1, beta = 0 at init; not normalised)."""
+    (official `ops.ConditionalBatchNorm`: per-class gamma = 1, beta = 0 at init; not normalised).
 
-    def __init__(self, channels: int, num_classes: int, eps: float, momentum: float) -> None:
+    `sn` and `gamma_offset` are mmagic's variant (gamma = offset + embedding, both embeddings
+    spectrally normalised, Xavier-initialised as its BigGAN init: a constant matrix would give
+    a degenerate σ); see `SAGANConfig.cbn_spectral_norm`."""
+
+    def __init__(
+        self,
+        channels: int,
+        num_classes: int,
+        eps: float,
+        momentum: float,
+        sn: bool = False,
+        gamma_offset: float = 0.0,
+    ) -> None:
         super().__init__()
         self.bn = nn.BatchNorm2d(channels, eps=eps, momentum=momentum, affine=False)
         self.gamma = nn.Embedding(num_classes, channels)
         self.beta = nn.Embedding(num_classes, channels)
-        nn.init.ones_(self.gamma.weight)
-        nn.init.zeros_(self.beta.weight)
+        self.gamma_offset = gamma_offset
+        if sn:
+            _init_and_norm(self.gamma, True)
+            _init_and_norm(self.beta, True)
+        else:
+            nn.init.constant_(self.gamma.weight, 1.0 - gamma_offset)
+            nn.init.zeros_(self.beta.weight)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         gamma = self.gamma(y)[:, :, None, None]  # (B, C, 1, 1)
+        if self.gamma_offset:
+            gamma = gamma + self.gamma_offset
         return self.bn(x) * gamma + self.beta(y)[:, :, None, None]
 
 
@@ -196,9 +226,10 @@ class GBlock(nn.Module):
     def __init__(self, c_in: int, c_out: int, cfg: SAGANConfig) -> None:
         super().__init__()
         sn, k = cfg.g_spectral_norm, cfg.num_classes
-        self.cbn1 = ConditionalBatchNorm2d(c_in, k, cfg.bn_eps, cfg.bn_momentum)
+        cbn = (cfg.bn_eps, cfg.bn_momentum, cfg.cbn_spectral_norm, cfg.cbn_gamma_offset)
+        self.cbn1 = ConditionalBatchNorm2d(c_in, k, *cbn)
         self.conv1 = _conv(c_in, c_out, 3, sn)
-        self.cbn2 = ConditionalBatchNorm2d(c_out, k, cfg.bn_eps, cfg.bn_momentum)
+        self.cbn2 = ConditionalBatchNorm2d(c_out, k, *cbn)
         self.conv2 = _conv(c_out, c_out, 3, sn)
         self.shortcut = _conv(c_in, c_out, 1, sn)
 
@@ -361,7 +392,9 @@ def bake_spectral_norm(model: Generator | Discriminator) -> Generator | Discrimi
             if parametrize.is_parametrized(m, "weight"):
                 state[f"{name}.weight"] = m.weight.clone()
     model.train(was_training)
-    cfg = dataclasses.replace(model.cfg, g_spectral_norm=False, d_spectral_norm=False)
+    cfg = dataclasses.replace(
+        model.cfg, g_spectral_norm=False, d_spectral_norm=False, cbn_spectral_norm=False
+    )
     plain = type(model)(cfg)
     plain.load_state_dict(state)
     return plain.eval()
