@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import torch
 
 FID_SAMPLES = 1000  # generated images per proxy FID (fixed, as FID depends on the count)
@@ -90,17 +89,8 @@ def digits_fid(split: str = "heldout", *, size: int = 16) -> ProxyFID:
 
 
 def save_grid(images: torch.Tensor, path: str | Path, *, nrow: int = 10, pad: int = 1) -> Path:
-    """A PNG grid of (N, 1 or 3, H, W) images in [-1, 1], `nrow` per row, `pad` dark pixels."""
-    from sotazoo.transforms import save_png
+    """A PNG grid of (N, 1 or 3, H, W) images in [-1, 1], `nrow` per row, `pad` dark pixels
+    (`sotazoo.sample.write_grid`, which `sotazoo sample` writes with)."""
+    from sotazoo.sample import write_grid
 
-    x = ((images.detach().float().clamp(-1, 1) + 1) / 2).cpu().numpy()
-    if x.shape[1] == 1:
-        x = np.repeat(x, 3, axis=1)
-    n, c, h, w = x.shape
-    rows = -(-n // nrow)
-    grid = np.zeros((c, rows * (h + pad) + pad, nrow * (w + pad) + pad), dtype=np.float32)
-    for i in range(n):
-        r, q = divmod(i, nrow)
-        top, left = pad + r * (h + pad), pad + q * (w + pad)
-        grid[:, top : top + h, left : left + w] = x[i]
-    return save_png(grid, path)
+    return write_grid(images, path, nrow=nrow, pad=pad)
