@@ -12,10 +12,11 @@ https://dl.fbaipublicfiles.com/gan_zoo/PGAN/: `celebaHQ_s6_i80000-6196db68.pth`,
 a prefix), so like DBPN's they get no entry here: they load by path through `convert.py`, which
 reads their layout and configuration (resolution, widths, latent length, the port's per-unit
 bias and minibatch-stddev rule) and folds its gains into the official ones. A hub file nests
-the networks (`{"config", "netG", "netD", "avgG"}`): `convert.read_gan_zoo_file(path)` reads it
-without running pickled code and `convert.convert_state_dict(...)` takes the result (`avgG`,
-the averaged generator, by default); one network saved on its own (e.g. `torch.save(f["avgG"],
-"g.pth")`) loads with `sotazoo.create_model("progan_1024", weights="g.pth")`.
+the networks (`{"config", "netG", "netD", "avgG"}`): `sotazoo.create_model("progan_1024",
+weights="celebaHQ_s6_i80000-6196db68.pth")` reads it without running pickled code
+(`convert.read_checkpoint`) and builds the averaged generator, `avgG`, at the file's resolution;
+`convert.convert_state_dict(convert.read_gan_zoo_file(path), net="netG" | "netD")` gives the
+others.
 
 Ours: `sotazoo train progan_mini --seed 0` (papers/progan/train.py), run on CPU: the 16x16 grey
 digit generator of the site's demo, grown 4 -> 8 -> 16, stored as the moving average of G's
