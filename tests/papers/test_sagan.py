@@ -944,3 +944,22 @@ def test_convert_mmagic_generator_bakes_for_export():
     assert plain.cfg.cbn_spectral_norm is False
     assert not any(".parametrizations." in k for k in plain.state_dict())
     _assert_matches(_run_case(plain, case), case)
+
+
+def test_long_run_writes_its_curves_and_the_command_that_made_them(tmp_path):
+    """`python -m sotazoo.papers.sagan.repro --long` (results/long/sagan.json): per arm and
+    seed, a FID curve with an evaluation every `eval_every` steps and the last at `steps`, and
+    the command that reruns it."""
+    from sotazoo.papers.sagan.repro import main
+
+    out = tmp_path / "long.json"
+    assert main(["--long", "--steps", "4", "--eval-every", "2", "--seeds", "3",
+                 "--arms", "no_attention", "--out", str(out)]) == 0  # fmt: skip
+    data = json.loads(out.read_text())
+    assert list(data["per_arm"]) == ["no_attention"]
+    (curve,) = data["per_arm"]["no_attention"]["fid_curves"]
+    assert [s for s, _ in curve] == [2, 4]
+    assert data["per_arm"]["no_attention"]["final_fid"] == [pytest.approx(curve[-1][1])]
+    assert data["command"].endswith("--arms no_attention --seeds 3 --eval-every 2")
+    with pytest.raises(SystemExit):
+        main(["--long", "--arms", "sagan", "attention_at_64"])
