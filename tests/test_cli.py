@@ -6,7 +6,8 @@ import pytest
 
 from sotazoo.cli import build_parser, main
 
-COMMANDS = ["list", "info", "status", "bench", "export", "sample", "repro", "train", "site", "serve"]
+COMMANDS = ["list", "info", "status", "bench", "export", "sample", "repro", "train", "site",
+            "serve"]  # fmt: skip
 
 
 def test_every_command_has_help(capsys):

@@ -304,7 +304,7 @@ def long_run(
         "mean of the last third's evaluations; train_seconds is each run's own time in one of "
         "two single-thread workers",
         "command": f"python -m sotazoo.papers.sagan.repro --long --steps {steps} --arms "
-        + " ".join(arms) + " --seeds " + " ".join(map(str, seeds)) + f" --eval-every {eval_every}",
+        f"{' '.join(arms)} --seeds {' '.join(map(str, seeds))} --eval-every {eval_every}",
         "config": asdict(cfg),
         "machine": machine(),
         "git_commit": commit,
