@@ -738,7 +738,7 @@ def test_convert_passes_our_own_layout_through(tmp_path):
     path = tmp_path / "mine.pth"
     torch.save(progan_mini().state_dict(), path)
     loaded = sotazoo.create_model("progan_mini", weights=path).state_dict()
-    saved = torch.load(path)
+    saved = torch.load(path, weights_only=True)
     assert loaded.keys() == saved.keys() and all(torch.equal(loaded[k], saved[k]) for k in saved)
 
 
