@@ -354,8 +354,8 @@ def build_pair(name: str, vs: str) -> Pair:
     try:
         sd, overrides, layout = convert(ref.state_dict())
         ours = create_model(name, **overrides)
-        if ours.state_dict().keys() != sd.keys():  # another configuration of the same paper
-            raise ValueError(_key_difference(ours.state_dict().keys(), sd.keys()))
+        if (own := ours.state_dict().keys()) != sd.keys():  # another configuration of ours
+            raise ValueError(_key_difference(own, sd.keys()))
         ours.load_state_dict(sd)
     except Exception as e:  # another architecture, or a layout the converter does not read
         notes.append(f"weights not shared ({_short(e)}); the two are timed as they are")

@@ -160,22 +160,17 @@ def create_model(
         )
     else:
         convert = paper_converter(pid)
+    conv_mod = paper_module(pid, "convert") if has_module(pid, "convert") else None
     # Formats that are not state dicts (Darknet's `.weights`: tensors in layer order) have a
     # reader in the paper's convert.py that fills a built model.
-    readers = (
-        getattr(paper_module(pid, "convert"), "READERS", {}) if has_module(pid, "convert") else {}
-    )
+    readers = getattr(conv_mod, "READERS", {})
     if path.suffix in readers:
         model = build(**overrides)
         readers[path.suffix](path, model)
         return model.eval()
     # A paper whose public files are not plain state dicts (pytorch_GAN_zoo's whole-GAN pickles)
     # reads them with its convert.py's `read_checkpoint`, which returns what its converter takes.
-    read = (
-        getattr(paper_module(pid, "convert"), "read_checkpoint", None)
-        if has_module(pid, "convert")
-        else None
-    )
+    read = getattr(conv_mod, "read_checkpoint", None)
     sd = (read or read_state_dict)(path)
     if convert is not None:
         sd, needed, _layout = convert(sd)

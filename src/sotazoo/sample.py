@@ -56,6 +56,7 @@ def sample_images(
     model: torch.nn.Module, name: str, seeds: list[int], *, label: int | None = None
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """(images (N, C, H, W) as the generator outputs them, labels (N,) or None)."""
+    from sotazoo.train.gan import generate
     from sotazoo.transforms import seeded_normal
 
     entry, cond = _label_input(name)
@@ -70,12 +71,7 @@ def sample_images(
             torch.full((len(seeds),), label) if label is not None
             else torch.arange(len(seeds)) % cond.high
         )  # fmt: skip
-    model.eval()
-    out = []
-    for i in range(0, len(seeds), 250):
-        args = (z[i : i + 250],) if labels is None else (z[i : i + 250], labels[i : i + 250])
-        out.append(model(*args).float())
-    return torch.cat(out), labels
+    return generate(model, z, labels), labels
 
 
 def write_grid(

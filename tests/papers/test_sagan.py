@@ -482,14 +482,14 @@ def test_gan_helpers_fixed_latents_and_fid_of_real_digits():
     assert 0.0 < fid(train) < 1.0
 
 
-def test_save_grid_layout(tmp_path):
+def test_write_grid_layout(tmp_path):
     from PIL import Image
 
-    from sotazoo.train.gan import save_grid
+    from sotazoo.sample import write_grid
 
     x = torch.ones(12, 1, 4, 4)
     x[5] = -1.0  # the sixth image black
-    img = np.asarray(Image.open(save_grid(x, tmp_path / "g.png", nrow=5)))
+    img = np.asarray(Image.open(write_grid(x, tmp_path / "g.png", nrow=5)))
     assert img.shape == (2 * 5 + 1 + 5, 5 * 5 + 1, 3)  # 3 rows of 4 px + 4 pads; 5 columns
     assert img[1, 1].tolist() == [255] * 3 and img[0, 0].tolist() == [0] * 3
     assert img[1 + 5, 1].tolist() == [0] * 3  # row 1, column 0: the black one

@@ -6,15 +6,13 @@ independent runs share the machine:
   that two FIDs differ by the generators only (classes balanced, cycling 0, 1, ..., K-1);
 - `ProxyFID`: proxy FID (`sotazoo.metrics.fid`, the shipped digit classifier's features) against
   the statistics of a fixed real set, computed once (the held-out digits, never trained on);
-- `generate`: a generator's images for those latents, in eval mode, in batches;
-- `save_grid`: a PNG grid of [-1, 1] images, to look at what an arm draws;
+- `generate`: a generator's images for those latents, in eval mode, in batches.
 Independent runs share the machine through `sotazoo.train.parallel` (`run_parallel`, `tick`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
 
@@ -86,11 +84,3 @@ def digits_fid(split: str = "heldout", *, size: int = 16) -> ProxyFID:
 
     real, _ = load_digits(size=size, split=split)
     return ProxyFID(real)
-
-
-def save_grid(images: torch.Tensor, path: str | Path, *, nrow: int = 10, pad: int = 1) -> Path:
-    """A PNG grid of (N, 1 or 3, H, W) images in [-1, 1], `nrow` per row, `pad` dark pixels
-    (`sotazoo.sample.write_grid`, which `sotazoo sample` writes with)."""
-    from sotazoo.sample import write_grid
-
-    return write_grid(images, path, nrow=nrow, pad=pad)

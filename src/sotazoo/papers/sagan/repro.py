@@ -124,6 +124,22 @@ def worst_late_fid(log: dict, steps: int) -> float:
     return max([f for s, f in log["fid_curve"] if s > steps / 2] or [log["final_fid"]])
 
 
+def _arm_summary(arm: str, runs: list[dict], steps: int) -> dict:
+    """One arm's runs (one per seed, in seed order): late, worst late and final FIDs, curves."""
+    late = _finite([late_fid(r, steps) for r in runs])
+    return {
+        "label": ARM_LABEL[arm],
+        "late_fid": late,
+        "late_fid_mean": statistics.fmean(late),
+        "late_fid_std": statistics.stdev(late) if len(late) > 1 else 0.0,
+        "worst_late_fid": _finite([worst_late_fid(r, steps) for r in runs]),
+        "final_fid": _finite([r["final_fid"] for r in runs]),
+        "fid_curves": [r["fid_curve"] for r in runs],
+        "diverged": sum(r["diverged"] for r in runs),
+        "train_seconds": [r["train_seconds"] for r in runs],
+    }
+
+
 def _verdict(gaps: list[float]) -> str:
     m = Measured.of(gaps)
     sem = m.std / len(gaps) ** 0.5 if len(gaps) > 1 else math.inf
@@ -146,21 +162,7 @@ def run(*, quick: bool, seeds: list[int], progress: bool = True) -> Outcome:
     logs = run_parallel(_run_job, jobs, steps=[cfg.steps] * len(jobs), workers=cfg.workers,
                         desc="sagan repro", progress=progress)  # fmt: skip
     by = {(log["arm"], log["seed"]): log for log in logs}
-    per_arm = {}
-    for arm in ARMS:
-        runs = [by[arm, s] for s in seeds]
-        late = [late_fid(r, cfg.steps) for r in runs]
-        per_arm[arm] = {
-            "label": ARM_LABEL[arm],
-            "late_fid": _finite(late),
-            "late_fid_mean": statistics.fmean(_finite(late)),
-            "late_fid_std": statistics.stdev(_finite(late)) if len(late) > 1 else 0.0,
-            "worst_late_fid": _finite([worst_late_fid(r, cfg.steps) for r in runs]),
-            "final_fid": _finite([r["final_fid"] for r in runs]),
-            "fid_curves": [r["fid_curve"] for r in runs],
-            "diverged": sum(r["diverged"] for r in runs),
-            "train_seconds": [r["train_seconds"] for r in runs],
-        }
+    per_arm = {arm: _arm_summary(arm, [by[arm, s] for s in seeds], cfg.steps) for arm in ARMS}
     claims = [_attention_claim(per_arm, cfg, seeds), _stability_claim(per_arm, cfg, seeds)]
     details = {"per_arm": per_arm, "seeds": list(seeds), "fid": "proxy FID vs held-out digits"}
 
@@ -284,18 +286,7 @@ def long_run(
     logs = run_parallel(_run_job, jobs, steps=[steps] * len(jobs), workers=cfg.workers,
                         desc="sagan long run", progress=progress)  # fmt: skip
     by = {(log["arm"], log["seed"]): log for log in logs}
-    per_arm = {}
-    for arm in arms:
-        runs = [by[arm, s] for s in seeds]
-        per_arm[arm] = {
-            "label": ARM_LABEL[arm],
-            "late_fid": _finite([late_fid(r, steps) for r in runs]),
-            "final_fid": _finite([r["final_fid"] for r in runs]),
-            "worst_late_fid": _finite([worst_late_fid(r, steps) for r in runs]),
-            "fid_curves": [r["fid_curve"] for r in runs],
-            "diverged": sum(r["diverged"] for r in runs),
-            "train_seconds": [r["train_seconds"] for r in runs],
-        }
+    per_arm = {arm: _arm_summary(arm, [by[arm, s] for s in seeds], steps) for arm in arms}
     commit, dirty = git_commit()
     return {
         "what": f"sagan_mini arms {list(arms)}, seeds {list(seeds)}, {steps} steps of "
