@@ -1,9 +1,11 @@
+import dataclasses
 import hashlib
 import pickle
 
 import pytest
 import torch
 
+import sotazoo
 from sotazoo.errors import WeightsError
 from sotazoo.weights import (
     Weights,
@@ -45,13 +47,30 @@ def test_fetch_downloads_into_the_cache_and_verifies(tmp_path):
         fetch(w, progress=False)
 
 
-def test_a_prefix_hash_is_checked_as_a_prefix(tmp_path):
+def test_only_a_full_digest_pins_a_file(tmp_path):
+    """A 32-bit prefix can be matched by a forged file in seconds: `verify` takes only the full
+    digest, and `fetch` refuses an entry that has only a prefix, before any download."""
     w, digest = _entry(tmp_path, b"abc", sha256="")
     p = tmp_path / "f"
     p.write_bytes(b"abc")
-    assert verify(p, digest[:8]) == digest
-    with pytest.raises(WeightsError, match="sha256 prefix \\(8 hex digits\\)"):
-        verify(p, "00000000")
+    assert verify(p, digest) == digest
+    with pytest.raises(WeightsError, match="must be the full 64-hex digest"):
+        verify(p, digest[:8])
+    prefix_only = dataclasses.replace(w, sha256=digest[:8])
+    with pytest.raises(WeightsError, match="only the sha256 prefix .* pass its path"):
+        fetch(prefix_only, progress=False)
+    assert not cache_path(prefix_only).exists()
+
+
+def test_every_fetchable_entry_is_pinned_by_its_full_digest():
+    """Entries with a URL or a packaged file either carry the full digest, or are the few
+    third-party files known only by their name's prefix (which `fetch` refuses)."""
+    for name in sotazoo.list_models():
+        for w in sotazoo.list_weights(name):
+            if w.packaged or w.tag == "sotazoo":
+                assert w.full_hash, w.name
+            elif not w.full_hash:
+                assert len(w.sha256) == 8 and w.sha256 in w.filename, w.name
 
 
 def test_wrong_hash_download_leaves_nothing_behind(tmp_path):

@@ -150,8 +150,9 @@ def _image_size(model: str, size: str) -> tuple[int, ...]:
 
 def _cmd_bench(args) -> int:
     from sotazoo.bench import bench, format_bench
+    from sotazoo.fileio import write_json_atomic
     from sotazoo.registry import model_entry
-    from sotazoo.repro import results_dir, write_json_atomic
+    from sotazoo.repro import results_dir
 
     vs = args.vs
     if vs == "default":
@@ -238,7 +239,8 @@ def _cmd_site_build(args) -> int:
 
 
 def _cmd_site_bench(args) -> int:
-    from sotazoo.repro import results_dir, write_json_atomic
+    from sotazoo.fileio import write_json_atomic
+    from sotazoo.repro import results_dir
     from sotazoo.site.bench import browser_bench, format_browser_bench
     from sotazoo.site.build import build_site, default_out, is_stale
 
@@ -374,7 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Train a model with its recipe and write safetensors weights, "
                        "their sha256 and a JSON log.")  # fmt: skip
     s.add_argument("model", help="model name with a recipe, e.g. seresnet_mini")
-    s.add_argument("--out", help="output folder (default: $SOTAZOO_HOME/trained/<model>)")
+    s.add_argument("--out", help="output folder (default: $SOTAZOO_HOME/trained/<model>/seed<N>)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--epochs", type=int, help="override the recipe's epochs")
     s.set_defaults(func=_cmd_train)

@@ -14,7 +14,6 @@ since comparing empty tensors proves nothing.
 
 from __future__ import annotations
 
-import os
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -24,6 +23,7 @@ import torch
 
 from sotazoo.cards import ExtraInput
 from sotazoo.errors import SotazooError
+from sotazoo.fileio import atomic_path
 from sotazoo.inputs import random_inputs
 
 DEFAULT_OPSET = 17
@@ -112,9 +112,8 @@ def export_onnx(
         raise ExportError(f"{len(output_names)} output names for {n_out} outputs")
     if dynamic_axes is None:
         dynamic_axes = {n: {0: "batch"} for n in [*names, *output_names]}
-    tmp = path.with_name(path.name + ".part")
     diff = 0.0
-    try:
+    with atomic_path(path) as tmp:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the exporter's deprecation chatter
             torch.onnx.export(
@@ -155,9 +154,6 @@ def export_onnx(
                 f"output(s) {empty} are empty on every checked input, so the comparison proves "
                 "nothing; check on inputs that give some (e.g. scenes with objects for a detector)"
             )
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return ExportResult(
         path=str(path),
         opset=opset,

@@ -10,12 +10,11 @@ drawing of the idea, rendered to SVG for the site and on demand here::
 from __future__ import annotations
 
 import importlib
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 from sotazoo.errors import CardError
+from sotazoo.fileio import atomic_path
 
 
 def render_figure(paper_id: str, out: str | Path) -> Path:
@@ -33,18 +32,15 @@ def render_figure(paper_id: str, out: str | Path) -> Path:
     module = importlib.import_module(f"sotazoo.papers.{paper_id}.figure")
     fig = module.draw()
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=".svg.part")
-    os.close(fd)
     try:
         # Fixed hash salt and no date: the same drawing gives the same bytes on every build.
-        with matplotlib.rc_context({"svg.hashsalt": "sotazoo", "svg.fonttype": "path"}):
+        with (
+            atomic_path(out) as tmp,
+            matplotlib.rc_context({"svg.hashsalt": "sotazoo", "svg.fonttype": "path"}),
+        ):
             fig.savefig(tmp, format="svg", metadata={"Date": None}, bbox_inches="tight")
-        os.replace(tmp, out)
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return out
 
 

@@ -13,6 +13,7 @@ import re
 import sys
 from pathlib import Path
 
+from sotazoo.fileio import write_text_atomic
 from sotazoo.repro import full_result_paths, results_dir
 from sotazoo.status import format_status_markdown
 
@@ -108,9 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     text = path.read_text(encoding="utf-8")
     new = render(text)
     if new != text:
-        tmp = path.with_name(path.name + ".part")
-        tmp.write_text(new, encoding="utf-8")
-        tmp.replace(path)
+        write_text_atomic(path, new)
         print(f"updated {path}")
     else:
         print(f"{path} is up to date")

@@ -10,6 +10,7 @@ import difflib
 import fnmatch
 import functools
 import importlib
+import os
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -128,6 +129,32 @@ def paper_converter(paper_id: str) -> Callable | None:
     return getattr(paper_module(paper_id, "convert"), "convert_state_dict", None)
 
 
+def resolve_weights(name: str, weights: str | Path) -> Weights | Path:
+    """What `weights=` names for model `name`: a weights entry, or a checkpoint file.
+
+    The rule has no dependence on what happens to lie in the current folder: a `Path` is a
+    file; a string that is one of the model's tags (`official`, `sotazoo`, or `<model>.<tag>`)
+    is that entry, even when a file of that name exists; any other string is a file when it
+    looks like one (it holds a `/`, a `.` or starts with `~`), else an unknown tag.
+    """
+    if isinstance(weights, os.PathLike):
+        return Path(weights).expanduser()
+    if not isinstance(weights, str) or not weights:
+        raise WeightsError(
+            f"weights must be a tag or a checkpoint path, got {weights!r} ({type(weights).__name__})"
+        )
+    tags = {w.tag: w for w in list_weights(name)}
+    tag = weights.removeprefix(f"{name}.")
+    if tag in tags:
+        return tags[tag]
+    if any(c in weights for c in "/\\.") or weights.startswith("~"):
+        return Path(weights).expanduser()
+    err = _suggest(f"{name}.{tag}", [w.name for w in tags.values()], "weights")
+    if Path(weights).exists():  # a file of that name is here, but a bare word is a tag
+        err.args = (f"{err.args[0]}; to load the file {weights!r} here, pass ./{weights}",)
+    raise err
+
+
 def create_model(
     name: str, *, weights: str | Path | None = None, progress: bool = True, **overrides
 ) -> torch.nn.Module:
@@ -137,8 +164,8 @@ def create_model(
         name: a registered model name (`sotazoo.list_models()`).
         weights: None for random initialisation; a tag of the model's weights (`"official"`,
             `"sotazoo"`), fetched into the cache and checked by sha256; or the path of a
-            checkpoint, whose key layout (ours or a known third-party one) is recognised and
-            converted.
+            checkpoint (a `Path`, or a string with a `/` or a `.` in it), whose key layout (ours
+            or a known third-party one) is recognised and converted.
         progress: show a progress bar while downloading.
         **overrides: fields of the model's config (e.g. `num_classes=10`).
     """
@@ -146,19 +173,18 @@ def create_model(
     if weights is None:
         return build(**overrides)
     pid, _ = model_entry(name)
-    path = Path(weights)
-    suffixes = (".pth", ".pt", ".bin", ".safetensors", ".weights")
-    looks_like_file = "/" in str(weights) or path.suffix in suffixes
-    if isinstance(weights, str) and not path.exists() and not looks_like_file:
-        w = get_weights(name, weights)
-        path = fetch(w, progress=progress)
-        convert = _resolve_converter(w.converter) if w.converter else paper_converter(pid)
-    elif not path.exists():
-        raise WeightsError(
-            f"no weight file at {path.resolve()} (weights tags of {name!r}: "
-            f"{[w.tag for w in list_weights(name)] or 'none'})"
-        )
+    which = resolve_weights(name, weights)
+    if isinstance(which, Weights):
+        path = fetch(which, progress=progress)
+        convert = _resolve_converter(which.converter) if which.converter else paper_converter(pid)
     else:
+        path = which
+        if not path.is_file():
+            what = "a folder, not a weight file:" if path.is_dir() else "no weight file at"
+            raise WeightsError(
+                f"{what} {path.resolve()} (weights tags of {name!r}: "
+                f"{[w.tag for w in list_weights(name)] or 'none'})"
+            )
         convert = paper_converter(pid)
     conv_mod = paper_module(pid, "convert") if has_module(pid, "convert") else None
     # Formats that are not state dicts (Darknet's `.weights`: tensors in layer order) have a

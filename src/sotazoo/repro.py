@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from sotazoo.errors import SotazooError
+from sotazoo.fileio import atomic_path, write_json_atomic
 
 SCHEMA_VERSION = 1
 VERDICTS = ("reproduced", "partly", "not reproduced")
@@ -162,13 +163,6 @@ def machine() -> dict[str, Any]:
     }
 
 
-def write_json_atomic(data: dict, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def result_path(paper_id: str, quick: bool, out_dir: Path | None = None) -> Path:
     out = out_dir or results_dir()
     return out / (f"{paper_id}.quick.json" if quick else f"{paper_id}.json")
@@ -211,10 +205,8 @@ def run_repro(
     }
     if outcome.draw is not None:
         fig = path.with_suffix(".svg")
-        tmp = fig.with_name(fig.stem + ".part.svg")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        outcome.draw(tmp)
-        os.replace(tmp, fig)
+        with atomic_path(fig) as tmp:
+            outcome.draw(tmp)
         data["figure"] = fig.name
     problems = validate_result(data)
     if problems:

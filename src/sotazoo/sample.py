@@ -11,13 +11,13 @@ widget shows it. The PNG is written atomically.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from sotazoo.errors import InputError, SotazooError
+from sotazoo.fileio import atomic_path
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -105,13 +105,8 @@ def write_grid(
     path = Path(path)
     if path.suffix.lower() != ".png":
         raise InputError(f"{path}: the grid is written as PNG; name it *.png")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part.png")
-    try:
+    with atomic_path(path) as tmp:
         save_png(grid, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 
@@ -126,7 +121,8 @@ def sample_grid(
 ) -> dict:
     """`name`'s images for `seeds` (default 0..99) as a grid PNG at `out`; returns what was
     drawn (the file, seeds, labels, the weights' sha256 when a tag was loaded)."""
-    from sotazoo.registry import create_model, get_weights
+    from sotazoo.registry import create_model, resolve_weights
+    from sotazoo.weights import Weights
 
     entry, cond = _label_input(name)
     seeds = list(range(100)) if seeds is None else seeds
@@ -135,8 +131,8 @@ def sample_grid(
     model = create_model(name, weights=weights)
     mean, std = (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)
     sha = None
-    if weights is not None and not Path(weights).exists():  # a tag: its transforms apply
-        w = get_weights(name, weights)
+    w = None if weights is None else resolve_weights(name, weights)
+    if isinstance(w, Weights):  # a tag: its transforms apply
         mean = tuple(w.transforms.get("output_mean", mean))
         std = tuple(w.transforms.get("output_std", std))
         sha = w.sha256

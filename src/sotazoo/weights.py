@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from sotazoo.errors import WeightsError
+from sotazoo.fileio import atomic_path, file_lock, remove_orphans
 
 if TYPE_CHECKING:
     import torch
@@ -34,9 +34,10 @@ CHUNK = 1 << 20
 class Weights:
     """One checkpoint of one model.
 
-    `sha256` is the full hex digest, or — for third-party files whose publishers give only the
-    torch.hub-style prefix in the file name (e.g. `se_resnet50-ce0d4300.pth`) — that prefix of at
-    least 8 hex digits; `verify` says which of the two it checked.
+    `sha256` is the full hex digest. A few third-party publishers give only the torch.hub-style
+    prefix in the file name (e.g. `se_resnet101-7e38fcc6.pth`: 32 bits, which anyone can match
+    with a forged file); an entry whose full digest is not known keeps that prefix for the
+    record, and `fetch` refuses it, saying how to load the file by path instead.
     """
 
     model: str
@@ -63,7 +64,7 @@ class Weights:
 
     @property
     def full_hash(self) -> bool:
-        return len(self.sha256) == 64
+        return is_full_digest(self.sha256)
 
 
 def trained_here(
@@ -118,28 +119,34 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+def is_full_digest(text: str) -> bool:
+    return len(text) == 64 and all(c in "0123456789abcdef" for c in text.lower())
+
+
 def verify(path: Path, expected: str) -> str:
-    """Hash `path` and compare with `expected` (full digest or prefix); return the digest."""
-    digest = sha256_file(path)
-    if not digest.startswith(expected.lower()):
-        kind = "sha256" if len(expected) == 64 else f"sha256 prefix ({len(expected)} hex digits)"
+    """Hash `path` and compare with the full sha256 digest `expected`; return the digest."""
+    if not is_full_digest(expected):
         raise WeightsError(
-            f"{path} does not match its {kind}: expected {expected}, got {digest[: len(expected)]}."
+            f"cannot check {path} against {expected!r}: a sha256 pin must be the full 64-hex "
+            "digest (a prefix is too short to tell a forged file from the published one)"
+        )
+    digest = sha256_file(path)
+    if digest != expected.lower():
+        raise WeightsError(
+            f"{path} does not match its sha256: expected {expected}, got {digest}."
             " The file is corrupt or not the published one; delete it and fetch it again."
         )
     return digest
 
 
 def download(url: str, dest: Path, expected_sha256: str, *, progress: bool = True) -> Path:
-    """Fetch `url` into `dest` atomically: a temporary file, hashed, then renamed into place."""
+    """Fetch `url` into `dest` atomically: a temporary file beside it, hashed while it arrives,
+    renamed into place only when the hash matches (`sotazoo.fileio.atomic_path`)."""
     from tqdm.auto import tqdm
 
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=dest.name + ".", suffix=".part", dir=dest.parent)
-    tmp = Path(tmp_name)
-    try:
-        h = hashlib.sha256()
-        with urllib.request.urlopen(url, timeout=30) as r, os.fdopen(fd, "wb") as f:
+    h = hashlib.sha256()
+    with atomic_path(dest) as tmp:
+        with urllib.request.urlopen(url, timeout=30) as r, open(tmp, "wb") as f:
             total = int(r.headers.get("Content-Length") or 0) or None
             with tqdm(
                 total=total, unit="B", unit_scale=True, desc=dest.name, disable=not progress
@@ -148,18 +155,27 @@ def download(url: str, dest: Path, expected_sha256: str, *, progress: bool = Tru
                     f.write(chunk)
                     h.update(chunk)
                     bar.update(len(chunk))
-        if not h.hexdigest().startswith(expected_sha256.lower()):
+        if h.hexdigest() != expected_sha256.lower():
             raise WeightsError(
                 f"download of {url} has sha256 {h.hexdigest()}, expected {expected_sha256}"
             )
-        os.replace(tmp, dest)
-        return dest
-    finally:
-        tmp.unlink(missing_ok=True)  # gone already after a successful rename
+    return dest
 
 
 def fetch(w: Weights, *, progress: bool = True) -> Path:
-    """The verified local file of `w`, downloading it into the cache when it is not there."""
+    """The verified local file of `w`, downloading it into the cache when it is not there.
+
+    One process downloads a given file at a time (a lock beside it); the others wait and then
+    find it cached. The temporary files of downloads that were killed are removed here.
+    """
+    if not w.full_hash:
+        raise WeightsError(
+            f"sotazoo does not fetch {w.name}: its publisher gives only the sha256 prefix "
+            f"{w.sha256} ({len(w.sha256) * 4} bits, too few to trust a download) and no full "
+            f"digest is on record. Download {w.urls[0] if w.urls else w.filename} yourself, "
+            f"check it as you see fit, and pass its path: create_model({w.model!r}, "
+            f"weights='path/to/{w.filename}')"
+        )
     if w.packaged:
         from importlib import resources
 
@@ -169,19 +185,21 @@ def fetch(w: Weights, *, progress: bool = True) -> Path:
         verify(path, w.sha256)
         return path
     path = cache_path(w)
-    if path.is_file():
-        verify(path, w.sha256)
-        return path
-    errors = []
-    for url in w.urls:
-        try:
-            return download(url, path, w.sha256, progress=progress)
-        except (urllib.error.URLError, OSError, TimeoutError) as e:
-            errors.append(f"{url}: {e}")
+    with file_lock(home() / "locks" / f"{w.filename}.lock", what=f"the download of {w.name}"):
+        remove_orphans(path, older_than_s=0)  # we hold the lock: no live writer owns them
+        if path.is_file():
+            verify(path, w.sha256)
+            return path
+        errors = []
+        for url in w.urls:
+            try:
+                return download(url, path, w.sha256, progress=progress)
+            except (urllib.error.URLError, OSError, TimeoutError) as e:
+                errors.append(f"{url}: {e}")
     raise WeightsError(
         f"could not download the weights {w.name} ({'; '.join(errors)}).\n"
         f"Without network access, download {w.urls[0]} elsewhere and place it at\n"
-        f"  {path}\n(sha256 starting {w.sha256[:16]}), or pass its path as weights=..."
+        f"  {path}\n(sha256 {w.sha256}), or pass its path as weights=..."
     )
 
 
@@ -220,6 +238,26 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     return sd
 
 
+def _loses_information(value: torch.Tensor, dtype: torch.dtype) -> bool:
+    """Whether copying `value` into a tensor of `dtype` changes what it means: integers where
+    the model keeps real numbers (a corrupt or foreign file, not weights: casting would load
+    it silently), real numbers into integers, or integers out of the target's range. Floats of
+    another precision (half, bfloat16, float64) are weights all the same and are cast, as
+    `load_state_dict` does."""
+    import torch
+
+    if value.is_floating_point() or value.is_complex():
+        return not (dtype.is_floating_point or dtype.is_complex)
+    if dtype.is_floating_point or dtype.is_complex:
+        return True
+    if dtype == torch.bool:
+        return value.dtype != torch.bool
+    if value.numel() == 0:
+        return False
+    info = torch.iinfo(dtype)
+    return bool(value.min() < info.min or value.max() > info.max)
+
+
 def load_into(model: torch.nn.Module, state_dict: Mapping[str, torch.Tensor], source: str) -> None:
     """Load with strict checks whose error names the keys and shapes that do not match."""
     import torch
@@ -237,7 +275,12 @@ def load_into(model: torch.nn.Module, state_dict: Mapping[str, torch.Tensor], so
         for k, v in state_dict.items()
         if k in own and v.shape != own[k].shape
     ]
-    if missing or unexpected or shapes:
+    lossy = [
+        f"{k}: file {v.dtype} into model {own[k].dtype}"
+        for k, v in state_dict.items()
+        if k in own and _loses_information(v, own[k].dtype)
+    ]
+    if missing or unexpected or shapes or lossy:
         parts = []
         if missing:
             parts.append(f"{len(missing)} missing keys, e.g. {missing[:5]}")
@@ -245,6 +288,8 @@ def load_into(model: torch.nn.Module, state_dict: Mapping[str, torch.Tensor], so
             parts.append(f"{len(unexpected)} unexpected keys, e.g. {unexpected[:5]}")
         if shapes:
             parts.append(f"{len(shapes)} shape mismatches, e.g. {shapes[:3]}")
+        if lossy:
+            parts.append(f"{len(lossy)} tensors of another kind of number, e.g. {lossy[:3]}")
         raise WeightsError(f"{source} does not fit {type(model).__name__}: " + "; ".join(parts))
     bad = [
         k for k, v in state_dict.items() if v.is_floating_point() and not torch.isfinite(v).all()
@@ -258,9 +303,8 @@ def save_safetensors(state_dict: Mapping[str, torch.Tensor], path: Path, **metad
     """Write a safetensors file atomically and return its sha256."""
     from safetensors.torch import save_file
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
     tensors = {k: v.detach().contiguous().cpu() for k, v in state_dict.items()}
-    save_file(tensors, str(tmp), metadata=dict(metadata) or None)
-    os.replace(tmp, path)
-    return sha256_file(path)
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=dict(metadata) or None)
+        digest = sha256_file(tmp)  # the bytes that are renamed into place
+    return digest

@@ -100,19 +100,25 @@ def test_oracle_torchsr_edsr_full_x4(tmp_path):
 
 
 def test_convert_through_the_official_weights_entry(tmp_path, monkeypatch):
-    """`weights="official"` fetches from the entry's URL, checks the hash prefix of the file
-    name, converts. The URL is pointed at a synthetic local file of the official layout."""
+    """`weights="official"` fetches from the entry's URL, checks the full sha256 (which starts
+    with the file name's prefix), converts. The URL is pointed at a synthetic local file of the
+    official layout. An entry known only by its prefix is not fetched."""
     from sotazoo.papers.edsr import weights as edsr_weights
 
     path = tmp_path / "edsr_baseline_x2-synthetic.pt"
     torch.save(_torchsr("edsr_baseline", 2).state_dict(), path)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     real = next(w for w in edsr_weights.WEIGHTS if w.model == "edsr_baseline_x2")
-    assert real.filename == "edsr_baseline_x2-1bc95232.pt" and real.sha256 == "1bc95232"
-    fake = dataclasses.replace(real, urls=(path.as_uri(),), sha256=digest[:8])
+    assert real.filename == "edsr_baseline_x2-1bc95232.pt" and real.full_hash
+    assert real.sha256.startswith("1bc95232")
+    fake = dataclasses.replace(real, urls=(path.as_uri(),), sha256=digest)
     monkeypatch.setattr(edsr_weights, "WEIGHTS", (fake,))
     model = sotazoo.create_model("edsr_baseline_x2", weights="official", progress=False)
     assert not model.training and model.scale == 2
+    prefix_only = dataclasses.replace(fake, sha256=digest[:8])
+    monkeypatch.setattr(edsr_weights, "WEIGHTS", (prefix_only,))
+    with pytest.raises(WeightsError, match="only the sha256 prefix .* pass its path"):
+        sotazoo.create_model("edsr_baseline_x2", weights="official", progress=False)
 
 
 @pytest.mark.parametrize("w", [w for m in ("edsr_baseline_x2", "edsr_x4")

@@ -458,8 +458,8 @@ def test_convert_torchvision_file_through_create_model(tmp_path):
 
 
 def test_convert_through_the_official_weights_entry(tmp_path, monkeypatch):
-    """`weights="official"` fetches torchvision's file into the cache, checks the sha256 prefix
-    of its name, converts. The URL is pointed at a synthetic local file of the same layout."""
+    """`weights="official"` fetches torchvision's file into the cache, checks its full sha256
+    (which starts with the prefix in its name), converts. The URL is pointed at a synthetic local file of the same layout."""
     import dataclasses
     import hashlib
 
@@ -469,8 +469,9 @@ def test_convert_through_the_official_weights_entry(tmp_path, monkeypatch):
     torch.save(_tv_coco_style().state_dict(), path)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     real = sotazoo.get_weights("retinanet_resnet50_fpn", "official")
-    assert real.filename == "retinanet_resnet50_fpn_coco-eeacb38b.pth" and real.sha256 == "eeacb38b"
-    fake = dataclasses.replace(real, urls=(path.as_uri(),), sha256=digest[:8])
+    assert real.filename == "retinanet_resnet50_fpn_coco-eeacb38b.pth"
+    assert real.full_hash and real.sha256.startswith("eeacb38b")
+    fake = dataclasses.replace(real, urls=(path.as_uri(),), sha256=digest)
     entries = tuple(fake if w is real else w for w in retinanet_weights.WEIGHTS)
     monkeypatch.setattr(retinanet_weights, "WEIGHTS", entries)
     model = sotazoo.create_model("retinanet_resnet50_fpn", weights="official", progress=False)

@@ -241,7 +241,7 @@ def load_fid_inception(
 
     Args:
         path: the `.pth` file; None looks in the sotazoo weights cache.
-        sha256: the digest (or prefix) the file must have; the published one by default. None
+        sha256: the full digest the file must have; the published one by default. None
             skips the check (for a re-saved copy you trust); the keys and shapes are checked
             either way.
     """

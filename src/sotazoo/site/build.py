@@ -31,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
+import os
 import shutil
 from collections import defaultdict
 from importlib import resources
@@ -39,7 +40,8 @@ from pathlib import Path
 from sotazoo import __version__
 from sotazoo.cards import PaperCard, load_catalog
 from sotazoo.errors import SotazooError
-from sotazoo.repro import load_result, results_dir, write_json_atomic
+from sotazoo.fileio import PART, file_lock, is_temp, temp_name, write_json_atomic
+from sotazoo.repro import load_result, results_dir
 from sotazoo.site import charts, pages
 from sotazoo.site.runtime import copy_ort
 from sotazoo.weights import home, sha256_file
@@ -61,7 +63,7 @@ def fingerprint() -> str:
         if not root.is_dir():
             continue
         for f in sorted(root.rglob("*")):
-            if f.is_file() and "__pycache__" not in f.parts and f.suffix != ".part":
+            if f.is_file() and "__pycache__" not in f.parts and not is_temp(f):
                 st = f.stat()
                 h.update(f"{f.relative_to(root)}:{st.st_size}:{st.st_mtime_ns}\n".encode())
     return h.hexdigest()[:16]
@@ -180,18 +182,88 @@ def _task_pages(cards: list[PaperCard], out: Path) -> list[tuple[str, int]]:
     return made
 
 
+MARKER = ".sotazoo-site"  # written first into every site we build: only such a folder is replaced
+
+
+def _is_our_site(folder: Path) -> bool:
+    """Whether `folder` is a site sotazoo built: it carries `MARKER`, or (sites built before the
+    marker existed) a `site.json` manifest with our keys."""
+    if (folder / MARKER).is_file():
+        return True
+    try:
+        manifest = json.loads((folder / "site.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(manifest, dict) and {"sotazoo", "fingerprint", "pages"} <= set(manifest)
+
+
+def check_out(out: Path) -> Path:
+    """The absolute site folder `out`, if a build may replace it: a new path, an empty folder,
+    or a site we built. Anything else (a file, a folder of the user's, the current folder or
+    one that holds it) is refused with the reason, before anything is touched."""
+    out = Path(os.path.abspath(out.expanduser()))
+    cwd = Path.cwd().resolve()
+    if out.resolve() == cwd or out.resolve() in cwd.parents:
+        raise SotazooError(
+            f"{out} is the current folder or holds it; building the site replaces its folder "
+            "whole, so give a folder of its own (e.g. --out site)"
+        )
+    if out.is_symlink() or (out.exists() and not out.is_dir()):
+        raise SotazooError(f"{out} exists and is not a folder; give the path of a site folder")
+    if out.is_dir() and any(out.iterdir()) and not _is_our_site(out):
+        raise SotazooError(
+            f"{out} holds files that sotazoo did not build (no {MARKER} marker); a build replaces "
+            "its folder whole, so it will not touch this one: give a new or empty folder"
+        )
+    return out
+
+
+def _remove_leftovers(out: Path) -> None:
+    """Folders of builds that were killed before they could clean up (`.NAME.*.part`,
+    `.NAME.*.old`): removed under the build lock, so no live build owns them; only folders
+    that carry our marker."""
+    for pattern in (f".{out.name}.*{PART}", f".{out.name}.*.old"):
+        for d in out.parent.glob(pattern):
+            if d.is_dir() and not d.is_symlink() and (d / MARKER).is_file():
+                shutil.rmtree(d, ignore_errors=True)
+
+
 def build_site(out: str | Path | None = None, *, progress: bool = True) -> Path:
-    """Build the whole site into `out` (default `$SOTAZOO_HOME/site`) and return it."""
+    """Build the whole site into `out` (default `$SOTAZOO_HOME/site`) and return it.
+
+    The site is written into a hidden sibling folder and swapped in when complete, under a lock
+    that serialises builds of the same folder; an interrupted build removes its partial folder.
+    """
+    out = check_out(Path(out) if out is not None else default_out())
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with file_lock(out.parent / f".{out.name}.lock", what=f"the site build of {out}"):
+        check_out(out)  # again: another build may have finished while we waited
+        _remove_leftovers(out)
+        work = temp_name(out)
+        work.mkdir()
+        try:
+            (work / MARKER).write_text(f"sotazoo {__version__}\n", encoding="utf-8")
+            _build_into(work, progress=progress)
+            old = work.with_name(work.name.removesuffix(PART) + ".old")
+            if out.exists():
+                out.rename(old)
+            work.rename(out)
+            shutil.rmtree(old, ignore_errors=True)
+        except BaseException:  # Ctrl-C included: no partial folder stays behind
+            shutil.rmtree(work, ignore_errors=True)
+            raise
+    return out
+
+
+def _build_into(work: Path, *, progress: bool) -> None:
+    """Every page, figure, demo and the manifest, into the empty folder `work`."""
     from tqdm import tqdm
 
     from sotazoo.figures import render_figure
     from sotazoo.registry import get_paper, list_papers
     from sotazoo.status import paper_status
 
-    out = Path(out) if out is not None else default_out()
     stamp = fingerprint()
-    work = out.with_name(out.name + ".part")
-    shutil.rmtree(work, ignore_errors=True)
     (work / "papers").mkdir(parents=True)
     (work / "tasks").mkdir()
     static = work / "static"
@@ -246,10 +318,3 @@ def build_site(out: str | Path | None = None, *, progress: bool = True) -> Path:
         "demos": demos,
     }
     write_json_atomic(manifest, work / "site.json")
-    old = out.with_name(out.name + ".old")
-    shutil.rmtree(old, ignore_errors=True)
-    if out.exists():
-        out.rename(old)
-    work.rename(out)
-    shutil.rmtree(old, ignore_errors=True)
-    return out

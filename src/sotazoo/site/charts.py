@@ -9,13 +9,12 @@ third kind of chart: latency against parameters, ours beside the reference imple
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
 from sotazoo.cards import PaperCard
+from sotazoo.fileio import atomic_path
 
 MAX_GROUPS = 6
 
@@ -68,13 +67,11 @@ def _save(fig, path: Path) -> None:
     import matplotlib
     import matplotlib.pyplot as plt
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".part")
-    os.close(fd)
-    with matplotlib.rc_context({"svg.hashsalt": "sotazoo"}):
-        fig.savefig(tmp, format="svg", metadata={"Date": None}, bbox_inches="tight")
-    plt.close(fig)
-    os.replace(tmp, path)
+    try:
+        with atomic_path(path) as tmp, matplotlib.rc_context({"svg.hashsalt": "sotazoo"}):
+            fig.savefig(tmp, format="svg", metadata={"Date": None}, bbox_inches="tight")
+    finally:
+        plt.close(fig)
 
 
 def draw_group(key: tuple[str, str], points: list[Point], path: Path) -> str:

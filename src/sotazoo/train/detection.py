@@ -194,12 +194,19 @@ def train_detector(
         boxes = [torch.from_numpy(b).to(device) for b in batch["boxes"]]
         labels = [torch.from_numpy(lb).to(device) for lb in batch["labels"]]
         try:
-            terms = det.loss(model(images), boxes, labels)
+            out = model(images)
         except InputError:  # the models refuse non-finite values: with finite input, that is
             if not torch.isfinite(images).all():  # activations overflowing: divergence
                 raise
             log["diverged"], log["diverged_at"] = True, step
             break
+        # The predictions themselves, not only the loss: a loss can stay finite while some
+        # outputs have run off to inf (their terms masked or ignored), and those would reach
+        # the evaluation as boxes.
+        if not torch.isfinite(out).all():
+            log["diverged"], log["diverged_at"] = True, step
+            break
+        terms = det.loss(out, boxes, labels)
         loss = terms["total"]
         if not math.isfinite(float(loss.detach())):
             log["diverged"] = True

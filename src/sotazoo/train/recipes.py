@@ -31,8 +31,9 @@ def run_recipe(
     epochs: int | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
+    from sotazoo.fileio import write_json_atomic
     from sotazoo.registry import has_module, model_entry, paper_module
-    from sotazoo.repro import git_commit, machine, write_json_atomic
+    from sotazoo.repro import git_commit, machine
     from sotazoo.weights import home, save_safetensors
 
     pid, _ = model_entry(model_name)
@@ -41,7 +42,7 @@ def run_recipe(
         raise SotazooError(
             f"{model_name!r} has no training recipe; models with one: {sorted(recipes) or 'none'}"
         )
-    out_dir = out_dir or home() / "trained" / model_name
+    out_dir = out_dir or home() / "trained" / model_name / f"seed{seed}"  # seeds run in parallel
     t0 = time.perf_counter()
     trained: Trained = recipes[model_name](seed=seed, epochs=epochs, progress=progress)
     weights = out_dir / f"{model_name}.sotazoo.safetensors"

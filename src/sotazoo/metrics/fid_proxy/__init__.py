@@ -117,8 +117,9 @@ def write_proxy(
     out_dir: Path = PROXY_DIR, *, seed: int = 0, epochs: int | None = None
 ) -> dict[str, Any]:
     """Train, then write the weights and the JSON log into `out_dir` (atomically)."""
+    from sotazoo.fileio import write_json_atomic
     from sotazoo.metrics.fid import reference_fids
-    from sotazoo.repro import git_commit, machine, write_json_atomic
+    from sotazoo.repro import git_commit, machine
     from sotazoo.weights import save_safetensors
 
     t0 = time.perf_counter()

@@ -2,8 +2,10 @@
 
 The release (sanghyun-son/EDSR-PyTorch, `src/model/edsr.py`, the URLs of `url`): single-scale
 EDSR baseline and EDSR at x2/x3/x4, state dicts in our key layout. Their file names end in 8 hex
-digits in the torch.hub convention (the first digits of the file's sha256): the only hash
-published, so that prefix is what we check. Metrics: the official README's table (PSNR on RGB,
+digits in the torch.hub convention (the first digits of the file's sha256), the only hash the
+authors give: 32 bits, too few to trust a download. `FULL_SHA256` holds the full digests that
+independent users of these files recorded (each starts with the published prefix; sources beside
+them); a file without one is not fetched by sotazoo: download it and pass its path. Metrics: the official README's table (PSNR on RGB,
 DIV2K images 0801-0900, (scale + 2) border pixels ignored, no self-ensemble). MDSR is released
 only inside `model_pytorch.tar` (542 MB, no per-file hash), so it has no entry here; its file
 loads by path (`create_model("mdsr", weights="mdsr.pt")`).
@@ -18,12 +20,22 @@ _README = "EDSR-PyTorch README: PSNR (RGB) on DIV2K 0801-0900, border scale + 2"
 _TRANSFORMS = {"range": "[0, 1] RGB in and out (the model scales to [0, 255] inside)"}
 
 
+FULL_SHA256 = {
+    # dreinon/proyecto-tfg, src/score_super_resolution/pretrained.py (`CheckpointSpec`)
+    "edsr_baseline_x2-1bc95232.pt": "1bc9523228fdc3b0a5ddb0d7062001e22b31bbb398ae09cfdefb97e8ee06e171",
+    # the same file, and independently a BasicSR-layout `scripts/download_pretrained.py`
+    "edsr_baseline_x4-6b446fab.pt": "6b446fab734f4de74448d2fd1f3f990f5bae726e49dc7eff2ae9cefe444a1723",
+    # that `scripts/download_pretrained.py` (`WEIGHTS`, checked on download)
+    "edsr_x4-4f62e9ef.pt": "4f62e9ef1a4ec6a7d3da4ed837116cec641e4e1566f98187151d813e83a0c1c8",
+}
+
+
 def _official(model: str, filename: str, num_params: int, psnr: float, scale: int) -> Weights:
     return Weights(
         model=model,
         tag="official",
         urls=(_BASE + filename,),
-        sha256=filename.rsplit("-", 1)[1].split(".")[0],
+        sha256=FULL_SHA256.get(filename, filename.rsplit("-", 1)[1].split(".")[0]),
         filename=filename,
         format="pth",
         converter="sotazoo.papers.edsr.convert:convert_state_dict",

@@ -190,7 +190,8 @@ def long_run(steps: int, gammas: tuple[float, ...], seed: int, eval_every: int) 
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    from sotazoo.repro import results_dir, write_json_atomic
+    from sotazoo.fileio import write_json_atomic
+    from sotazoo.repro import results_dir
 
     ap = argparse.ArgumentParser(
         prog="python -m sotazoo.papers.retinanet.repro",

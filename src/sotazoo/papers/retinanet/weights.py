@@ -2,8 +2,8 @@
 
 torchvision's COCO model (`RetinaNet_ResNet50_FPN_Weights.COCO_V1`), a port trained by the
 torchvision team to the paper's recipe: its file name ends in the first 8 hex digits of the
-file's sha256 (torchvision checks that prefix when it downloads), the only hash published, so
-that prefix is what we check. Parameters, box AP and the recipe are torchvision's meta. The
+file's sha256 (torchvision checks only that prefix); the full digest is the one the LibreYOLO
+project records for the same file (`weights/upload_retinanet_hf.py`, 136,595,076 bytes). Parameters, box AP and the recipe are torchvision's meta. The
 converter reads torchvision's options (P6 from P5, stride on the 3x3, integer anchor sizes,
 91 class slots) from the layout; the eps of its FrozenBatchNorm follows the file's keys (see
 `convert.py`). The Detectron (Caffe2) release is a pickle of numpy arrays that we do not read.
@@ -20,7 +20,7 @@ WEIGHTS = (
         model="retinanet_resnet50_fpn",
         tag="official",
         urls=(f"https://download.pytorch.org/models/{_FILE}",),
-        sha256="eeacb38b",
+        sha256="eeacb38b7cec8cf93c57867e05eaab621047f19b0d2ec5accaa405f690da15b7",
         filename=_FILE,
         format="pth",
         converter="sotazoo.papers.retinanet.convert:convert_state_dict",

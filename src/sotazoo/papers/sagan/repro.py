@@ -307,7 +307,8 @@ def long_run(
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    from sotazoo.repro import results_dir, write_json_atomic
+    from sotazoo.fileio import write_json_atomic
+    from sotazoo.repro import results_dir
 
     ap = argparse.ArgumentParser(
         prog="python -m sotazoo.papers.sagan.repro",

@@ -2,9 +2,12 @@
 
 The public ones are the PyTorch port of the Caffe release (Cadene's pretrainedmodels).
 
-URLs and hash prefixes: `pretrainedmodels/models/senet.py` (`pretrained_settings`); the file names
-end in the first 8 hex digits of the sha256 (torch.hub convention) — the only hash published, so
-that prefix is what we check. Metrics: timm's model index for the same files (top-1/top-5 on the
+URLs: `pretrainedmodels/models/senet.py` (`pretrained_settings`). The file names end in the first
+8 hex digits of the sha256 (torch.hub convention), the only hash the publisher gives: 32 bits,
+too few to trust a download. `FULL_SHA256` holds the full digests that independent users of these
+files recorded after downloading them (each starts with the published prefix; the source is named
+beside it); a file with no known full digest is not fetched by sotazoo: download it yourself and
+pass its path (`sotazoo.weights.fetch` says so). Metrics: timm's model index for the same files (top-1/top-5 on the
 ImageNet validation set, crop 0.875, bilinear).
 """
 
@@ -24,12 +27,19 @@ _TRANSFORMS = {
 _TIMM_INDEX = "timm model index (docs/models/legacy-se-res*.md)"
 
 
+FULL_SHA256 = {
+    # jiarundongjack/breastdm-reproduction, code/classification/exp2_run_records/
+    # exp2_provenance.py (`expected_weights`, checked after download)
+    "se_resnet50-ce0d4300.pth": "ce0d430017d3f4aa6b5658c72209f3bfffb060207fd26a2ef0b203ce592eba01",
+}
+
+
 def _official(model: str, filename: str, num_params: int, **meta) -> Weights:
     return Weights(
         model=model,
         tag="official",
         urls=(_CADENE + filename, _TIMM_MIRROR + filename),
-        sha256=filename.rsplit("-", 1)[1].split(".")[0],
+        sha256=FULL_SHA256.get(filename, filename.rsplit("-", 1)[1].split(".")[0]),
         filename=filename,
         format="pth",
         converter="sotazoo.papers.senet.convert:convert_state_dict",

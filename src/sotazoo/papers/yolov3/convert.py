@@ -24,7 +24,6 @@ and reads the config (classes, width, blocks) from the shapes.
 
 from __future__ import annotations
 
-import os
 import re
 import struct
 from pathlib import Path
@@ -34,6 +33,7 @@ import torch
 from torch import nn
 
 from sotazoo.errors import WeightsError
+from sotazoo.fileio import atomic_path
 from sotazoo.weights import load_into
 
 
@@ -139,15 +139,10 @@ def write_darknet_weights(
     major, minor, revision = version
     wide = major * 10 + minor >= 2 and major < 1000 and minor < 1000
     header = struct.pack("<3i", *version) + struct.pack("<q" if wide else "<i", seen)
-    tmp = path.with_name(path.name + ".part")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(header)
-            for _, t in darknet_entries(model):
-                f.write(t.detach().cpu().float().numpy().astype("<f4").tobytes())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        f.write(header)
+        for _, t in darknet_entries(model):
+            f.write(t.detach().cpu().float().numpy().astype("<f4").tobytes())
     return path
 
 

@@ -5,6 +5,8 @@ anchor (p_w, p_h) in input pixels, is the box
 
     b_x = (sigmoid(t_x) + c_x) s,   b_y = (sigmoid(t_y) + c_y) s,   b_w = p_w e^{t_w},   b_h = p_h e^{t_h}
 
+(t_w and t_h capped at log(1000/16) before the exp, as Detectron's decoder caps its deltas.)
+
 Objectness is sigmoid(t_o) and every class score is its own sigmoid (§2.2: "we simply use
 independent logistic classifiers", no softmax, so one box may be both "woman" and "person").
 A detection's score for class k is objectness x class probability (darknet's `get_yolo_detections`).
@@ -35,6 +37,8 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 from torchvision.ops import batched_nms, box_iou
+
+from sotazoo.papers.retinanet.method import BBOX_XFORM_CLIP
 
 Anchors = Sequence[Sequence[tuple[float, float]]]  # per output: the (w, h) of its anchors
 Targets = Sequence[tuple[torch.Tensor, torch.Tensor]]  # per image: boxes (n, 4) xyxy, labels (n,)
@@ -73,8 +77,12 @@ def decode(
     s = g["stride"].to(out.dtype)
     cx = (torch.sigmoid(out[..., 0]) + g["cx"]) * s  # b_x = sigmoid(t_x) + c_x, in pixels
     cy = (torch.sigmoid(out[..., 1]) + g["cy"]) * s
-    bw = g["aw"] * torch.exp(out[..., 2])  # b_w = p_w e^{t_w}
-    bh = g["ah"] * torch.exp(out[..., 3])
+    # b_w = p_w e^{t_w}, with t_w capped at log(1000/16) first, as the Detectron and torchvision
+    # box decoders cap theirs: an untrained or diverging network's logits of ~90 would give
+    # infinite boxes (float32 exp overflows at 88.7), which NMS and IoU turn into NaN. The cap
+    # binds only for boxes over 62x their anchor, larger than any input.
+    bw = g["aw"] * torch.exp(out[..., 2].clamp(max=BBOX_XFORM_CLIP))
+    bh = g["ah"] * torch.exp(out[..., 3].clamp(max=BBOX_XFORM_CLIP))
     boxes = torch.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], -1)
     return boxes, torch.sigmoid(out[..., 4]), torch.sigmoid(out[..., 5:])
 
