@@ -239,14 +239,37 @@ def create_reference(spec: str) -> torch.nn.Module:
             import timm
         except ImportError as e:
             raise SotazooError("the reference needs timm: pip install timm") from e
-        return timm.create_model(name, pretrained=False, **kwargs)
+        try:
+            return timm.create_model(name, pretrained=False, **kwargs)
+        except RuntimeError as e:  # timm: "Unknown model (name)"
+            raise SotazooError(f"reference {spec!r}: {e}") from None
     if lib == "torchvision":
         return _torchvision_reference(name, kwargs, spec)
     try:
         import torchsr.models
     except ImportError as e:
         raise SotazooError("the reference needs torchsr: pip install torchsr") from e
+    if not hasattr(torchsr.models, name):
+        raise SotazooError(f"reference {spec!r}: torchsr has no model {name!r}")
     return getattr(torchsr.models, name)(**kwargs)
+
+
+def check_device(device: str) -> torch.device:
+    """`device` as a torch.device that exists here, or a `SotazooError` that says what does."""
+    try:
+        d = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise SotazooError(f"unknown device {device!r}: use cpu, cuda or cuda:N") from None
+    if d.type == "cuda":
+        if not torch.cuda.is_available():
+            raise SotazooError(f"device {device!r}: no CUDA device is available on this machine")
+        if d.index is not None and d.index >= torch.cuda.device_count():
+            raise SotazooError(
+                f"device {device!r}: this machine has {torch.cuda.device_count()} CUDA device(s)"
+            )
+    elif d.type != "cpu":
+        raise SotazooError(f"device {device!r}: sotazoo bench runs on cpu or cuda")
+    return d
 
 
 def cpu_name() -> str:
@@ -390,6 +413,12 @@ def bench(
     from sotazoo.registry import create_model, model_entry
     from sotazoo.repro import git_commit
 
+    for what, n in (("batch", batch), ("reps", reps)):
+        if not isinstance(n, int) or n < 1:
+            raise SotazooError(f"{what} must be at least 1, got {n!r}")
+    if not isinstance(warmup, int) or warmup < 0:
+        raise SotazooError(f"warmup must be 0 or more, got {warmup!r}")
+    check_device(device)
     _, entry = model_entry(name)
     input_size = tuple(input_size or entry.input_size)
     if len(input_size) != len(entry.input_size):

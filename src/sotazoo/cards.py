@@ -1,16 +1,27 @@
 """Paper cards: the typed schema of `papers/<id>/card.toml` and its validation.
 
 A card is data, read with `tomllib`; nothing here imports a paper's code, so listing papers and
-models stays fast. `validate_card` returns every problem at once, so a card author sees the whole
-list, and `load_card` raises `CardError` with that list.
+models stays fast. The dataclasses below are the schema: every key of a card (and of
+`catalog.toml`) is checked against the type annotation of its field, nested tables included, so
+a field added later is checked too; unknown keys (typos) and missing keys are errors. The rules
+on values (known tasks, summary lengths, unique names) come after the types are right.
+
+`validate_card` returns every problem at once, so a card author sees the whole list;
+`read_card` (any card file) and `load_card` (a paper's) raise `CardError` naming the file and
+listing them. A model's `builder` is checked where `model.py` is imported,
+`sotazoo.registry.builder`.
 """
 
 from __future__ import annotations
 
+import difflib
 import functools
+import math
 import re
 import tomllib
-from dataclasses import MISSING, dataclass, field
+import types
+import typing
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass, replace
 from importlib import resources
 from pathlib import Path
 
@@ -165,7 +176,8 @@ class PaperCard:
     figure_zh: str = ""
     demo: Demo | None = None
     browser_note: str = ""
-    path: Path | None = field(default=None, compare=False)
+    # Where the card was read from; set by the loader, not a key of the file.
+    path: Path | None = field(default=None, compare=False, metadata={"toml": False})
 
     def claim(self, claim_id: str) -> Claim:
         for c in self.claims:
@@ -192,25 +204,104 @@ def zh_length(text: str) -> int:
     return cjk + latin
 
 
-def _typed(cls, data: dict, where: str, problems: list[str]):
-    """Build a dataclass from a TOML table, collecting unknown and missing keys."""
-    fields = cls.__dataclass_fields__
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        problems.append(f"{where}: unknown keys {unknown}")
-    missing = [
-        n
-        for n, f in fields.items()
-        if n not in data and f.default is MISSING and f.default_factory is MISSING
-    ]
+_BAD = object()  # what `_convert` returns for a value that breaks the schema
+_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
+_PLURALS = {str: "strings", int: "integers", float: "numbers", bool: "booleans"}
+
+
+@functools.cache
+def _schema(cls) -> tuple[dict[str, object], frozenset[str]]:
+    """The keys a TOML table of `cls` (a schema dataclass) may set, with their types (`X` for
+    `X | None`), and the keys it must set."""
+    hints = typing.get_type_hints(cls)  # the annotations are strings (`from __future__`)
+    keys = [f for f in fields(cls) if f.metadata.get("toml", True)]
+    required = [f.name for f in keys if f.default is MISSING and f.default_factory is MISSING]
+    return {f.name: _unwrap_optional(hints[f.name]) for f in keys}, frozenset(required)
+
+
+def _unwrap_optional(hint):
+    """X for `X | None` (TOML has no null: None is only ever a default), else `hint`."""
+    if typing.get_origin(hint) in (types.UnionType, typing.Union):
+        (hint,) = [a for a in typing.get_args(hint) if a is not type(None)]
+    return hint
+
+
+def _expected(hint) -> str:
+    """How a type of the schema reads in an error message ("an array of strings")."""
+    hint = _unwrap_optional(hint)
+    if typing.get_origin(hint) is tuple:  # `tuple[X, ...]`, a TOML array
+        item = typing.get_args(hint)[0]
+        return "an array of " + (_PLURALS.get(item) or "tables")
+    if is_dataclass(hint):
+        return "a table"
+    if hint in _TYPE_NAMES:
+        return _TYPE_NAMES[hint]
+    raise TypeError(f"the card schema has no TOML rule for the type {hint!r}")
+
+
+def _got(value) -> str:
+    """A value read from TOML, as an error message shows it: its TOML type and the value."""
+    names = {bool: "boolean", int: "integer", float: "float", str: "string", list: "array"}
+    kind = "table" if isinstance(value, dict) else names.get(type(value), type(value).__name__)
+    text = str(value) if type(value).__module__ == "datetime" else repr(value)
+    return f"{kind} {text[:60] + '...' if len(text) > 60 else text}"
+
+
+def _convert(value, hint, where: str, problems: list[str]):
+    """`value` read from TOML checked against the schema type `hint` (arrays become tuples,
+    tables dataclasses), or `_BAD` once every problem inside it is in `problems`."""
+    if typing.get_origin(hint) is tuple:
+        if not isinstance(value, list):
+            problems.append(f"{where}: expected {_expected(hint)}, got {_got(value)}")
+            return _BAD
+        item = typing.get_args(hint)[0]
+        items = [_convert(v, item, f"{where}[{i}]", problems) for i, v in enumerate(value)]
+        return _BAD if any(v is _BAD for v in items) else tuple(items)
+    if is_dataclass(hint):
+        if not isinstance(value, dict):
+            problems.append(f"{where}: expected {_expected(hint)}, got {_got(value)}")
+            return _BAD
+        return _build(hint, value, where, problems)
+    if hint is float:  # an integer is a fine number (`value = 209`), a boolean is not
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+    else:  # str, int, bool: exactly that type (True is an int to Python, not to TOML)
+        ok = type(value) is hint
+    if not ok:
+        problems.append(f"{where}: expected {_expected(hint)}, got {_got(value)}")
+        return _BAD
+    if hint is float and not math.isfinite(value):  # TOML has nan and inf
+        problems.append(f"{where}: expected a finite number, got {_got(value)}")
+        return _BAD
+    return value
+
+
+def _build(cls, data: dict, where: str, problems: list[str], *, label: str = ""):
+    """A schema dataclass from a TOML table: every field's type is checked against the
+    dataclass annotation, so a field added to the schema is validated without more code.
+
+    Unknown keys (typos) and missing keys are problems too. `where` is the table's path in
+    the file ("" for the whole file, which messages call `label`); returns `_BAD` on any
+    problem, after listing all of them.
+    """
+    schema, required = _schema(cls)
+    name = where or label
+    n_before = len(problems)
+    for key in data:
+        if key not in schema:
+            close = difflib.get_close_matches(key, list(schema), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            problems.append(f"{name}: unknown key {key!r}{hint}")
+    missing = [k for k in schema if k in required and k not in data]
     if missing:
-        problems.append(f"{where}: missing keys {missing}")
-        return None
-    try:
-        return cls(**{k: v for k, v in data.items() if k in fields})
-    except TypeError as e:
-        problems.append(f"{where}: {e}")
-        return None
+        problems.append(f"{name}: missing keys {missing}")
+    values = {
+        k: _convert(v, schema[k], f"{where}.{k}" if where else k, problems)
+        for k, v in data.items()
+        if k in schema
+    }
+    if len(problems) > n_before:
+        return _BAD
+    return cls(**values)
 
 
 def validate_card(data: dict, *, expected_id: str | None = None) -> list[str]:
@@ -223,62 +314,29 @@ def validate_card(data: dict, *, expected_id: str | None = None) -> list[str]:
 def parse_card(
     data: dict, problems: list[str], *, expected_id: str | None = None, path: Path | None = None
 ) -> PaperCard | None:
-    data = dict(data)
-    claims = [
-        _typed(Claim, c, f"claims[{i}]", problems) for i, c in enumerate(data.pop("claims", []))
-    ]
-    baselines = [
-        _typed(Baseline, b, f"baselines[{i}]", problems)
-        for i, b in enumerate(data.pop("baselines", []))
-    ]
-    deviations = [
-        _typed(Deviation, d, f"deviations[{i}]", problems)
-        for i, d in enumerate(data.pop("deviations", []))
-    ]
-    models = []
-    for i, m in enumerate(data.pop("models", [])):
-        m = dict(m)
-        if "input_size" in m:
-            m["input_size"] = tuple(m["input_size"])
-        if "extra_inputs" in m:
-            extras = [
-                _typed(
-                    ExtraInput,
-                    {**x, "shape": tuple(x.get("shape", ()))},
-                    f"models[{i}].extra_inputs[{k}]",
-                    problems,
-                )  # fmt: skip
-                for k, x in enumerate(m["extra_inputs"])
-            ]
-            m["extra_inputs"] = tuple(x for x in extras if x)
-        models.append(_typed(ModelEntry, m, f"models[{i}]", problems))
-    demo = data.pop("demo", None)
-    if demo is not None:
-        demo = _typed(Demo, demo, "demo", problems)
-    for key in ("authors", "key_ideas"):
-        if key in data:
-            data[key] = tuple(data[key])
-    card = _typed(PaperCard, data, "card", problems)
-    if card is None:
+    """The card of a parsed `card.toml`, or None; its problems are appended to `problems`.
+
+    Types are checked first (every field, nested tables included); the rules on values
+    (summary lengths, known tasks, unique names, ...) are checked once the types are right.
+    """
+    card = _build(PaperCard, data, "", problems, label="card")
+    if card is _BAD:
         return None
-    card = PaperCard(
-        **{
-            **{k: getattr(card, k) for k in card.__dataclass_fields__},
-            "claims": tuple(c for c in claims if c),
-            "baselines": tuple(b for b in baselines if b),
-            "deviations": tuple(d for d in deviations if d),
-            "models": tuple(m for m in models if m),
-            "demo": demo,
-            "path": path,
-        }
-    )
+    card = replace(card, path=path)
     _check_values(card, problems, expected_id)
     return card
 
 
+def _repeats(values: list[str]) -> list[str]:
+    return sorted({v for v in values if values.count(v) > 1})
+
+
 def _check_values(card: PaperCard, problems: list[str], expected_id: str | None) -> None:
+    """The rules on a card's values; its types are already right."""
     if expected_id is not None and card.id != expected_id:
         problems.append(f"id {card.id!r} does not match its folder {expected_id!r}")
+    if not 1950 <= card.year <= 2100:
+        problems.append(f"year {card.year} is not a publication year like 2017")
     if not re.fullmatch(r"\d{4}\.\d{4,5}", card.arxiv):
         problems.append(f"arxiv {card.arxiv!r} is not an arXiv id like 1709.01507")
     if card.task not in TASKS:
@@ -293,39 +351,59 @@ def _check_values(card: PaperCard, problems: list[str], expected_id: str | None)
         problems.append(f"key_ideas has {len(card.key_ideas)} items, expected 3 to 6")
     if len(card.claims) < 3:
         problems.append(f"only {len(card.claims)} claims, expected at least 3")
-    ids = [c.id for c in card.claims]
-    if len(set(ids)) != len(ids):
-        problems.append(f"claim ids repeat: {sorted({i for i in ids if ids.count(i) > 1})}")
-    for c in card.claims:
+    if repeated := _repeats([c.id for c in card.claims]):
+        problems.append(f"claim ids repeat: {repeated}")
+    for i, c in enumerate(card.claims):
         for name in ("dataset", "metric", "source", "statement"):
-            if not str(getattr(c, name)).strip():
-                problems.append(f"claim {c.id!r} has an empty {name}")
-        if not isinstance(c.value, int | float) or isinstance(c.value, bool):
-            problems.append(f"claim {c.id!r} value {c.value!r} is not a number")
+            if not getattr(c, name).strip():
+                problems.append(f"claims[{i}].{name} of claim {c.id!r} is empty")
         if c.kind not in CLAIM_KINDS:
-            problems.append(f"claim {c.id!r} kind {c.kind!r} is not one of {CLAIM_KINDS}")
+            problems.append(f"claims[{i}].kind {c.kind!r} is not one of {CLAIM_KINDS}")
     if card.demo is not None:
         if card.demo.kind not in DEMO_KINDS:
-            problems.append(f"demo kind {card.demo.kind!r} is not one of {DEMO_KINDS}")
+            problems.append(f"demo.kind {card.demo.kind!r} is not one of {DEMO_KINDS}")
         if card.demo.model not in [m.name for m in card.models]:
-            problems.append(f"demo model {card.demo.model!r} is not one of the card's models")
-    names = [m.name for m in card.models]
-    if len(set(names)) != len(names):
-        problems.append("model names repeat")
-    for m in card.models:
+            problems.append(f"demo.model {card.demo.model!r} is not one of the card's models")
+    if repeated := _repeats([m.name for m in card.models]):
+        problems.append(f"model names repeat (models[].name): {repeated}")
+    for i, m in enumerate(card.models):
+        at, of = f"models[{i}]", f"(model {m.name!r})"
+        if not m.builder.isidentifier():
+            problems.append(f"{at}.builder {m.builder!r} is not a Python function name {of}")
         if m.params is not None and not m.params_source:
-            problems.append(f"model {m.name!r} has params but no params_source")
+            problems.append(f"{at} has params but no params_source {of}")
         if not m.laptop and m.params is None:
-            problems.append(f"model {m.name!r} is a paper variant with no reference params")
+            problems.append(f"{at} is a paper variant with no reference params {of}")
+        if m.task not in TASKS:
+            problems.append(f"{at}.task {m.task!r} is not one of {TASKS} {of}")
         if m.task == "generation" and len(m.input_size) != 1:
-            problems.append(f"generator {m.name!r}: input_size must be (Z,), its noise vector")
+            problems.append(f"{at}.input_size of a generator must be (Z,), its noise {of}")
         elif m.task != "generation" and len(m.input_size) != 3:
-            problems.append(f"model {m.name!r} input_size must be (C, H, W)")
-        for x in m.extra_inputs:
+            problems.append(f"{at}.input_size must be (C, H, W) {of}")
+        if any(n <= 0 for n in m.input_size):
+            problems.append(f"{at}.input_size {list(m.input_size)} has a size below 1 {of}")
+        for k, x in enumerate(m.extra_inputs):
+            at_x = f"{at}.extra_inputs[{k}]"
             if x.dtype not in ("float32", "int64"):
-                problems.append(
-                    f"model {m.name!r} input {x.name!r}: dtype must be float32 or int64"
-                )
+                problems.append(f"{at_x}.dtype {x.dtype!r} must be float32 or int64 {of}")
+            if any(n <= 0 for n in x.shape):
+                problems.append(f"{at_x}.shape {list(x.shape)} has a size below 1 {of}")
+            if x.high < 1:
+                problems.append(f"{at_x}.high {x.high} must be at least 1 {of}")
+
+
+def _read_toml(path: Path, what: str) -> dict:
+    """The parsed TOML file `path`; `CardError` naming the file when it cannot be read."""
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as e:
+        raise CardError(f"no {what} file at {path}") from e
+    except UnicodeDecodeError as e:
+        raise CardError(f"{path}: not UTF-8 text ({e})") from e
+    except tomllib.TOMLDecodeError as e:
+        raise CardError(f"{path}: not valid TOML: {e}") from e
+    except OSError as e:
+        raise CardError(f"{path}: cannot read the {what} file: {e}") from e
 
 
 def papers_dir() -> Path:
@@ -336,18 +414,18 @@ def card_path(paper_id: str) -> Path:
     return papers_dir() / paper_id / "card.toml"
 
 
-@functools.cache
-def load_card(paper_id: str) -> PaperCard:
-    """Read and validate `papers/<paper_id>/card.toml`; `CardError` lists every problem."""
-    path = card_path(paper_id)
+def read_card(path: Path) -> PaperCard:
+    """Read and validate a card file, `<folder named by the card's id>/card.toml`.
+
+    `load_card` reads the cards of the package this way; pass any other path to check a card
+    you are writing. `CardError` names the file and lists every problem.
+    """
+    path = Path(path)
     if not path.is_file():
-        raise CardError(f"paper {paper_id!r} has no card yet (expected {path})")
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as e:
-        raise CardError(f"{path}: not valid TOML: {e}") from e
+        raise CardError(f"no card file at {path}")
+    data = _read_toml(path, "card")
     problems: list[str] = []
-    card = parse_card(data, problems, expected_id=paper_id, path=path)
+    card = parse_card(data, problems, expected_id=path.parent.name, path=path)
     if card is not None and card.figure:
         if not (path.parent / "figure.py").is_file():
             problems.append(f"figure is set but {path.parent / 'figure.py'} does not exist")
@@ -359,7 +437,45 @@ def load_card(paper_id: str) -> PaperCard:
 
 
 @functools.cache
+def load_card(paper_id: str) -> PaperCard:
+    """Read and validate `papers/<paper_id>/card.toml`; `CardError` lists every problem."""
+    path = card_path(paper_id)
+    if not path.is_file():
+        raise CardError(f"paper {paper_id!r} has no card yet (expected {path})")
+    return read_card(path)
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Catalog:
+    """The schema of `catalog.toml`: an array of `[[paper]]` tables."""
+
+    paper: tuple[CatalogEntry, ...]
+
+
+def catalog_path() -> Path:
+    return Path(str(resources.files("sotazoo") / "catalog.toml"))
+
+
+def read_catalog(path: Path) -> tuple[CatalogEntry, ...]:
+    """Read and validate a catalog file; `CardError` names the file and lists every problem."""
+    path = Path(path)
+    problems: list[str] = []
+    catalog = _build(_Catalog, _read_toml(path, "catalog"), "", problems, label="catalog")
+    if catalog is not _BAD:
+        for i, p in enumerate(catalog.paper):
+            # An id names a folder and a module: `papers/<id>/`, `sotazoo.papers.<id>`.
+            if not re.fullmatch(r"[a-z][a-z0-9_]*", p.id):
+                problems.append(f"paper[{i}].id {p.id!r} is not a lower-case Python name")
+        if repeated := _repeats([p.id for p in catalog.paper]):
+            problems.append(f"paper ids repeat (paper[].id): {repeated}")
+        if not catalog.paper:
+            problems.append("no [[paper]] tables")
+    if problems:
+        raise CardError(f"{path} breaks the catalog schema:\n  - " + "\n  - ".join(problems))
+    return catalog.paper
+
+
+@functools.cache
 def load_catalog() -> tuple[CatalogEntry, ...]:
     """The 27 papers of the page, in the page's order."""
-    text = (resources.files("sotazoo") / "catalog.toml").read_text(encoding="utf-8")
-    return tuple(CatalogEntry(**p) for p in tomllib.loads(text)["paper"])
+    return read_catalog(catalog_path())

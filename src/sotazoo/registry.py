@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 def _suggest(name: str, choices: list[str], what: str) -> UnknownNameError:
     close = difflib.get_close_matches(name, choices, n=5, cutoff=0.5)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
+    if len(choices) <= 12:  # few enough to name them all
+        return UnknownNameError(f"unknown {what} {name!r}{hint} (the {what}s: {', '.join(choices)})")
     return UnknownNameError(f"unknown {what} {name!r}{hint} (`sotazoo list` shows them all)")
 
 
@@ -77,6 +79,9 @@ def list_models(
     """Model names, optionally filtered by a glob pattern, a paper id or a task."""
     if paper is not None and paper not in paper_ids():
         raise _suggest(paper, paper_ids(), "paper")
+    tasks = sorted({entry.task for _, entry in _model_index().values()})
+    if task is not None and task not in tasks:
+        raise _suggest(task, tasks, "task")
     return sorted(
         name
         for name, (pid, entry) in _model_index().items()
@@ -96,8 +101,30 @@ def has_module(paper_id: str, part: str) -> bool:
 
 
 def builder(name: str) -> Callable[..., torch.nn.Module]:
+    """The builder function of model `name`: `builder = "..."` of its card, in `model.py`.
+
+    The card's builder is checked here, where `model.py` is imported anyway (cards are read
+    without importing paper code): `CardError` names the card, the model and the function.
+    """
     pid, entry = model_entry(name)
-    return getattr(paper_module(pid, "model"), entry.builder)
+    card = card_path(pid)
+    if not has_module(pid, "model"):
+        raise CardError(
+            f"{card}: model {name!r} has builder {entry.builder!r}, but there is no "
+            f"{card.parent / 'model.py'} to define it"
+        )
+    module = paper_module(pid, "model")
+    build = getattr(module, entry.builder, None)
+    if not callable(build):
+        functions = [k for k, v in vars(module).items() if callable(v) and not k.startswith("_")]
+        close = difflib.get_close_matches(entry.builder, functions, n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        what = "no function" if build is None else f"a {type(build).__name__}, not a function,"
+        raise CardError(
+            f"{card}: model {name!r} has builder {entry.builder!r}, but {module.__file__} "
+            f"has {what} of that name{hint}"
+        )
+    return build
 
 
 def paper_weights(paper_id: str) -> tuple[Weights, ...]:

@@ -15,6 +15,7 @@ from importlib import resources
 from pathlib import Path
 
 from sotazoo.errors import SotazooError
+from sotazoo.fileio import file_lock
 from sotazoo.weights import home
 
 # The wasm-only build: entry module, its Emscripten glue and the SIMD+threads binary.
@@ -31,10 +32,18 @@ def runtime_dir() -> Path:
 
 
 def ensure_runtime(*, progress: bool = True) -> Path:
-    """`node_modules` of the site's npm packages, installed with `npm ci` when missing."""
+    """`node_modules` of the site's npm packages, installed with `npm ci` when missing. One
+    process installs at a time (two `npm ci` in one folder corrupt it); the others wait for it."""
     target = runtime_dir()
-    modules = target / "node_modules"
     if (target / ".installed").is_file():
+        return target / "node_modules"
+    with file_lock(home() / "locks" / f"npm-{target.name}.lock", what="the npm install"):
+        return _install(target, progress=progress)
+
+
+def _install(target: Path, *, progress: bool) -> Path:
+    modules = target / "node_modules"
+    if (target / ".installed").is_file():  # installed while we waited for the lock
         return modules
     npm = shutil.which("npm")
     if npm is None:

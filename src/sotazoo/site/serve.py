@@ -7,10 +7,15 @@ that give onnxruntime-web's wasm backend SharedArrayBuffer and so threads, the r
 
 from __future__ import annotations
 
+import errno
 import functools
 import http.server
 import os
+import socket
+import sys
 from pathlib import Path
+
+from sotazoo.errors import SotazooError
 
 TYPES = {
     ".wasm": "application/wasm",
@@ -54,11 +59,40 @@ class SiteHandler(http.server.SimpleHTTPRequestHandler):
             super().log_message(format, *args)
 
 
+class SiteServer(http.server.ThreadingHTTPServer):
+    """A threading HTTP server that treats a client hanging up as the everyday event it is: one
+    log line, not a traceback (the server carries on either way)."""
+
+    quiet = False
+
+    def handle_error(self, request, client_address) -> None:
+        err = sys.exc_info()[1]
+        if isinstance(err, ConnectionError | TimeoutError):
+            if not self.quiet:
+                print(f"{client_address[0]} hung up ({type(err).__name__})", file=sys.stderr)
+            return
+        super().handle_error(request, client_address)
+
+
 def make_server(
     site: Path, host: str = "127.0.0.1", port: int = 8000, *, quiet: bool = False
-) -> http.server.ThreadingHTTPServer:
-    """A server for `site` (call `serve_forever`); port 0 picks a free one."""
+) -> SiteServer:
+    """A server for `site` (call `serve_forever`); port 0 picks a free one. A port out of range,
+    a port in use or a host that does not resolve is a `SotazooError` saying which."""
+    if not isinstance(port, int) or not 0 <= port <= 65535:
+        raise SotazooError(f"port must be 0-65535 (0 picks a free one), got {port!r}")
     handler = functools.partial(
         type("Handler", (SiteHandler,), {"quiet": quiet}), directory=os.fspath(site)
     )
-    return http.server.ThreadingHTTPServer((host, port), handler)
+    server_class = type("Server", (SiteServer,), {"quiet": quiet})
+    try:
+        return server_class((host, port), handler)
+    except socket.gaierror as e:
+        raise SotazooError(f"cannot listen on host {host!r}: {e.strerror}") from None
+    except OSError as e:
+        if e.errno == errno.EADDRINUSE:
+            raise SotazooError(
+                f"port {port} on {host} is in use (another server?); pick another with --port, "
+                "or --port 0 for a free one"
+            ) from None
+        raise SotazooError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None

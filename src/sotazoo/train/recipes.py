@@ -36,6 +36,8 @@ def run_recipe(
     from sotazoo.repro import git_commit, machine
     from sotazoo.weights import home, save_safetensors
 
+    if epochs is not None and (not isinstance(epochs, int) or epochs < 1):
+        raise SotazooError(f"epochs must be at least 1 (or None for the recipe's), got {epochs!r}")
     pid, _ = model_entry(model_name)
     recipes = paper_module(pid, "train").RECIPES if has_module(pid, "train") else {}
     if model_name not in recipes:
