@@ -3,12 +3,39 @@
 The browser demos (`site/static/sotazoo.mjs`) repeat these steps in JavaScript with the same
 arithmetic, so that a demo's input tensor equals the one Python builds from the same file:
 
-1. decode to 8-bit RGB (alpha dropped), scale to [0, 1] as float32;
+1. decode to 8-bit RGB by the rules below, scale to [0, 1] as float32;
 2. centre-crop to a square of side min(H, W), offset floor((H - side) / 2);
 3. resize to `size` x `size` with bilinear interpolation, half-pixel centres, no antialiasing
    (`torch.nn.functional.interpolate(mode="bilinear", align_corners=False)`); skipped when the
    crop already has that size;
 4. normalise per channel: (x - mean) / std; layout (1, 3, size, size).
+
+Step 1's rules are those of Chromium's `createImageBitmap` drawn on an opaque 2D canvas (what
+`decodeImage` does), checked value for value in headless Chromium
+(`tests/browser/test_image_formats.py`) on PNG (1- to 16-bit, greyscale, palette, alpha, tRNS,
+animated), JPEG (grey, RGB, progressive, CMYK, every EXIF orientation), GIF, WebP, BMP, ICO and
+opaque AVIF:
+
+- size: at most `MAX_IMAGE_PIXELS` pixels, read from the file's header before any pixel is
+  decoded (`InputError` otherwise; the browser checks the same header size);
+- orientation: the EXIF orientation tag is applied, as browsers (and photo viewers) do;
+- 16-bit samples keep their high byte, v >> 8 (libpng's strip_16, what Chromium does and what
+  Pillow does itself for 16-bit RGB(A) PNGs); 1-, 2- and 4-bit greyscale scale up to 0..255;
+- greyscale is copied to R, G and B; palette images take their palette's colours;
+- CMYK (Adobe JPEGs) becomes floor((255 - C) * (255 - K) / 255) per channel, Chromium's formula;
+- alpha (an alpha channel, a PNG or GIF transparent colour) is composited on black in 8-bit,
+  round(v * a / 255): opaque pixels are untouched, transparent ones become black. Dropping
+  alpha instead cannot be mirrored, since a canvas stores premultiplied colours (a transparent
+  pixel's colour is lost there);
+- no colour management: ICC profiles and PNG gamma are ignored on both sides
+  (`colorSpaceConversion: 'none'`);
+- an animated file gives its first frame.
+
+Formats only Python reads (TIFF, PGM/PPM, ...) follow the same rules; 32-bit integer samples
+within 0..65535 (how Pillow gives 16-bit PGM) are 16-bit, other 32-bit or floating-point samples
+are refused as having no fixed range. One known difference: Chromium (156) reads the alpha plane
+of an AVIF file written by Pillow as if in limited range, (a - 16) * 255 / 219, where Pillow reads
+it in full range, so semi-transparent AVIF pixels differed by up to 20 levels in our check.
 
 A weights entry carries the parameters as `transforms = {"size", "mean", "std", ...}`.
 
@@ -27,24 +54,119 @@ import numpy as np
 
 from sotazoo.errors import InputError
 
+# The decoded-size cap: 50 megapixels (e.g. 8660 x 5773) is above the photographs of most
+# cameras and phones (12-48 MP) and 1000 times a 224 x 224 model input, yet far below what
+# exhausts memory: decoding takes about 15 bytes a pixel at the peak (the 8-bit image, then its
+# float32 copy), 0.75 GB at the cap. Without it a 92-megapixel PNG of one colour, 90 kB on disk,
+# took 1.9 GB. The browser demos refuse the same size (sotazoo.mjs, MAX_IMAGE_PIXELS).
+MAX_IMAGE_PIXELS = 50_000_000
+
+# EXIF orientation tag -> the transpose that shows the image upright (as ImageOps.exif_transpose).
+_ORIENTATION = {2: "FLIP_LEFT_RIGHT", 3: "ROTATE_180", 4: "FLIP_TOP_BOTTOM", 5: "TRANSPOSE",
+                6: "ROTATE_270", 7: "TRANSVERSE", 8: "ROTATE_90"}  # fmt: skip
+
 
 def load_image(path: str | Path) -> np.ndarray:
-    """Read an image file as float32 RGB in [0, 1], shape (3, H, W).
+    """Read an image file as float32 RGB in [0, 1], shape (3, H, W), by the rules above.
 
-    Raises `InputError` naming the file when it is missing, not an image, or truncated.
+    Raises `InputError` naming the file when it is missing, a folder, not an image, truncated,
+    empty, larger than `MAX_IMAGE_PIXELS` (checked before decoding), or of a sample format
+    without a fixed range (32-bit or floating-point).
     """
-    from PIL import Image, UnidentifiedImageError
+    import re
+    import struct
+    import warnings
+
+    from PIL import Image
 
     path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{path} is a folder, not an image file")
     if not path.is_file():
         raise InputError(f"image file {path} does not exist")
+    # What Pillow's plugins raise on a malformed file: a file that fails here is a bad input.
+    bad_file = (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error)
+    im = None
     try:
-        with Image.open(path) as im:
-            im.load()
-            rgb = np.asarray(im.convert("RGB"), dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, SyntaxError) as e:
+        with warnings.catch_warnings():  # the cap below is lower than Pillow's warning level
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(path)  # reads the header only
+        w, h = im.size
+        if w * h > MAX_IMAGE_PIXELS:
+            raise _too_large(path, (w, h), w * h)
+        if w * h == 0:
+            raise InputError(f"{path} has no pixels (size {w} x {h})")
+        im.load()
+        rgb = _rgb8(im, path)  # (H, W, 3) uint8
+    except InputError:
+        raise
+    except Image.DecompressionBombError as e:  # over Pillow's own limit: the count in its message
+        found = re.search(r"\((\d+) pixels\)", str(e))
+        raise _too_large(path, None, int(found[1]) if found else None) from None
+    except bad_file as e:
         raise InputError(f"{path} is not a readable image ({e})") from e
-    return rgb.transpose(2, 0, 1).astype(np.float32) / np.float32(255.0)
+    finally:
+        if im is not None:
+            im.close()  # frees the decoded pixels too (leaving a `with` block does not)
+    # float32 in place, channel by channel: the 8-bit image plus one float copy at the peak.
+    out = np.empty((3, *rgb.shape[:2]), dtype=np.float32)
+    for c in range(3):
+        np.divide(rgb[..., c], np.float32(255.0), out=out[c], dtype=np.float32)
+    return out
+
+
+def _too_large(path: Path, size: tuple[int, int] | None, pixels: int | None) -> InputError:
+    cap = MAX_IMAGE_PIXELS / 1e6
+    if pixels is None:
+        what = "too many pixels to decode"
+    else:
+        dims = f"{size[0]} x {size[1]} pixels, " if size else ""
+        what = f"{dims}{pixels / 1e6:.1f} megapixels decoded"
+    return InputError(
+        f"{path} is {what}: above the cap of {cap:g} megapixels "
+        "(sotazoo.transforms.MAX_IMAGE_PIXELS); scale it down first, e.g. to 4000 pixels on its "
+        "longer side (the models see a few hundred pixels a side)"
+    )
+
+
+def _rgb8(im: Any, path: Path) -> np.ndarray:
+    """A loaded Pillow image -> (H, W, 3) uint8 RGB, upright, alpha composited on black."""
+    import struct
+
+    from PIL import Image
+
+    try:
+        turn = _ORIENTATION.get(im.getexif().get(0x0112, 1))
+    except (SyntaxError, ValueError, struct.error, IndexError, TypeError):  # unreadable EXIF
+        turn = None  # shown as stored, as browsers do
+    if turn is not None:
+        im = im.transpose(getattr(Image.Transpose, turn))
+    mode = im.mode
+    if mode.startswith("I;16") or mode == "I":
+        v = np.asarray(im)
+        if mode == "I" and v.size and (v.min() < 0 or v.max() > 65535):
+            raise InputError(
+                f"{path} holds 32-bit integer samples (range {v.min()}..{v.max()}), which have "
+                "no fixed scale; save it as an 8- or 16-bit PNG"
+            )
+        grey = (v.astype(np.uint16) >> 8).astype(np.uint8)  # the high byte, as libpng strip_16
+        if isinstance(im.info.get("transparency"), int):  # a PNG tRNS grey value: alpha 0
+            grey[v == im.info["transparency"]] = 0
+        return np.repeat(grey[..., None], 3, axis=2)
+    if mode == "F":
+        raise InputError(
+            f"{path} holds floating-point samples, which have no fixed scale; "
+            "save it as an 8- or 16-bit PNG"
+        )
+    if mode == "CMYK":  # Chromium's formula, floored (Pillow's convert rounds)
+        cmyk = np.asarray(im).astype(np.uint16)
+        keep = 255 - cmyk[..., 3:]
+        return ((255 - cmyk[..., :3]) * keep // 255).astype(np.uint8)
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info:
+        rgba = np.asarray(im.convert("RGBA"))
+        a = rgba[..., 3:].astype(np.uint16)
+        return ((rgba[..., :3] * a + 127) // 255).astype(np.uint8)  # round(v * a / 255)
+    return np.asarray(im if mode == "RGB" else im.convert("RGB"))
 
 
 def center_crop_square(image: np.ndarray) -> np.ndarray:

@@ -3,8 +3,9 @@
 // Every demo reads its spec (models/<name>.json, written by `sotazoo site build`) and runs the
 // exported ONNX file with onnxruntime-web's wasm backend, served from this site (no CDN).
 // Pre-processing repeats src/sotazoo/transforms.py step by step with the same arithmetic:
-// RGB bytes / 255 as float32 -> centre square crop -> bilinear resize (half-pixel centres, no
-// antialias, = torch interpolate align_corners=False) -> (x - mean) / std, layout NCHW.
+// RGB bytes (decoded by the rules of its docstring) / 255 as float32 -> centre square crop ->
+// bilinear resize (half-pixel centres, no antialias, = torch interpolate align_corners=False) ->
+// (x - mean) / std, layout NCHW.
 
 const ORT_URL = new URL('./ort/ort.wasm.min.mjs', import.meta.url).href;
 let ortPromise = null;
@@ -43,26 +44,65 @@ function initLang() {
 
 // ---------------------------------------------------------------- pre-processing
 
-/** Decode an image URL or File to {data: Float32Array (3*H*W, [0,1]), height, width}. */
+// The decoded-size cap, = sotazoo.transforms.MAX_IMAGE_PIXELS (a test checks they are equal).
+export const MAX_IMAGE_PIXELS = 50_000_000;
+
+function tooLarge(name, width, height) {
+  const mp = (width * height / 1e6).toFixed(1);
+  return new Error(`${name} is ${width} x ${height} pixels, ${mp} megapixels decoded: above the ` +
+    `cap of ${MAX_IMAGE_PIXELS / 1e6} megapixels; scale it down first, e.g. to 4000 pixels on ` +
+    'its longer side (the models see a few hundred pixels a side)');
+}
+
+/** The size an image file's header declares, without decoding its pixels (an <img> element
+ *  decodes lazily); null where there is no <img> (a worker) or the header is unreadable. */
+async function headerSize(blob) {
+  if (typeof Image === 'undefined') return null;
+  const url = URL.createObjectURL(blob);
+  try {
+    const img = new Image();
+    await new Promise((ok, fail) => { img.onload = ok; img.onerror = fail; img.src = url; });
+    return { width: img.naturalWidth, height: img.naturalHeight };
+  } catch {
+    return null;
+  } finally {
+    URL.revokeObjectURL(url);
+  }
+}
+
+/** Decode an image URL or File to {data: Float32Array (3*H*W, [0,1]), height, width}, by the
+ *  rules of transforms.py's docstring: EXIF orientation applied, 16-bit samples cut to their
+ *  high byte, no colour management, and alpha composited on black (the canvas is opaque, so
+ *  drawImage stores round(v * a / 255)); at most MAX_IMAGE_PIXELS, checked from the header. */
 export async function decodeImage(source) {
   let blob = source;
+  const name = source.name || source;
   if (typeof source === 'string') {
     const r = await fetch(source);
     if (!r.ok) throw new Error(`could not load ${source} (HTTP ${r.status})`);
     blob = await r.blob();
   }
+  const declared = await headerSize(blob);
+  if (declared && declared.width * declared.height > MAX_IMAGE_PIXELS) {
+    throw tooLarge(name, declared.width, declared.height);
+  }
   let bitmap;
   try {
     bitmap = await createImageBitmap(blob, {
-      colorSpaceConversion: 'none', premultiplyAlpha: 'none', imageOrientation: 'none',
+      colorSpaceConversion: 'none', premultiplyAlpha: 'none', imageOrientation: 'from-image',
     });
   } catch {
-    throw new Error(`${source.name || source} is not an image this browser can decode`);
+    throw new Error(`${name} is not an image this browser can decode`);
   }
   const { width, height } = bitmap;
+  if (width * height > MAX_IMAGE_PIXELS) {
+    bitmap.close();
+    throw tooLarge(name, width, height);
+  }
   const canvas = new OffscreenCanvas(width, height);
-  const ctx = canvas.getContext('2d', { willReadFrequently: true });
+  const ctx = canvas.getContext('2d', { alpha: false, willReadFrequently: true });
   ctx.drawImage(bitmap, 0, 0);
+  bitmap.close();
   const rgba = ctx.getImageData(0, 0, width, height).data;
   const data = new Float32Array(3 * width * height);
   const plane = width * height;
