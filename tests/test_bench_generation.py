@@ -47,6 +47,9 @@ def test_bench_pairs_of_the_gan_references():
     assert pair.reference.cfg.fused_scale and not pair.ours.cfg.fused_scale
     z = torch.randn(3, 32, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
+        # other ops for one function (up x2 + 3x3 conv vs a transposed 4x4 conv: other sums);
+        # the pixel norms over 8-16 channels magnify that rounding: measured 1.3e-6 on images
+        # of order 1, and another CPU's kernels move both sides alike
         assert (pair.ours(z) - pair.reference(z)).abs().max() <= 1e-4
 
 

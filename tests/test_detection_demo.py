@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from sotazoo import create_model
-from sotazoo.export import ExportError, export_onnx
+from sotazoo.export import DEFAULT_TOLERANCE, ExportError, export_onnx
 from sotazoo.papers.retinanet import demo as retinanet_demo
 from sotazoo.papers.retinanet import method as retinanet_method
 from sotazoo.papers.retinanet.model import IMAGENET_MEAN, IMAGENET_STD
@@ -100,11 +100,23 @@ def _setup(paper: str, scenes, quantile: float = 0.995, **kwargs):
     return model, xs, demo.Detections(model, score_thresh=thresh, **kwargs)
 
 
-def _assert_same(got, want: dict, what: str) -> None:
+# How far the graph may be from `postprocess`, relative to each output's scale (boxes: the
+# largest coordinate; scores: 1), as sotazoo.export measures it. In PyTorch both run the same
+# model forward on the same input, so the raw outputs are bitwise equal on any CPU or thread
+# count; only the decode's elementwise exp/sigmoid on other slices may round apart (vector body
+# vs scalar tail): 1e-6 is ~8 ulps of the scale (measured: equal). onnxruntime runs its own
+# kernels: the export rule, DEFAULT_TOLERANCE (1e-4; measured up to 3e-6 for YOLOv3's boxes,
+# whose exp() turns a logit's ~4e-6 into 1.3e-3 px on a 700 px half-width).
+SAME_KERNELS, ONNXRUNTIME = 1e-6, DEFAULT_TOLERANCE
+
+
+def _assert_same(got, want: dict, what: str, rel: float = SAME_KERNELS) -> None:
     boxes, scores, labels = (t.detach().numpy() if isinstance(t, torch.Tensor) else t for t in got)
     assert boxes.shape == tuple(want["boxes"].shape), what
-    np.testing.assert_allclose(boxes, want["boxes"].numpy(), atol=1e-3, rtol=0, err_msg=what)
-    np.testing.assert_allclose(scores, want["scores"].numpy(), atol=1e-6, rtol=0, err_msg=what)
+    want_boxes = want["boxes"].numpy()
+    scale = max(1.0, float(np.abs(want_boxes).max(initial=0.0)))  # a wrong box is off by pixels
+    np.testing.assert_allclose(boxes, want_boxes, atol=rel * scale, rtol=0, err_msg=what)
+    np.testing.assert_allclose(scores, want["scores"].numpy(), atol=rel, rtol=0, err_msg=what)
     np.testing.assert_array_equal(labels, want["labels"].numpy(), err_msg=what)
 
 
@@ -160,7 +172,7 @@ def test_exported_graph_runs_in_onnxruntime_as_postprocess(paper, scenes, tmp_pa
         tolerance=graph.export_tolerance,
     )
     assert r.output_names == ("boxes", "scores", "labels") and r.checked_inputs == len(scenes)
-    assert r.max_abs_diff <= 1e-3 and r.input_shape == (1, 3, 128, 128)
+    assert r.max_rel_diff <= ONNXRUNTIME and r.input_shape == (1, 3, 128, 128)
     g = onnx.load(str(path))
     ops = {n.op_type for n in g.graph.node} | {
         n.op_type for node in g.graph.node for a in node.attribute for n in a.g.node
@@ -171,7 +183,7 @@ def test_exported_graph_runs_in_onnxruntime_as_postprocess(paper, scenes, tmp_pa
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     for name, x in zip(scenes, xs, strict=True):
         got = sess.run(None, {"input": x.numpy()})
-        _assert_same(got, _postprocess(paper, model, x, graph), name.name)
+        _assert_same(got, _postprocess(paper, model, x, graph), name.name, rel=ONNXRUNTIME)
 
 
 @pytest.mark.parametrize("paper", ["retinanet", "yolov3"])
@@ -230,6 +242,8 @@ def test_export_onnx_names_and_checks_every_output(tmp_path):
     torch.manual_seed(0)
     model = TwoHeads()
     r = export_onnx(model, (3, 8, 8), tmp_path / "two.onnx")
+    # Outputs of O(1) from a mean of 64 and 3-term dot products: a few ulps apart in any engine
+    # and on any CPU; 1e-6 is ~8 ulps of 1 (here and on the batch of 5 below), argmax is equal.
     assert r.output_names == ("output0", "output1") and r.max_abs_diff <= 1e-6
     sess = ort.InferenceSession(str(tmp_path / "two.onnx"), providers=["CPUExecutionProvider"])
     assert [o.name for o in sess.get_outputs()] == ["output0", "output1"]
@@ -296,4 +310,4 @@ def test_build_demo_exports_the_demo_graph_checked_on_the_samples(paper, tmp_pat
         png = tmp_path / "site" / "models" / s["src"]
         assert png.read_bytes() == (tmp_path / "scenes" / png.name).read_bytes()
         got = sess.run(None, {"input": x.numpy()})
-        _assert_same(got, _postprocess(paper, model, x, graph), s["name"])
+        _assert_same(got, _postprocess(paper, model, x, graph), s["name"], rel=ONNXRUNTIME)

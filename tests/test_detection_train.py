@@ -157,6 +157,9 @@ def test_shipped_demo_weights_reproduce_their_logged_metrics(paper):
     assert log["sha256"] == w.sha256 and log["eval_scenes"] == 500
     model = sotazoo.create_model(name, weights="sotazoo", progress=False)
     got = D.evaluate_detector(D.detector(model), D.held_out_scenes(log["eval_scenes"]))
+    # Equal on the CPU that trained them (AMD EPYC). Elsewhere float32 kernels move scores by
+    # ulps, which can flip a detection at the score threshold or an NMS IoU tie: each flip moves
+    # AP over the 500 scenes by under 1e-3, so 2e-3 allows a few, not a change of model.
     assert got["map"] == pytest.approx(log["metrics"]["heldout_map"], abs=2e-3)
     assert got["ap50"] == pytest.approx(log["metrics"]["heldout_ap50"], abs=2e-3)
     assert w.metrics["heldout_map"] == log["metrics"]["heldout_map"]

@@ -23,7 +23,7 @@ def test_8x8_is_sklearn_scaled_to_minus_one_one():
     x, y = load_digits(size=8, split="all")
     assert x.shape == (1797, 1, 8, 8) and x.dtype == torch.float32
     expected = torch.from_numpy(sk.images / 8.0 - 1.0).float()
-    torch.testing.assert_close(x[:, 0], expected, rtol=0, atol=1e-6)
+    torch.testing.assert_close(x[:, 0], expected, rtol=0, atol=1e-6)  # k/8 - 1: exact in float32
     assert torch.equal(y, torch.from_numpy(sk.target))
 
 
@@ -36,6 +36,8 @@ def test_resampling_matches_pil_bilinear(size):
     for i in (0, 1, 1000, 1796):
         src = (sk.images[i] / 8.0 - 1.0).astype(np.float32)
         pil = np.asarray(Image.fromarray(src, mode="F").resize((size, size), Image.BILINEAR))
+        # two float32 implementations of a 2-4 tap filter on values in [-1, 1]: an ulp or two
+        # apart (measured 6e-8); a wrong filter or pixel alignment is off by ~1e-1
         np.testing.assert_allclose(x[i, 0].numpy(), pil, atol=1e-5)
 
 

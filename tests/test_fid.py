@@ -72,6 +72,7 @@ def test_symmetric_and_zero_on_itself():
     mu1, mu2 = rng.normal(size=10), rng.normal(size=10)
     d12, d21 = frechet_distance(mu1, s1, mu2, s2), frechet_distance(mu2, s2, mu1, s1)
     assert d12 > 1 and d12 == pytest.approx(d21, rel=1e-7)
+    # float64 throughout: only sqrtm's rounding is left, ~1e-13 of the trace (~100) here
     assert abs(frechet_distance(mu1, s1, mu1, s1)) < 1e-8
 
 
@@ -128,6 +129,8 @@ def test_proxy_reference_fids_recompute_and_order(proxy):
     are each at least 50x farther. The recomputed values also equal the logged ones."""
     got = reference_fids(proxy.net)
     for k, v in LOG["reference_fid"].items():
+        # the log keeps 3 decimals (abs: +-5e-4 on the heldout 0.126); another CPU's float32
+        # features move a FID by ~1e-6 of itself (rel covers the 60 of the noise set with room)
         assert got[k] == pytest.approx(v, rel=1e-3, abs=1e-3), k
     assert got["heldout"] >= 0
     for k in ("blurred", "one_class", "noise"):
@@ -136,6 +139,8 @@ def test_proxy_reference_fids_recompute_and_order(proxy):
 
 def test_fid_of_a_set_with_itself_is_zero_and_fid_is_symmetric(proxy, digits):
     xt, _, xh, _ = digits
+    # the same batch gives the same features (same kernels, same order): only sqrtm's float64
+    # rounding remains (measured 5e-13); 1e-4 is still 1000x below the heldout FID (0.126)
     assert abs(fid(xh, xh, features=proxy)) < 1e-4
     assert fid(xt, xh, features=proxy) == pytest.approx(fid(xh, xt, features=proxy), rel=1e-5)
 
@@ -163,10 +168,11 @@ def test_rgb_and_other_sizes_are_converted(proxy, digits):
 
     _, _, xh, _ = digits
     f1 = proxy(xh[:50])
+    # luma = grey * (0.299 + 0.587 + 0.114), 1 up to an ulp: features (of order 4) a few ulps off
     torch.testing.assert_close(proxy(xh[:50].expand(-1, 3, -1, -1)), f1, atol=1e-5, rtol=1e-5)
     x8, _ = load_digits(size=8, split="heldout", seed=0)
     x32, _ = load_digits(size=32, split="heldout", seed=0)
-    assert abs(fid(x8, xh, features=proxy)) < 1e-6
+    assert abs(fid(x8, xh, features=proxy)) < 1e-6  # the same tensors: sqrtm's rounding alone
     blurred = fid(resample(resample(xh, 4), 16), xh, features=proxy)
     assert fid(x32, xh, features=proxy) < blurred / 50
 
@@ -259,6 +265,8 @@ def test_inception_loader_matches_pytorch_fid(inception_file, monkeypatch):
         want = ref(x01)[0].flatten(1)
         got = ours(2 * x01 - 1)
     assert got.shape == (2, 2048) and want.abs().max() > 1e-2  # features that mean something
+    # Same weights and the same torch ops on the same kernels, so any CPU or thread count moves
+    # both alike (measured: equal); rtol scales the bound to the features (up to ~30).
     torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
     with torch.inference_mode():
         grey = ours(2 * x01[:, :1] - 1)

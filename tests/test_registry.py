@@ -2,14 +2,20 @@ import pytest
 import torch
 
 import sotazoo
-from sotazoo.registry import example_inputs, model_entry, paper_module
+from sotazoo.papers._contract import paper
+from sotazoo.registry import example_inputs, model_entry
+from sotazoo.verify import tiny_model  # a small version of each registered model
 
 
 def test_import_does_not_load_torch_or_papers():
     import subprocess
     import sys
 
-    code = "import sys, sotazoo; sotazoo.list_models(); print(sorted(m for m in sys.modules if m.startswith(('torch', 'sotazoo.papers'))))"
+    # The contract (sotazoo.papers._contract) is core; no paper folder may be imported.
+    code = (
+        "import sys, sotazoo; sotazoo.list_models(); print(sorted(m for m in sys.modules if "
+        "m.startswith(('torch', 'sotazoo.papers.')) and m != 'sotazoo.papers._contract'))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
@@ -42,24 +48,12 @@ def test_every_model_belongs_to_exactly_one_paper():
         pid, entry = model_entry(name)
         assert name not in seen
         seen[name] = pid
-        assert callable(getattr(paper_module(pid, "model"), entry.builder))
-
-
-def _tiny(name):
-    """A small version of each registered model, for the forward/backward/export checks."""
-    pid, entry = model_entry(name)
-    module = paper_module(pid, "model")
-    overrides = module.tiny_overrides(name) if hasattr(module, "tiny_overrides") else {}
-    if entry.task == "generation":  # the noise vector (Z,); the class label, if any, is extra
-        return sotazoo.create_model(name, **overrides), entry.input_size, entry
-    c, h, w = entry.input_size
-    size = (c, h, w) if entry.extra_inputs else (c, min(h, 64), min(w, 64))
-    return sotazoo.create_model(name, **overrides), size, entry
+        assert callable(paper(pid).builder(name))
 
 
 @pytest.mark.parametrize("name", sotazoo.list_models())
 def test_forward_backward(name):
-    model, size, entry = _tiny(name)
+    model, size, entry = tiny_model(name)
     model.train()
     inputs = example_inputs(entry, 2, size=size)
     out = model(*inputs)
@@ -84,8 +78,12 @@ def test_forward_backward(name):
 def test_export_onnx_matches_torch(name, tmp_path):
     from sotazoo.export import export_onnx
 
-    model, size, entry = _tiny(name)
+    # Seeded, so that the output's scale is the same on every run and in every test order:
+    # unseeded, rn_clevr's logits (a sum over 4096 object pairs) ranged from ~1 to ~10^3.
+    torch.manual_seed(0)
+    model, size, entry = tiny_model(name)
     r = export_onnx(model.eval(), size, tmp_path / f"{name}.onnx", extra_inputs=entry.extra_inputs)
-    assert r.max_abs_diff <= r.tolerance and r.opset >= 17
+    # The bound is relative to max(1, max |output|), float32 rounding's scale (sotazoo.export).
+    assert r.max_rel_diff <= r.tolerance and r.opset >= 17
     assert (tmp_path / f"{name}.onnx").is_file()
     assert not list(tmp_path.glob("*.part"))

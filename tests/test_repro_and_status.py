@@ -3,7 +3,8 @@ import json
 import pytest
 
 from sotazoo.cards import load_card
-from sotazoo.repro import Measured, format_result, full_result_paths, repo_root, validate_result
+from sotazoo.provenance import repo_root
+from sotazoo.repro import Measured, format_result, full_result_paths, validate_result
 from sotazoo.status import COLUMNS, paper_status, status_table
 
 

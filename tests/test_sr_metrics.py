@@ -1,4 +1,10 @@
-"""SR metrics (sotazoo.metrics.sr) and bicubic resizing (sotazoo.resize), checked by hand."""
+"""SR metrics (sotazoo.metrics.sr) and bicubic resizing (sotazoo.resize), checked by hand.
+
+Tolerances: these run in float64 (eps 2.2e-16) on values of at most 255, so bounds of 1e-12 to
+1e-9 are 10^3 to 10^6 ulps of them (room for numpy's SIMD sums in another order on another CPU),
+yet far below what a wrong tap, weight or border rule gives (1e-3 and more). The float32 and
+printed-value comparisons give their own reasons.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +15,10 @@ import pytest
 import torch
 from PIL import Image
 
+from sotazoo.metrics.bicubic import compare_bicubic
 from sotazoo.metrics.sr import psnr_rgb, psnr_y, rgb_to_y, sr_metrics, ssim_y
 from sotazoo.resize import (
     bicubic_degrade,
-    compare_bicubic,
     imresize_matlab,
     imresize_torch,
     modcrop,
@@ -46,6 +52,7 @@ def _const(rgb: tuple[float, float, float], h: int = 24, w: int = 24) -> np.ndar
 def test_rgb_to_y_hand_values(rgb, y):
     pixel = np.array([[rgb]], dtype=np.uint8)
     assert rgb_to_y(pixel)[0, 0] == pytest.approx(y, abs=1e-9)
+    # float32 input: Y up to 235, whose ulp is 1.5e-5; 1e-4 is a few ulps of that
     assert rgb_to_y(pixel.astype(np.float32))[0, 0] == pytest.approx(y, abs=1e-4)
 
 
@@ -279,7 +286,7 @@ def test_upscale_matches_printed_matlab_output():
     # for bit against R2015b) gives -0.09375 there. The first nine do not depend on the rule.
     printed = [0, -0.0234, -0.0703, 0.2031, 0.7969, 1.0938, 1.0938, 0.7969, 0.2031]
     out = imresize_matlab(np.array([[0.0, 0, 1, 1, 0]]), output_shape=(1, 10))[0]
-    np.testing.assert_allclose(out[:9], printed, atol=5e-5)
+    np.testing.assert_allclose(out[:9], printed, atol=5e-5)  # half the printed 4th decimal
     assert out[9] == pytest.approx(-0.09375, abs=1e-12)
 
 
@@ -349,6 +356,7 @@ def test_imresize_torch_is_pil_bicubic():
     for size in [(12, 8), (72, 48)]:  # PIL takes (width, height)
         pil = np.asarray(Image.fromarray(img, mode="F").resize(size, Image.Resampling.BICUBIC))
         ours = imresize_torch(img, size[0] / 36)
+        # PIL keeps float32 ("F"): values up to 255 (ulp 1.5e-5) through 4-16 taps, ~65 ulps
         np.testing.assert_allclose(ours, pil, atol=1e-3)
 
 

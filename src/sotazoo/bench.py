@@ -16,30 +16,17 @@ timed as it is, with a note.
 
 Reference specs (`create_reference`): `timm:NAME`, `torchvision:NAME:k=v,...`,
 `torchsr:NAME:k=v,...`, `sotazoo:NAME:k=v,...`. The `k=v` values are Python literals where they
-parse (`2`, `True`, `None`), else strings, and go to the library's builder, except these, which
-are ours:
-
-- `torchvision:...:raw=True`: torchvision's detector without the work ours leaves outside the
-  network — no `GeneralizedRCNNTransform` (resize to min_size/max_size, normalise, pad) and no
-  post-processing (decode, NMS). The module runs torchvision's own backbone (ResNet + FPN) and
-  head on an already normalised (B, 3, H, W) tensor and returns (B, N, K + 4), class logits then
-  box deltas: what `RetinaNet.forward` computes between its transform and its postprocess, and
-  the layout of our RetinaNet's output. torchvision's RetinaNet builders only.
-- `torchvision:retinanet_resnet50_fpn:frozen_bn=True`: the network torchvision runs for its COCO
-  weights — its builder's pretrained path (ResNet-50 with FrozenBatchNorm2d, P6 on P5), then
-  `overwrite_eps(model, 0.0)` as the builder does for `COCO_V1` — with random weights, nothing
-  downloaded. Without it, `weights_backbone=None` gives nn.BatchNorm2d, which ours (FrozenBN,
-  like the paper and the COCO weights) does not use.
+parse (`2`, `True`, `None`), else strings, and go to the library's builder. A paper may provide an
+adapter for a reference it needs built another way (the paper contract's `reference.REFERENCES`:
+e.g. RetinaNet's `torchvision:retinanet_resnet50_fpn:raw=True,frozen_bn=True`, torchvision's
+network without its transform and post-processing); its options are documented there.
 
 torchvision builders get `weights=None` and, where they take one, `weights_backbone=None` unless
-the spec sets them: a benchmark needs no download. RetinaNet's matched reference, the one its card
-declares, is `torchvision:retinanet_resnet50_fpn:raw=True,frozen_bn=True`; YOLOv3's card declares
-the same, for the paper's speed comparison with RetinaNet (no weights shared).
+the spec sets them: a benchmark needs no download.
 """
 
 from __future__ import annotations
 
-import platform
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -51,6 +38,8 @@ import torch
 from sotazoo.cards import ExtraInput
 from sotazoo.errors import SotazooError
 from sotazoo.inputs import random_inputs
+from sotazoo.papers._contract import find_reference
+from sotazoo.provenance import cpu_name
 
 
 @dataclass
@@ -124,96 +113,32 @@ def _options(opts: str, spec: str = "") -> dict:
     return out
 
 
-class TorchvisionDetectorNetwork(torch.nn.Module):
-    """torchvision's RetinaNet between its transform and its post-processing.
-
-    Holds the detector's own `backbone` and `head` (so its state dict has the detector's keys) and
-    does what `RetinaNet.forward` does with them: the backbone's feature maps as a list (P3 … P7)
-    into the head, whose (B, N, K) logits and (B, N, 4) deltas are concatenated as ours are.
-    """
-
-    def __init__(self, detector: torch.nn.Module) -> None:
-        super().__init__()
-        self.backbone = detector.backbone
-        self.head = detector.head
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        feats = list(self.backbone(x).values())
-        out = self.head(feats)
-        return torch.cat([out["cls_logits"], out["bbox_regression"]], dim=-1)  # (B, N, K + 4)
-
-
-def _flag(opts: dict, key: str, spec: str) -> bool:
+def flag(opts: dict, key: str, spec: str) -> bool:
+    """Pop the True/False option `key` of a reference spec's options (default False)."""
     value = opts.pop(key, False)
     if not isinstance(value, bool):
         raise SotazooError(f"reference {spec!r}: {key} must be True or False, not {value!r}")
     return value
 
 
-def _torchvision_frozen_retinanet(opts: dict, spec: str) -> torch.nn.Module:
-    """`retinanet_resnet50_fpn` as torchvision's builder assembles it for `weights=COCO_V1`
-    (FrozenBatchNorm2d ResNet-50, FPN over layers 2-4, P6/P7 on P5, eps set to 0), random."""
-    from torchvision.models import resnet50
-    from torchvision.models.detection import RetinaNet
-    from torchvision.models.detection._utils import overwrite_eps
-    from torchvision.models.detection.backbone_utils import _resnet_fpn_extractor
-    from torchvision.ops.feature_pyramid_network import LastLevelP6P7
-    from torchvision.ops.misc import FrozenBatchNorm2d
-
-    for key in ("weights", "weights_backbone"):
-        if opts.pop(key, None) is not None:
-            raise SotazooError(
-                f"reference {spec!r}: frozen_bn=True builds random weights; drop {key}"
-            )
-    num_classes = opts.pop("num_classes", 91)
-    layers = opts.pop("trainable_backbone_layers", 3)
-    body = resnet50(weights=None, norm_layer=FrozenBatchNorm2d)
-    backbone = _resnet_fpn_extractor(
-        body, layers, returned_layers=[2, 3, 4], extra_blocks=LastLevelP6P7(256, 256)
-    )
-    try:
-        model = RetinaNet(backbone, num_classes, **opts)
-    except TypeError as e:
-        raise SotazooError(f"reference {spec!r}: {e}") from None
-    overwrite_eps(model, 0.0)
-    return model
-
-
-def _torchvision_reference(name: str, opts: dict, spec: str) -> torch.nn.Module:
+def torchvision_model(name: str, opts: dict, spec: str) -> torch.nn.Module:
+    """torchvision's builder `name` with `opts`, random weights unless the spec sets them (a
+    benchmark downloads nothing)."""
     import inspect
 
     import torchvision
-    from torchvision.models.detection import RetinaNet
 
-    raw = _flag(opts, "raw", spec)
-    frozen_bn = _flag(opts, "frozen_bn", spec)
-    if frozen_bn:
-        if name != "retinanet_resnet50_fpn":
-            raise SotazooError(
-                f"reference {spec!r}: frozen_bn=True is implemented for "
-                "torchvision:retinanet_resnet50_fpn only"
-            )
-        model = _torchvision_frozen_retinanet(opts, spec)
-    else:
-        try:
-            builder = torchvision.models.get_model_builder(name)
-        except ValueError:
-            raise SotazooError(f"reference {spec!r}: torchvision has no model {name!r}") from None
-        opts.setdefault("weights", None)  # random weights: a benchmark downloads nothing
-        if "weights_backbone" in inspect.signature(builder).parameters:
-            opts.setdefault("weights_backbone", None)
-        try:
-            model = builder(**opts)
-        except (TypeError, ValueError) as e:
-            raise SotazooError(f"reference {spec!r}: {e}") from None
-    if raw:
-        if not isinstance(model, RetinaNet):
-            raise SotazooError(
-                f"reference {spec!r}: raw=True takes torchvision's RetinaNet builders "
-                f"(retinanet_resnet50_fpn, retinanet_resnet50_fpn_v2), not {name!r}"
-            )
-        model = TorchvisionDetectorNetwork(model)
-    return model
+    try:
+        builder = torchvision.models.get_model_builder(name)
+    except ValueError:
+        raise SotazooError(f"reference {spec!r}: torchvision has no model {name!r}") from None
+    opts.setdefault("weights", None)
+    if "weights_backbone" in inspect.signature(builder).parameters:
+        opts.setdefault("weights_backbone", None)
+    try:
+        return builder(**opts)
+    except (TypeError, ValueError) as e:
+        raise SotazooError(f"reference {spec!r}: {e}") from None
 
 
 def create_reference(spec: str) -> torch.nn.Module:
@@ -230,6 +155,9 @@ def create_reference(spec: str) -> torch.nn.Module:
     if not name:
         raise SotazooError(f"reference {spec!r} names no model: it must look like {forms}")
     kwargs = _options(opts, spec)
+    adapter = find_reference(f"{lib}:{name}")  # a paper's adapter (its reference.py), if any
+    if adapter is not None:
+        return adapter(kwargs, spec)
     if lib == "sotazoo":
         from sotazoo.registry import create_model
 
@@ -244,7 +172,7 @@ def create_reference(spec: str) -> torch.nn.Module:
         except RuntimeError as e:  # timm: "Unknown model (name)"
             raise SotazooError(f"reference {spec!r}: {e}") from None
     if lib == "torchvision":
-        return _torchvision_reference(name, kwargs, spec)
+        return torchvision_model(name, kwargs, spec)
     try:
         import torchsr.models
     except ImportError as e:
@@ -270,17 +198,6 @@ def check_device(device: str) -> torch.device:
     elif d.type != "cpu":
         raise SotazooError(f"device {device!r}: sotazoo bench runs on cpu or cuda")
     return d
-
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _timer(model: torch.nn.Module, x: torch.Tensor | tuple) -> Callable[[], float]:
@@ -359,7 +276,8 @@ def build_pair(name: str, vs: str) -> Pair:
     """Our model `name` and the reference `vs`, in eval mode, with the same weights where the
     paper's converter reads the reference's state dict (ours then built with the config overrides
     that the converter says that layout needs)."""
-    from sotazoo.registry import create_model, model_entry, paper_converter
+    from sotazoo.papers._contract import paper
+    from sotazoo.registry import create_model, model_entry
 
     pid, _ = model_entry(name)
     ref = create_reference(vs).eval()
@@ -370,7 +288,7 @@ def build_pair(name: str, vs: str) -> Pair:
             "min_size/max_size and normalises; its postprocess decodes and runs NMS), ours the "
             "network alone: add raw=True to the spec to time the same work"
         )
-    convert = paper_converter(pid)
+    convert = paper(pid).convert
     if convert is None:
         notes.append("weights not shared: the paper has no converter")
         return Pair(create_model(name).eval(), ref, False, {}, notes)
@@ -410,8 +328,8 @@ def bench(
     both on inputs of `input_size` (default: the card's)."""
     from tqdm.auto import tqdm
 
+    from sotazoo.provenance import git_commit
     from sotazoo.registry import create_model, model_entry
-    from sotazoo.repro import git_commit
 
     for what, n in (("batch", batch), ("reps", reps)):
         if not isinstance(n, int) or n < 1:

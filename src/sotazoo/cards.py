@@ -26,30 +26,15 @@ from importlib import resources
 from pathlib import Path
 
 from sotazoo.errors import CardError
+from sotazoo.tasks import TASKS as TASK_TABLE
 
 SUMMARY_EN_WORDS = (120, 250)
 # Chinese has no spaces: a CJK character counts as a unit, about half an English word.
 SUMMARY_ZH_CHARS = (200, 600)
-TASKS = (
-    "classification",
-    "detection",
-    "segmentation",
-    "super_resolution",
-    "restoration",
-    "inpainting",
-    "generation",
-    "translation",
-    "style_transfer",
-    "augmentation",
-    "captioning",
-    "vqa",
-    "depth",
-    "face3d",
-    "body3d",
-    "text_to_image",
-)
+TASKS = tuple(TASK_TABLE)  # the task names; what each takes and returns: sotazoo.tasks
 CLAIM_KINDS = ("accuracy", "cost", "speed")
-# The site's demo widgets (src/sotazoo/site/static/sotazoo.mjs): what goes in, what comes out.
+# The site's demo widgets, one module each (src/sotazoo/site/static/widgets/<kind>.mjs): what goes
+# in, what comes out.
 DEMO_KINDS = (
     "classify",  # image -> top-5 labels
     "image2image",  # image -> image, before/after slider
@@ -376,10 +361,12 @@ def _check_values(card: PaperCard, problems: list[str], expected_id: str | None)
             problems.append(f"{at} is a paper variant with no reference params {of}")
         if m.task not in TASKS:
             problems.append(f"{at}.task {m.task!r} is not one of {TASKS} {of}")
-        if m.task == "generation" and len(m.input_size) != 1:
-            problems.append(f"{at}.input_size of a generator must be (Z,), its noise {of}")
-        elif m.task != "generation" and len(m.input_size) != 3:
-            problems.append(f"{at}.input_size must be (C, H, W) {of}")
+        elif len(m.input_size) != TASK_TABLE[m.task].input_rank:
+            problems.append(
+                f"{at}.input_size {list(m.input_size)} must have "
+                f"{TASK_TABLE[m.task].input_rank} sizes for a {m.task} model: "
+                f"{TASK_TABLE[m.task].takes} {of}"
+            )
         if any(n <= 0 for n in m.input_size):
             problems.append(f"{at}.input_size {list(m.input_size)} has a size below 1 {of}")
         for k, x in enumerate(m.extra_inputs):
@@ -411,6 +398,15 @@ def papers_dir() -> Path:
 
 
 def card_path(paper_id: str) -> Path:
+    """`<folder>/<paper_id>/card.toml` for the first folder of the `sotazoo.papers` package path
+    that holds it (the package's own folder first; a folder appended to `sotazoo.papers.__path__`
+    adds papers from outside the package), else where it would be in the package."""
+    import sotazoo.papers
+
+    for root in sotazoo.papers.__path__:
+        path = Path(root) / paper_id / "card.toml"
+        if path.is_file():
+            return path
     return papers_dir() / paper_id / "card.toml"
 
 

@@ -1,5 +1,5 @@
-"""The `sotazoo` command line: list, info, status, bench, export, sample, repro, train, site,
-serve."""
+"""The `sotazoo` command line: list, info, status, verify, bench, export, sample, repro, train,
+site, serve."""
 
 from __future__ import annotations
 
@@ -25,19 +25,53 @@ EPILOG = """examples:
 """
 
 
+def _int_at_least(low: int, high: int | None = None):
+    """An argparse `type`: an integer in [low, high], else argparse's one-line usage error."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
+        if high is not None and value > high:
+            raise argparse.ArgumentTypeError(f"must be at most {high}, got {value}")
+        return value
+
+    return parse
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text}")
+    return value
+
+
+POSITIVE = _int_at_least(1)
+SEED = _int_at_least(0, 2**32 - 1)
+PORT = _int_at_least(0, 65535)
+
+
 def _cmd_list(args) -> int:
     from sotazoo.cards import load_catalog
     from sotazoo.registry import list_models, model_entry
     from sotazoo.status import COLUMNS, paper_status
 
     if args.models or args.paper or args.task:
-        names = list_models(args.pattern, paper=args.paper, task=args.task)
-        print(f"{'model':<24}{'paper':<14}{'task':<16}{'input':<12}{'ref. params':>14}")
-        for n in names:
+        rows = [("model", "paper", "task", "input", "ref. params")]
+        for n in list_models(args.pattern, paper=args.paper, task=args.task):
             pid, e = model_entry(n)
             params = f"{e.params:,}" if e.params else "(laptop)"
-            size = "x".join(map(str, e.input_size))
-            print(f"{n:<24}{pid:<14}{e.task:<16}{size:<12}{params:>14}")
+            rows.append((n, pid, e.task, "x".join(map(str, e.input_size)), params))
+        widths = [max(len(r[i]) for r in rows) for i in range(5)]  # columns never run together
+        for r in rows:
+            print("  ".join(f"{c:<{w}}" for c, w in zip(r[:4], widths, strict=False))
+                  + f"  {r[4]:>{widths[4]}}")  # fmt: skip
         return 0
     section = None
     for p in load_catalog():
@@ -126,6 +160,25 @@ def _cmd_info(args) -> int:
     return 0
 
 
+def _cmd_verify(args) -> int:
+    from sotazoo.registry import list_models, list_papers
+    from sotazoo.verify import format_record, record_path, verify_paper
+
+    if args.all == bool(args.papers):
+        raise SotazooError("name the papers to verify, or pass --all (not both)")
+    papers = [p for p in list_papers() if list_models(paper=p)] if args.all else args.papers
+    failed = []
+    for pid in papers:
+        record = verify_paper(pid, quick=args.quick, progress=True)
+        print(format_record(record))
+        print(f"wrote {record_path(pid, args.quick)}", file=sys.stderr)
+        failed += [f"{pid}.{n}" for n, c in record["checks"].items() if c["ok"] is False]
+    if failed:
+        print(f"error: checks failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _cmd_status(args) -> int:
     from sotazoo.status import format_status, format_status_markdown
 
@@ -187,7 +240,8 @@ def _cmd_export(args) -> int:
     print(
         f"wrote {r.path} ({r.size_mb:.1f} MB, opset {r.opset}, {r.exporter})\n"
         f"onnxruntime vs PyTorch on a random {tuple(r.input_shape)} batch: "
-        f"max abs diff {r.max_abs_diff:.3g} (tolerance {r.tolerance:g}) OK"
+        f"max abs diff {r.max_abs_diff:.3g}, {r.max_rel_diff:.3g} of the output's scale "
+        f"max(1, max |output|) (tolerance {r.tolerance:g}) OK"
     )
     return 0
 
@@ -220,11 +274,28 @@ def _cmd_repro(args) -> int:
     return 0
 
 
+def _with_recipes(format_help):
+    """`sotazoo train --help` with every recipe's budget unit and default, read from the papers'
+    `train.py` only when the help is printed."""
+
+    def formatted() -> str:
+        from sotazoo.train.recipes import all_recipes
+
+        rows = [f"  {n:<20} --budget {r.default:<4} {r.unit}" for n, r in all_recipes().items()]
+        return (
+            format_help()
+            + "\nrecipes (the budget of the committed weights, and its unit):\n"
+            + ("\n".join(rows) + "\n")
+        )
+
+    return formatted
+
+
 def _cmd_train(args) -> int:
     from sotazoo.train.recipes import run_recipe
 
     out = run_recipe(args.model, out_dir=Path(args.out) if args.out else None, seed=args.seed,
-                     epochs=args.epochs, progress=True)  # fmt: skip
+                     budget=args.budget, progress=True)  # fmt: skip
     print(f"wrote {out['weights']} (sha256 {out['sha256']})\nlog: {out['log']}")
     print(f"held-out metrics: {out['metrics']}")
     return 0
@@ -261,10 +332,14 @@ def _cmd_serve(args) -> int:
     from sotazoo.site.serve import make_server
 
     site = Path(args.site) if args.site else default_out()
-    if args.rebuild or is_stale(site):
-        print(f"building the site into {site} ...", file=sys.stderr)
-        build_site(site, progress=True)
-    server = make_server(site, args.host, args.port)
+    server = make_server(site, args.host, args.port)  # first: a busy port fails before a build
+    try:
+        if args.rebuild or is_stale(site):
+            print(f"building the site into {site} ...", file=sys.stderr)
+            build_site(site, progress=True)
+    except BaseException:
+        server.server_close()
+        raise
     host, port = server.server_address[:2]
     shown = f"[{host}]" if ":" in host else host
     print(f"serving {site}\nopen http://{shown}:{port}/ in a browser (Ctrl-C stops)", flush=True)
@@ -308,9 +383,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("status", help="the definition-of-done matrix for every paper",
                        description="For every paper, the eight columns of the definition of "
-                       "done, computed from the cards, tests and results that exist.")  # fmt: skip
+                       "done, read from its card and the recorded evidence: results/verify/ "
+                       "(sotazoo verify), the reproduction and the benchmarks. A record older "
+                       "than the paper's files is marked stale.")  # fmt: skip
     s.add_argument("--markdown", action="store_true", help="print a Markdown table")
     s.set_defaults(func=_cmd_status)
+
+    s = sub.add_parser("verify", help="run a paper's checks and record them (the status matrix)",
+                       description="Run a paper's checks — parameter counts against the card, "
+                       "ONNX export against onnxruntime, bad inputs, weights round trip, oracle "
+                       "and browser tests — and write results/verify/<paper>.json with the "
+                       "commit, versions and each check's figure. `sotazoo status` reads these "
+                       "records. --quick runs the first four only and writes "
+                       "<paper>.quick.json.")  # fmt: skip
+    s.add_argument("papers", nargs="*", metavar="PAPER", help="paper ids, e.g. senet")
+    s.add_argument("--all", action="store_true", help="every paper that has models")
+    s.add_argument("--quick", action="store_true", help="params, export, bad input, weights only")
+    s.set_defaults(func=_cmd_verify)
 
     s = sub.add_parser("bench", help="params, GMACs, latency and throughput of a model",
                        description="Measure a model on this machine: parameters, multiply-adds "
@@ -325,8 +414,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "alone: the model's declared reference")  # fmt: skip
     s.add_argument("--size", metavar="N|HxW",
                    help="input height and width for both models (default: the card's input_size)")  # fmt: skip
-    s.add_argument("--batch", type=int, default=8, help="batch size for throughput (default 8)")
-    s.add_argument("--reps", type=int, default=15, help="timed runs per model (default 15)")
+    s.add_argument("--batch", type=POSITIVE, default=8,
+                   help="batch size for throughput (default 8)")  # fmt: skip
+    s.add_argument("--reps", type=POSITIVE, default=15, help="timed runs per model (default 15)")
     s.add_argument("--device", default="cpu", help="cpu or cuda")
     s.add_argument("--json", action="store_true", help="print JSON")
     s.add_argument("--save", action="store_true", help="also write results/bench/<model>.json")
@@ -335,12 +425,14 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("export", help="export a model to ONNX and check it with onnxruntime",
                        description="Export to ONNX (opset >= 17, dynamic batch), run the file "
                        "with onnxruntime and compare with PyTorch; fails when the max abs "
-                       "difference exceeds --tolerance.")  # fmt: skip
+                       "difference exceeds --tolerance times the output's scale, max(1, max "
+                       "|output|): float32 rounding grows with the values' magnitude.")  # fmt: skip
     s.add_argument("model", help="model name")
     s.add_argument("--onnx", required=True, metavar="PATH", help="output .onnx file")
     s.add_argument("--weights", help="weights tag (official, sotazoo) or checkpoint path")
-    s.add_argument("--opset", type=int, default=17)
-    s.add_argument("--tolerance", type=float, default=1e-4, help="max abs diff allowed")
+    s.add_argument("--opset", type=_int_at_least(17), default=17, help="ONNX opset (17 or newer)")
+    s.add_argument("--tolerance", type=_positive_float, default=1e-4,
+                   help="max abs diff allowed, relative to max(1, max |output|)")  # fmt: skip
     s.set_defaults(func=_cmd_export)
 
     s = sub.add_parser("sample", help="draw a grid of images from a generator",
@@ -354,8 +446,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="weights tag or checkpoint path (default sotazoo: our trained demo "
                    "weights); none: random initialisation")  # fmt: skip
     s.add_argument("--seeds", default="0-99", help="noise seeds: N, A-B or a comma list (0-99)")
-    s.add_argument("--label", type=int, help="class of every sample (conditional models)")
-    s.add_argument("--nrow", type=int, help="images per row (default: the number of classes "
+    s.add_argument("--label", type=_int_at_least(0),
+                   help="class of every sample (conditional models)")  # fmt: skip
+    s.add_argument("--nrow", type=POSITIVE, help="images per row (default: the number of classes "
                    "when they cycle and are at most 20, else 10)")  # fmt: skip
     s.set_defaults(func=_cmd_sample)
 
@@ -366,7 +459,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "--quick runs a seconds-long smoke version and writes <paper>.quick.json.")  # fmt: skip
     s.add_argument("paper", help="paper id, e.g. senet")
     s.add_argument("--quick", action="store_true", help="seconds-long smoke run")
-    s.add_argument("--seed", type=int, action="append",
+    s.add_argument("--seed", type=SEED, action="append",
                    help="seed to run (repeat for several; default: the experiment's seeds)")  # fmt: skip
     s.add_argument("--out", help="results folder (default: results/ of the checkout)")
     s.add_argument("--json", action="store_true", help="print the result JSON")
@@ -377,9 +470,12 @@ def build_parser() -> argparse.ArgumentParser:
                        "their sha256 and a JSON log.")  # fmt: skip
     s.add_argument("model", help="model name with a recipe, e.g. seresnet_mini")
     s.add_argument("--out", help="output folder (default: $SOTAZOO_HOME/trained/<model>/seed<N>)")
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--epochs", type=int, help="override the recipe's epochs")
+    s.add_argument("--seed", type=SEED, default=0)
+    s.add_argument("--budget", type=POSITIVE, metavar="N",
+                   help="the training budget in the recipe's own unit (below), instead of the "
+                   "budget of the committed weights")  # fmt: skip
     s.set_defaults(func=_cmd_train)
+    s.format_help = _with_recipes(s.format_help)  # the units, listed only when help is asked
 
     s = sub.add_parser("site", help="build the static site",
                        description="Generate the static site: an index by section, a page per "
@@ -398,8 +494,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "with random weights).")  # fmt: skip
     b.add_argument("models", nargs="*", default=["seresnet_mini.sotazoo", "seresnet50"],
                    help="what to time (default: seresnet_mini.sotazoo seresnet50)")  # fmt: skip
-    b.add_argument("--reps", type=int, default=50, help="timed runs per side (default 50)")
-    b.add_argument("--threads", type=int, default=1, help="threads on both sides (default 1)")
+    b.add_argument("--reps", type=POSITIVE, default=50, help="timed runs per side (default 50)")
+    b.add_argument("--threads", type=POSITIVE, default=1,
+                   help="threads on both sides (default 1)")  # fmt: skip
     b.add_argument("--save", action="store_true",
                    help="write results/bench/browser.<threads>thread.json")  # fmt: skip
     b.set_defaults(func=_cmd_site_bench)
@@ -409,7 +506,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "runtime) with the cross-origin-isolation headers onnxruntime-web needs "
                        "for threads. Builds it first when missing or out of date.")  # fmt: skip
     s.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    s.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
+    s.add_argument("--port", type=PORT, default=8000,
+                   help="port, 0-65535 (default 8000; 0 picks a free one)")  # fmt: skip
     s.add_argument("--site", help="site folder (default: $SOTAZOO_HOME/site)")
     s.add_argument("--rebuild", action="store_true", help="rebuild even when up to date")
     s.set_defaults(func=_cmd_serve)

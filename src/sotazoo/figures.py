@@ -9,7 +9,6 @@ drawing of the idea, rendered to SVG for the site and on demand here::
 
 from __future__ import annotations
 
-import importlib
 import sys
 from pathlib import Path
 
@@ -24,13 +23,13 @@ def render_figure(paper_id: str, out: str | Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from sotazoo.papers._contract import paper
     from sotazoo.registry import get_paper
 
     card = get_paper(paper_id)
     if not card.figure:
         raise CardError(f"paper {paper_id!r} has no figure (its card sets no `figure` caption)")
-    module = importlib.import_module(f"sotazoo.papers.{paper_id}.figure")
-    fig = module.draw()
+    fig = paper(paper_id).figure()
     out = Path(out)
     try:
         # Fixed hash salt and no date: the same drawing gives the same bytes on every build.

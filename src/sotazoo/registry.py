@@ -13,12 +13,12 @@ import importlib
 import os
 from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
 from typing import TYPE_CHECKING
 
 from sotazoo.cards import ModelEntry, PaperCard, card_path, load_card, load_catalog
 from sotazoo.errors import CardError, UnknownNameError, WeightsError
-from sotazoo.weights import Weights, fetch, load_into, read_state_dict
+from sotazoo.papers._contract import default_load, paper
+from sotazoo.weights import Weights, fetch, load_into
 
 if TYPE_CHECKING:
     import torch
@@ -28,7 +28,9 @@ def _suggest(name: str, choices: list[str], what: str) -> UnknownNameError:
     close = difflib.get_close_matches(name, choices, n=5, cutoff=0.5)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
     if len(choices) <= 12:  # few enough to name them all
-        return UnknownNameError(f"unknown {what} {name!r}{hint} (the {what}s: {', '.join(choices)})")
+        return UnknownNameError(
+            f"unknown {what} {name!r}{hint} (the {what}s: {', '.join(choices)})"
+        )
     return UnknownNameError(f"unknown {what} {name!r}{hint} (`sotazoo list` shows them all)")
 
 
@@ -91,44 +93,15 @@ def list_models(
     )
 
 
-def paper_module(paper_id: str, part: str) -> ModuleType:
-    """Import `sotazoo.papers.<paper_id>.<part>` (model, convert, weights, repro, train)."""
-    return importlib.import_module(f"sotazoo.papers.{paper_id}.{part}")
-
-
-def has_module(paper_id: str, part: str) -> bool:
-    return (card_path(paper_id).parent / f"{part}.py").is_file()
-
-
 def builder(name: str) -> Callable[..., torch.nn.Module]:
-    """The builder function of model `name`: `builder = "..."` of its card, in `model.py`.
-
-    The card's builder is checked here, where `model.py` is imported anyway (cards are read
-    without importing paper code): `CardError` names the card, the model and the function.
-    """
-    pid, entry = model_entry(name)
-    card = card_path(pid)
-    if not has_module(pid, "model"):
-        raise CardError(
-            f"{card}: model {name!r} has builder {entry.builder!r}, but there is no "
-            f"{card.parent / 'model.py'} to define it"
-        )
-    module = paper_module(pid, "model")
-    build = getattr(module, entry.builder, None)
-    if not callable(build):
-        functions = [k for k, v in vars(module).items() if callable(v) and not k.startswith("_")]
-        close = difflib.get_close_matches(entry.builder, functions, n=3)
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
-        what = "no function" if build is None else f"a {type(build).__name__}, not a function,"
-        raise CardError(
-            f"{card}: model {name!r} has builder {entry.builder!r}, but {module.__file__} "
-            f"has {what} of that name{hint}"
-        )
-    return build
+    """The builder function of model `name`: `builder = "..."` of its card, in `model.py`
+    (`CardError` naming the card, the model and the function when it is missing)."""
+    pid, _ = model_entry(name)
+    return paper(pid).builder(name)
 
 
 def paper_weights(paper_id: str) -> tuple[Weights, ...]:
-    return paper_module(paper_id, "weights").WEIGHTS if has_module(paper_id, "weights") else ()
+    return paper(paper_id).weights
 
 
 def list_weights(name: str) -> list[Weights]:
@@ -148,12 +121,6 @@ def get_weights(name: str, tag: str) -> Weights:
 def _resolve_converter(spec: str) -> Callable:
     module, func = spec.split(":")
     return getattr(importlib.import_module(module), func)
-
-
-def paper_converter(paper_id: str) -> Callable | None:
-    if not has_module(paper_id, "convert"):
-        return None
-    return getattr(paper_module(paper_id, "convert"), "convert_state_dict", None)
 
 
 def resolve_weights(name: str, weights: str | Path) -> Weights | Path:
@@ -203,7 +170,6 @@ def create_model(
     which = resolve_weights(name, weights)
     if isinstance(which, Weights):
         path = fetch(which, progress=progress)
-        convert = _resolve_converter(which.converter) if which.converter else paper_converter(pid)
     else:
         path = which
         if not path.is_file():
@@ -212,27 +178,16 @@ def create_model(
                 f"{what} {path.resolve()} (weights tags of {name!r}: "
                 f"{[w.tag for w in list_weights(name)] or 'none'})"
             )
-        convert = paper_converter(pid)
-    conv_mod = paper_module(pid, "convert") if has_module(pid, "convert") else None
-    # Formats that are not state dicts (Darknet's `.weights`: tensors in layer order) have a
-    # reader in the paper's convert.py that fills a built model.
-    readers = getattr(conv_mod, "READERS", {})
-    if path.suffix in readers:
-        model = build(**overrides)
-        readers[path.suffix](path, model)
-        return model.eval()
-    # A paper whose public files are not plain state dicts (pytorch_GAN_zoo's whole-GAN pickles)
-    # reads them with its convert.py's `read_checkpoint`, which returns what its converter takes.
-    read = getattr(conv_mod, "read_checkpoint", None)
-    sd = (read or read_state_dict)(path)
-    if convert is not None:
-        sd, needed, _layout = convert(sd)
-        for key, value in needed.items():
-            if key in overrides and overrides[key] != value:
-                raise WeightsError(
-                    f"{path} needs {key}={value!r} but {key}={overrides[key]!r} was asked for"
-                )
-            overrides.setdefault(key, value)
+    if isinstance(which, Weights) and which.converter:  # an entry with its own key map
+        sd, needed = default_load(path, _resolve_converter(which.converter))
+    else:  # the paper's reader and converter (sotazoo.papers._contract: convert.load)
+        sd, needed = paper(pid).load(path, name, overrides)
+    for key, value in needed.items():
+        if key in overrides and overrides[key] != value:
+            raise WeightsError(
+                f"{path} needs {key}={value!r} but {key}={overrides[key]!r} was asked for"
+            )
+        overrides.setdefault(key, value)
     model = build(**overrides)
     load_into(model, sd, str(path))
     return model.eval()

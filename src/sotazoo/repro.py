@@ -37,9 +37,7 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import statistics
-import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -48,6 +46,7 @@ from typing import Any, Literal
 
 from sotazoo.errors import SotazooError
 from sotazoo.fileio import atomic_path, write_json_atomic
+from sotazoo.provenance import git_commit, machine, repo_root
 
 SCHEMA_VERSION = 1
 VERDICTS = ("reproduced", "partly", "not reproduced")
@@ -115,12 +114,6 @@ def claim_result(
     )
 
 
-def repo_root() -> Path | None:
-    """The source checkout this package runs from (editable install), if any."""
-    here = Path(__file__).resolve().parents[2]
-    return here if (here / "pyproject.toml").is_file() and (here / "src").is_dir() else None
-
-
 def results_dir() -> Path:
     """`$SOTAZOO_RESULTS`, else `results/` of the checkout, else `./results`."""
     env = os.environ.get("SOTAZOO_RESULTS")
@@ -128,39 +121,6 @@ def results_dir() -> Path:
         return Path(env)
     root = repo_root()
     return (root / "results") if root else Path("results")
-
-
-def git_commit() -> tuple[str, bool]:
-    root = repo_root() or Path.cwd()
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        return head, bool(dirty)
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown", False
-
-
-def machine() -> dict[str, Any]:
-    import torch
-
-    from sotazoo.bench import cpu_name
-
-    return {
-        "cpu": cpu_name(),
-        "cores": os.cpu_count(),
-        "threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-    }
 
 
 def result_path(paper_id: str, quick: bool, out_dir: Path | None = None) -> Path:
@@ -177,12 +137,13 @@ def run_repro(
     progress: bool = True,
 ) -> dict:
     """Run the experiment of `paper_id`, write its JSON and figure, and return the JSON dict."""
-    from sotazoo.registry import get_paper, has_module, paper_module
+    from sotazoo.papers._contract import paper
+    from sotazoo.registry import get_paper
 
     get_paper(paper_id)  # unknown ids fail here, with suggestions
-    if not has_module(paper_id, "repro"):
+    exp = paper(paper_id).experiment
+    if exp is None:
         raise SotazooError(f"paper {paper_id!r} has no reproduction experiment yet")
-    exp = paper_module(paper_id, "repro")
     seeds = list(seeds) if seeds else list(exp.DEFAULT_SEEDS[:1] if quick else exp.DEFAULT_SEEDS)
     t0 = time.perf_counter()
     outcome: Outcome = exp.run(quick=quick, seeds=seeds, progress=progress)

@@ -1,35 +1,35 @@
 """The status matrix: for every paper, the eight columns of the definition of done, computed from
-what exists — never set by hand.
+recorded evidence — never set by hand, never inferred from the names of tests.
 
 | column    | done when                                                                            |
 |-----------|--------------------------------------------------------------------------------------|
 | card      | `papers/<id>/card.toml` exists and passes the schema                                 |
-| model     | the card declares the paper's variants with reference params, their builders exist,  |
-|           | and `tests/papers/test_<id>.py` has a `test_param_count*` test                       |
-| oracle    | that file has a `test_oracle*` test                                                  |
-| weights   | `papers/<id>/weights.py` lists checkpoints and the file has a `test_convert*` test    |
+| model     | the verify record's `params` check passed: every paper variant's parameter count     |
+|           | within 0.5 % of its card's                                                            |
+| oracle    | its `oracle` check passed: the paper's oracle tests ran and passed                    |
+| weights   | its `weights` check passed: the weights entries here load by tag and round-trip      |
 | repro     | `results/<id>.json` is a valid full (not --quick) run; shows claims reproduced/total  |
 | bench     | `results/bench/<model>.json` exists for one of its models, with a reference ratio     |
-| browser   | a model exports (`test_export*`) and the site runs it (`tests/browser/test_<id>*`)    |
-| bad input | the file has a `test_bad_input*` test                                                |
+| browser   | its `export` check passed (onnxruntime agrees with PyTorch) and its `browser` check  |
+|           | (the headless-Chromium tests of the demo) ran and passed; "onnx only" without that  |
+| bad input | its `bad_input` check passed: every generic bad input is a clear `InputError`        |
 
-Test-backed columns read the test files of the source checkout; installed without one, they
-show "?".
+The verify record is `results/verify/<id>.json`, written by `sotazoo verify <id>`
+(`sotazoo.verify`). A record made before the paper's folder last changed is stale: its cells say
+"stale" and are not done until the paper is verified again.
 """
 
 from __future__ import annotations
 
-import ast
 import json
 from dataclasses import dataclass
-from pathlib import Path
 
 from sotazoo.cards import card_path, load_card, load_catalog
 from sotazoo.errors import CardError
-from sotazoo.repro import load_result, repo_root, results_dir, validate_result
+from sotazoo.repro import load_result, results_dir, validate_result
 
 COLUMNS = ("card", "model", "oracle", "weights", "repro", "bench", "browser", "bad input")
-DONE, MISSING, UNKNOWN = "yes", "-", "?"
+DONE, MISSING = "yes", "-"
 
 
 @dataclass
@@ -38,47 +38,46 @@ class Cell:
     text: str
 
 
-def _test_functions(path: Path) -> set[str]:
-    if not path.is_file():
-        return set()
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    return {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
-
-
-def _has_test(funcs: set[str] | None, prefix: str) -> Cell:
-    if funcs is None:
-        return Cell(False, UNKNOWN)
-    return Cell(True, DONE) if any(f.startswith(prefix) for f in funcs) else Cell(False, MISSING)
+def _check(record: dict | None, name: str, stale: bool, done_text: str = DONE) -> Cell:
+    """The cell of the verify check `name`: done when it passed in a record that is not stale."""
+    if record is None:
+        return Cell(False, MISSING)
+    check = record["checks"].get(name)
+    if check is None or check.get("ok") is None:
+        return Cell(False, MISSING)
+    if not check["ok"]:
+        return Cell(False, "failed")
+    return Cell(not stale, f"{done_text} (stale)" if stale else done_text)
 
 
 def paper_status(paper_id: str) -> dict[str, Cell]:
     """The eight cells of one paper."""
-    root = repo_root()
-    tests = root / "tests" if root else None
-    funcs = _test_functions(tests / "papers" / f"test_{paper_id}.py") if tests else None
-    row: dict[str, Cell] = {}
+    from sotazoo.verify import is_stale, load_record
+
     if not card_path(paper_id).is_file():
         return {c: Cell(False, MISSING) for c in COLUMNS}
     try:
         card = load_card(paper_id)
-        row["card"] = Cell(True, DONE)
     except CardError:
         return {"card": Cell(False, "invalid")} | {c: Cell(False, MISSING) for c in COLUMNS[1:]}
+    row: dict[str, Cell] = {"card": Cell(True, DONE)}
+    record = load_record(paper_id)
+    if record is not None and record.get("quick"):
+        record = None  # only a full run is evidence for the matrix
+    stale = record is not None and is_stale(record)
+    checks = record["checks"] if record else {}
 
-    variants = [m for m in card.models if not m.laptop]
-    model_cell = _has_test(funcs, "test_param_count")
-    if not variants:
-        model_cell = Cell(False, MISSING)
-    elif model_cell.done:
-        model_cell = Cell(True, f"{len(variants)} variants")
-    row["model"] = model_cell
-    row["oracle"] = _has_test(funcs, "test_oracle")
-
-    from sotazoo.registry import paper_weights
-
-    n_weights = len(paper_weights(paper_id))
-    w = _has_test(funcs, "test_convert")
-    row["weights"] = Cell(w.done and n_weights > 0, f"{n_weights} ckpts" if w.done else w.text)
+    variants = checks.get("params", {}).get("variants", 0)
+    row["model"] = (
+        _check(record, "params", stale, f"{variants} variants")
+        if variants
+        else Cell(False, MISSING)
+    )
+    row["oracle"] = _check(record, "oracle", stale)
+    entries = checks.get("weights", {}).get("entries", 0)
+    row["weights"] = (
+        _check(record, "weights", stale, f"{entries} ckpts") if entries else Cell(False, MISSING)
+    )
 
     result = load_result(paper_id)
     if result is None or result.get("quick") or validate_result(result):
@@ -97,19 +96,14 @@ def paper_status(paper_id: str) -> dict[str, Cell]:
                 ratios.append(r["latency_ratio"])
     row["bench"] = Cell(bool(ratios), f"x{min(ratios):.2f} ref" if ratios else MISSING)
 
-    export = _has_test(funcs, "test_export")
-    browser_tests = (
-        list((tests / "browser").glob(f"test_{paper_id}*.py"))
-        if tests and (tests / "browser").is_dir()
-        else []
-    )
-    if browser_tests and export.done:
-        row["browser"] = Cell(True, DONE)
+    export, browser = _check(record, "export", stale), _check(record, "browser", stale)
+    if export.done and browser.done:
+        row["browser"] = browser
     elif export.done:
         row["browser"] = Cell(False, "onnx only")
     else:
         row["browser"] = export
-    row["bad input"] = _has_test(funcs, "test_bad_input")
+    row["bad input"] = _check(record, "bad_input", stale)
     return row
 
 

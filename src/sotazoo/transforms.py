@@ -1,6 +1,6 @@
 """Image pre-processing shared by Python and the site's browser demos.
 
-The browser demos (`site/static/sotazoo.mjs`) repeat these steps in JavaScript with the same
+The browser demos (`site/static/kit.mjs`) repeat these steps in JavaScript with the same
 arithmetic, so that a demo's input tensor equals the one Python builds from the same file:
 
 1. decode to 8-bit RGB by the rules below, scale to [0, 1] as float32;
@@ -54,11 +54,15 @@ import numpy as np
 
 from sotazoo.errors import InputError
 
+# ImageNet's per-channel mean and std of RGB in [0, 1] (torchvision's, the usual normalisation).
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
 # The decoded-size cap: 50 megapixels (e.g. 8660 x 5773) is above the photographs of most
 # cameras and phones (12-48 MP) and 1000 times a 224 x 224 model input, yet far below what
 # exhausts memory: decoding takes about 15 bytes a pixel at the peak (the 8-bit image, then its
 # float32 copy), 0.75 GB at the cap. Without it a 92-megapixel PNG of one colour, 90 kB on disk,
-# took 1.9 GB. The browser demos refuse the same size (sotazoo.mjs, MAX_IMAGE_PIXELS).
+# took 1.9 GB. The browser demos refuse the same size (kit.mjs, MAX_IMAGE_PIXELS).
 MAX_IMAGE_PIXELS = 50_000_000
 
 # EXIF orientation tag -> the transpose that shows the image upright (as ImageOps.exif_transpose).

@@ -47,7 +47,7 @@ class Weights:
     packaged: str = ""  # path inside the sotazoo package of small weights that ship with it
     sha256: str
     filename: str
-    format: Literal["safetensors", "pth", "darknet"]  # darknet: read by the paper's READERS
+    format: Literal["safetensors", "pth", "darknet"]  # darknet: read by the paper's convert.load
     converter: str = ""  # "module:function" mapping the file's keys to ours; "" when identical
     num_params: int
     gflops: float | None = None
@@ -299,8 +299,24 @@ def load_into(model: torch.nn.Module, state_dict: Mapping[str, torch.Tensor], so
     model.load_state_dict(state_dict, strict=True)
 
 
+def written_by_sotazoo(path: Path) -> bool:
+    """Whether `path` is a safetensors file that `save_safetensors` wrote for one of our models
+    (its metadata names the model): our key layout, to load as it is."""
+    if Path(path).suffix != ".safetensors":
+        return False
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(path), "pt") as f:
+            return bool((f.metadata() or {}).get("model"))
+    except Exception:  # noqa: BLE001 - unreadable here: read_state_dict says why
+        return False
+
+
 def save_safetensors(state_dict: Mapping[str, torch.Tensor], path: Path, **metadata: str) -> str:
-    """Write a safetensors file atomically and return its sha256."""
+    """Write a safetensors file atomically and return its sha256. `metadata` goes into the
+    file's header; `model=NAME` marks it as ours (`written_by_sotazoo`): loaded by path, it is
+    read in our key layout, never converted."""
     from safetensors.torch import save_file
 
     tensors = {k: v.detach().contiguous().cpu() for k, v in state_dict.items()}

@@ -24,8 +24,9 @@ from unittest import mock
 import pytest
 
 import sotazoo
-from sotazoo import cards, registry
+from sotazoo import cards
 from sotazoo.errors import CardError
+from sotazoo.papers import _contract as contract
 
 from .harness import Case, check, cli
 
@@ -181,10 +182,13 @@ def builder_named(builder: str) -> Callable[[], object]:
     (the card entry is replaced, the real `papers/senet/model.py` is imported)."""
 
     def run():
-        pid, entry = registry.model_entry("seresnet50")
-        bad = dataclasses.replace(entry, builder=builder)
-        with mock.patch.object(registry, "model_entry", lambda name: (pid, bad)):
-            return registry.builder("seresnet50")
+        p = contract.Paper("senet")  # a fresh contract object, its card replaced
+        models = tuple(
+            dataclasses.replace(m, builder=builder) if m.name == "seresnet50" else m
+            for m in p.card.models
+        )
+        with mock.patch.object(p, "card", dataclasses.replace(p.card, models=models)):
+            return p.builder("seresnet50")
 
     return run
 

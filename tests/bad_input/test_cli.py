@@ -32,8 +32,6 @@ def _serve_on_busy_port() -> str:
 
 
 def _sample_into_folder() -> str:
-    import tempfile
-
     with tempfile.TemporaryDirectory() as d:
         return cli("sample", "sagan_mini", "--out", d, "--seeds", "0")()
 
@@ -51,8 +49,8 @@ CASES = [
     Case("sample-out-folder", _sample_into_folder, "folder|\\.png", CliError),
     Case("sample-seeds-garbage", cli("sample", "sagan_mini", "--out", "/tmp/cli/x.png", "--seeds", "a-b"), "seeds", CliError),
     Case("sample-not-a-generator", cli("sample", "seresnet_mini", "--out", "/tmp/cli/x.png"), "generat", CliError),
-    Case("train-epochs-negative", cli("train", "seresnet_mini", "--epochs", "-1"), "at least 1", CliError),
-    Case("train-epochs-zero", cli("train", "seresnet_mini", "--epochs", "0"), "at least 1", CliError),
+    Case("train-budget-negative", cli("train", "seresnet_mini", "--budget", "-1"), "at least 1", CliError),
+    Case("train-budget-zero", cli("train", "seresnet_mini", "--budget", "0"), "at least 1", CliError),
     Case("train-no-recipe", cli("train", "seresnet50"), "no training recipe", CliError),
     Case("site-build-out-cwd", cli("site", "build", "--out", "."), "current folder", CliError),
     Case("serve-port-out-of-range", cli("serve", "--site", NOWHERE, "--port", "99999"), "--port.*65535", CliError),

@@ -309,6 +309,6 @@ def test_cap_is_the_browsers():
     """The browser runtime refuses the same size (its MAX_IMAGE_PIXELS constant)."""
     from importlib import resources
 
-    js = (resources.files("sotazoo") / "site" / "static" / "sotazoo.mjs").read_text()
+    js = (resources.files("sotazoo") / "site" / "static" / "kit.mjs").read_text()
     found = re.search(r"export const MAX_IMAGE_PIXELS = ([\d_]+);", js)
     assert found and int(found[1].replace("_", "")) == transforms.MAX_IMAGE_PIXELS

@@ -73,7 +73,6 @@ def check_detect_demo(built_site, site_url, browser_driver):
     the graph's thresholds. Returns the spec and, per scene, the boxes drawn."""
 
     def check(paper: str) -> tuple[dict, list[dict]]:
-        import importlib
         import json
 
         import numpy as np
@@ -81,6 +80,7 @@ def check_detect_demo(built_site, site_url, browser_driver):
         import torch
 
         from sotazoo import create_model
+        from sotazoo.papers import _contract as contract
         from sotazoo.transforms import preprocess
 
         site, modules = built_site
@@ -94,12 +94,12 @@ def check_detect_demo(built_site, site_url, browser_driver):
         assert demo["foreign_requests"] == [] and demo["failed_requests"] == []
         sess = ort.InferenceSession(str(spec_path.parent / spec["onnx"]),
                                     providers=["CPUExecutionProvider"])  # fmt: skip
-        # The PyTorch side: the trained model, the graph's settings, the paper's postprocess.
-        demo_module = importlib.import_module(f"sotazoo.papers.{paper}.demo")
-        method = importlib.import_module(f"sotazoo.papers.{paper}.method")
+        # The PyTorch side: the trained model, the graph's settings, the paper's postprocess
+        # (through the paper contract's `method.detector`).
         model = create_model(spec["model"], weights="sotazoo", progress=False).eval()
-        settings = demo_module.export_module(model).postprocess_kwargs()
+        settings = contract.paper(paper).demo.export_module(model).postprocess_kwargs()
         size = spec["transforms"]["size"]
+        det = contract.paper(paper).detector(model, size=size)
         assert len(demo["runs"]) == len(spec["samples"]) >= 3
         drawn_all = []
         for run, sample in zip(demo["runs"], spec["samples"], strict=True):
@@ -116,14 +116,7 @@ def check_detect_demo(built_site, site_url, browser_driver):
                 got = np.asarray(out["data"]).reshape(want[key].shape)
                 np.testing.assert_allclose(got, want[key], atol=atol, rtol=rtol, err_msg=name)
             with torch.no_grad():
-                raw = model(torch.from_numpy(x))
-            if paper == "retinanet":
-                anchors, counts = model.anchors(size, size)
-                ref = method.postprocess(raw, anchors, counts, (size, size), **settings)[0]
-            else:
-                cfg = model.cfg
-                ref = method.postprocess(raw, cfg.level_anchors, cfg.strides, (size, size),
-                                         **settings)[0]  # fmt: skip
+                ref = det.postprocess(model(torch.from_numpy(x)), **settings)[0]
             shown = ref["scores"] >= spec["score_threshold"]
             drawn = run["drawn"]
             assert len(drawn) == int(shown.sum()), name
@@ -149,21 +142,20 @@ def check_detect_demo_empty(built_site, site_url, browser_driver):
     drawn (onnxruntime-web through NonZero on nothing and NMS's empty branch)."""
 
     def check(paper: str) -> None:
-        import importlib
         import json
         import warnings
 
         import torch
 
         from sotazoo import create_model
+        from sotazoo.papers._contract import paper as contract_paper
         from sotazoo.site import pages
 
         site, modules = built_site
         spec = json.loads((site / json.loads((site / "site.json").read_text())["demos"][paper])
                           .read_text())  # fmt: skip
-        demo_module = importlib.import_module(f"sotazoo.papers.{paper}.demo")
         model = create_model(spec["model"], weights="sotazoo", progress=False)
-        graph = demo_module.Detections(model, score_thresh=1.0)
+        graph = contract_paper(paper).module("demo").Detections(model, score_thresh=1.0)
         out = site / "empty"
         out.mkdir(exist_ok=True)
         size = spec["transforms"]["size"]
@@ -197,7 +189,6 @@ def check_detect_recall(built_site):
     tests/test_detection_train.py); the scenes' ground truth is regenerated from their seed."""
 
     def check(paper: str) -> None:
-        import importlib
         import json
 
         import onnxruntime as ort
@@ -205,9 +196,10 @@ def check_detect_recall(built_site):
         from torchvision.ops import box_iou
 
         from sotazoo.data.detection_shapes import make_detection_scenes
+        from sotazoo.papers._contract import paper as contract_paper
         from sotazoo.transforms import preprocess
 
-        demo = importlib.import_module(f"sotazoo.papers.{paper}.demo")
+        demo = contract_paper(paper).module("demo")
         site, _ = built_site
         spec_path = site / json.loads((site / "site.json").read_text())["demos"][paper]
         spec = json.loads(spec_path.read_text())

@@ -162,10 +162,8 @@ def test_browser_decodes_like_python(tmp_path, modules, browser_driver):
 
     from sotazoo.site.serve import make_server
 
-    (tmp_path / "static").mkdir()
     (tmp_path / "img").mkdir()
-    runtime = resources.files("sotazoo") / "site" / "static" / "sotazoo.mjs"
-    shutil.copyfile(str(runtime), tmp_path / "static" / "sotazoo.mjs")
+    shutil.copytree(str(resources.files("sotazoo") / "site" / "static"), tmp_path / "static")
     (tmp_path / "index.html").write_text("<!doctype html><title>images</title><body></body>")
     names, refused = _write_images(tmp_path / "img")
     (tmp_path / "driver.mjs").write_text(DRIVER)

@@ -120,7 +120,7 @@ def test_pixelnorm_gives_unit_rms_over_channels():
     """§4.2, Eq. 2: after pixelnorm the feature vector at every pixel has RMS 1."""
     x = torch.randn(3, 16, 5, 5) * torch.rand(3, 1, 5, 5) * 10
     rms = PixelNorm()(x).square().mean(dim=1).sqrt()
-    assert torch.allclose(rms, torch.ones_like(rms), atol=1e-5)
+    assert torch.allclose(rms, torch.ones_like(rms), atol=1e-5)  # 16 squares, rsqrt: a few ulps
 
 
 def test_minibatch_stddev_adds_one_channel_equal_to_a_hand_computation():
@@ -165,7 +165,7 @@ def test_fade_in_alpha_0_is_the_upsampled_old_output_and_alpha_1_the_new_block()
         d.grow()
         assert g.alpha == 0.0 and d.alpha == 0.0 and g(z).shape == (4, 1, 8, 8)
         assert torch.allclose(g(z), old_img.repeat_interleave(2, 2).repeat_interleave(2, 3))
-        assert torch.allclose(d(x), old_score, atol=1e-5)
+        assert torch.allclose(d(x), old_score, atol=1e-5)  # the same ops: equal (measured)
         g.end_fade()
         d.end_fade()
         fixed_g, fixed_d = progan_mini(stage=1), progan_mini_discriminator(stage=1)
@@ -182,6 +182,7 @@ def test_fade_in_midway_is_the_linear_blend():
     with torch.no_grad():
         g.grow()
         a0, a1 = g(z, alpha=0.0), g(z, alpha=1.0)
+        # lerp vs the blend written out: an ulp or two of images of a few units
         assert torch.allclose(g(z, alpha=0.3), 0.7 * a0 + 0.3 * a1, atol=1e-5)
 
 
@@ -238,6 +239,7 @@ def test_critic_loss_with_drift_term_by_hand():
     d_fake = [0.8 + 2, -0.6 + 2]  # 2.8, 1.4
     terms = critic_loss(critic, real, fake)
     assert terms["wasserstein"].item() == pytest.approx((sum(d_fake) - sum(d_real)) / 2)
+    # (||w|| - 1)^2 with ||w|| = 1 up to an ulp of float32: ~1e-14
     assert terms["gradient_penalty"].item() == pytest.approx(0.0, abs=1e-10)
     assert terms["drift"].item() == pytest.approx((4.2**2 + 3.0**2) / 2)
     want = (2.8 + 1.4 - 4.2 - 3.0) / 2 + 0.001 * (4.2**2 + 3.0**2) / 2  # the numbers, written out
@@ -341,18 +343,21 @@ def test_export_progan_mini(tmp_path):
     torch.manual_seed(0)
     g = sotazoo.create_model("progan_mini")
     r = export_onnx(g, (32,), tmp_path / "progan_mini.onnx")
-    assert r.max_abs_diff <= 1e-4 and r.input_shape == (2, 32)
+    # of max(1, max |output|), sotazoo.export's rule: ProGAN is the closest to it (1.8e-5), its
+    # pixel norms magnifying float32 rounding, so the weights are seeded (one scale every run)
+    assert r.max_rel_diff <= 1e-4 and r.input_shape == (2, 32)
 
 
 def test_export_mid_fade(tmp_path):
     """A grown generator halfway through its fade exports too (alpha is a constant)."""
     from sotazoo.export import export_onnx
 
+    torch.manual_seed(0)  # as above: one scale every run
     g = progan_mini(stage=0, fmap_base=16, fmap_max=8)
     g.grow()
     g.alpha = 0.5
     r = export_onnx(g, (32,), tmp_path / "fade.onnx")
-    assert r.max_abs_diff <= 1e-4
+    assert r.max_rel_diff <= 1e-4  # of max(1, max |output|), sotazoo.export's rule
 
 
 # ---------------------------------------------------------------- training, reproduction, demo
@@ -375,7 +380,7 @@ def test_recipe_growth_schedule_reaches_the_final_stage():
     assert sched.total_images() == 128 and log["images"] == 224 and not log["diverged"]
     seen = [(e["stage"], e["alpha"]) for e in log["evals"][1:]]
     want = [sched.at(e["images"] - cfg.batch_size) for e in log["evals"][1:]]  # the last step's
-    assert seen == [(s, pytest.approx(a, abs=1e-4)) for s, a in want]
+    assert seen == [(s, pytest.approx(a, abs=1e-4)) for s, a in want]  # the log keeps 4 decimals
     assert {s for s, _ in seen} == {0, 1, 2} and any(0 < a < 1 for _, a in seen)
     assert g.stage == 2 and g.alpha == 1.0 and list(g.rgb) == ["16x16"]
     progan_mini().load_state_dict(g.state_dict())  # strict: the full-size network's keys
@@ -407,7 +412,7 @@ def test_reals_are_pooled_and_faded_like_the_fakes():
     assert torch.allclose(reals_at(x, 0, 0.3), F.avg_pool2d(x, 4))  # nothing to fade at 4x4
     x8 = F.avg_pool2d(x, 2)
     low = F.interpolate(F.avg_pool2d(x8, 2), scale_factor=2.0, mode="nearest")
-    assert torch.allclose(reals_at(x, 1, 0.25), 0.75 * low + 0.25 * x8, atol=1e-6)
+    assert torch.allclose(reals_at(x, 1, 0.25), 0.75 * low + 0.25 * x8, atol=1e-6)  # lerp: ulps
     assert torch.equal(reals_at(x, 2, 1.0), x)
 
 
@@ -434,7 +439,7 @@ def test_repro_quick(tmp_path):
     d = data["details"]
     assert 25 < d["blurred_4x4_fid"] < 50
     want = data["config"]["target_factor"] * d["blurred_4x4_fid"]
-    assert d["target_fid"] == pytest.approx(want, abs=1e-3)
+    assert d["target_fid"] == pytest.approx(want, abs=1e-3)  # both rounded to 4 decimals
     for label, arm in d["arms"].items():
         (r,) = arm["runs"]
         assert r["images"] == data["config"]["total_images"], label
@@ -465,6 +470,8 @@ def test_packaged_weights_reproduce_their_log():
     assert count_params(g) == w.num_params
     probe = FIDProbe(log["eval"]["samples"])
     got = probe(g)
+    # equal on the CPU that trained them; another CPU's kernels move the float32 samples by
+    # ~1e-5 of their scale (pixel norms), the FID (3.85, kept to 4 decimals) by ~1e-4 at most
     assert got == pytest.approx(log["metrics"]["heldout_fid_proxy"], abs=1e-3)
     assert got < blurred_reference(probe, log["eval"]["samples"])
 
@@ -534,20 +541,29 @@ def test_oracle_gan_zoo_fixture(i):
     """The fixture holds the outputs of pytorch_GAN_zoo's GNet / DNet (16x16, widths 16, 8, 4,
     minibatch stddev on, grown and mid-fade, a batch of 6 that its stddev takes as one group)
     run on seeded weights while developing. Ours, through the converter, at alpha = 1 - theirs:
-    in float64 the same function to 1e-9; in float32 to 1e-5 for D and 1e-4 for G, whose
-    outputs reach 3.9 and whose own float32 result is 1.2e-5 from its float64 one (weights
-    N(0, 1), scaled at run time: the port scales the conv's output, ours the weight first)."""
+    in float64 the same function to 1e-9; in float32 to 1e-5 for D and, for G, to 1e-4 of its
+    scale max(1, max |output|): its outputs reach 3.9 and float32 leaves ours 4e-5 and the
+    port's 1.2e-5 from the float64 result (weights N(0, 1), scaled at run time: the port scales
+    the conv's output, ours the weight first; pixel norms over 4-16 channels magnify it)."""
     case = _zoo()["cases"][i]
     x = fixture_input(case["input_seed"], case["input_shape"])
     alpha = 1.0 - case["port_alpha"]
     tol32 = 1e-4 if case["kind"] == "generator" else 1e-5
+    # The weights and input are float32 torch.randn draws, whose AVX2 path (x86 since 2013, as
+    # when recorded) and scalar path (ATEN_CPU_CAPABILITY=default, ARM) differ in the last bit:
+    # the float64 check at 1e-9 sees that (4e-5 on G), so off AVX2 only float32 is compared.
+    same_draws = torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512")
     for dtype, key, tol in ((torch.float64, "output_float64", 1e-9),
                             (torch.float32, "output", tol32)):  # fmt: skip
+        if dtype == torch.float64 and not same_draws:
+            continue
         model, overrides = _zoo_model(case, dtype=dtype)
         with torch.no_grad():
             ours = model(x.to(dtype), alpha=alpha)
         expected = torch.tensor(case[key], dtype=dtype).reshape(case["output_shape"])
         assert ours.shape == expected.shape
+        if case["kind"] == "generator":
+            tol *= max(1.0, expected.abs().max().item())
         assert (ours - expected).abs().max().item() <= tol, key
     assert overrides["resolution"] == 16 and overrides["fmap_max"] == 16  # widths 16, 8, 4
     assert overrides["fmap_base"] == 32  # min(32 / 2^(k+1), 16): 16, 8, 4
@@ -649,7 +665,9 @@ def test_convert_gan_zoo_state_dict_through_create_model(tmp_path):
     with torch.no_grad():
         ours = model(fixture_input(case["input_seed"], case["input_shape"]))
     expected = torch.tensor(case["output"]).reshape(case["output_shape"])
-    assert (ours - expected).abs().max().item() <= 1e-4
+    # as in the oracle: float32 alone is 4e-5 from float64 here, so 1e-4 of the scale (3.9)
+    scale = max(1.0, expected.abs().max().item())
+    assert (ours - expected).abs().max().item() <= 1e-4 * scale
 
 
 def _fake_gan_zoo_file(path: Path, monkeypatch, loss: str = "WGANGP") -> dict:
@@ -693,7 +711,8 @@ def test_convert_whole_gan_zoo_file(tmp_path, monkeypatch):
     load_into(g, sd, str(path))
     with torch.no_grad():
         got = g.eval()(fixture_input(g_case["input_seed"], g_case["input_shape"]))
-    assert (got - torch.tensor(g_case["output"]).reshape(2, 3, 16, 16)).abs().max() <= 1e-4
+    want = torch.tensor(g_case["output"]).reshape(2, 3, 16, 16)
+    assert (got - want).abs().max() <= 1e-4 * max(1.0, want.abs().max())  # as in the oracle
     net_g = convert_state_dict(data, net="netG")[0]
     assert not torch.equal(net_g["blocks.0.conv.weight"], sd["blocks.0.conv.weight"])
     assert torch.equal(net_g["blocks.0.conv.weight"], nets["netG"]["groupScale0.0.module.weight"])
@@ -719,7 +738,8 @@ def test_convert_whole_gan_zoo_file_through_create_model(tmp_path, monkeypatch):
     g_case = next(c for c in _zoo()["cases"] if c["name"] == "generator_grown")
     with torch.no_grad():
         got = g(fixture_input(g_case["input_seed"], g_case["input_shape"]))
-    assert (got - torch.tensor(g_case["output"]).reshape(2, 3, 16, 16)).abs().max() <= 1e-4
+    want = torch.tensor(g_case["output"]).reshape(2, 3, 16, 16)
+    assert (got - want).abs().max() <= 1e-4 * max(1.0, want.abs().max())  # as in the oracle
     torch.save({"weights": [1, 2]}, tmp_path / "junk.pth")
     with pytest.raises(WeightsError, match="state dict of tensors.*nor as a pytorch_GAN_zoo"):
         sotazoo.create_model("progan_1024", weights=tmp_path / "junk.pth")
@@ -789,6 +809,8 @@ def test_fused_scale_generator_is_the_same_function_with_the_same_parameters():
     conv = EqualizedConv2d(5, 3, 3)
     torch.nn.init.normal_(conv.bias)
     want = conv(x.repeat_interleave(2, 2).repeat_interleave(2, 3))  # by hand: nearest x2
+    # the fused kernel sums 4 shifted taps first: other sums over outputs of up to ~10 (ulp
+    # 9.5e-7); measured at most 2.9e-6 over 200 draws, on the AVX-512 and scalar kernels
     assert (conv.forward_up(x) - want).abs().max() <= 1e-5
 
 
@@ -806,7 +828,7 @@ def test_fused_scale_discriminator_is_the_official_conv2d_downscale2d():
     x = torch.randn(2, 5, 6, 6)
     conv = EqualizedConv2d(5, 3, 3)
     torch.nn.init.normal_(conv.bias)
-    assert (conv.forward_down(x) - F.avg_pool2d(conv(x), 2)).abs().max() <= 1e-5
+    assert (conv.forward_down(x) - F.avg_pool2d(conv(x), 2)).abs().max() <= 1e-5  # as above
 
     class PoolThenAct(torch.nn.Module):  # the official fused order, computed unfused
         def __init__(self, block):
@@ -824,6 +846,7 @@ def test_fused_scale_discriminator_is_the_official_conv2d_downscale2d():
     with torch.no_grad():
         for alpha in (1.0, 0.4):
             got = fused(x, alpha=alpha)
+            # as for G: other sums through the layers, measured 9.5e-7 on scores of a few units
             assert (got - reference(x, alpha=alpha)).abs().max() <= 1e-4, alpha
             assert (got - d(x, alpha=alpha)).abs().max() > 1e-3  # not the unfused function
 
@@ -838,7 +861,10 @@ def test_fused_scale_progan_1024_builds_and_runs():
         assert y.shape == (1, 3, 1024, 1024) and torch.isfinite(y).all()
         plain = sotazoo.create_model("progan_1024")
         plain.load_state_dict(g.state_dict())
-        assert (plain.eval()(z) - y).abs().max() <= 1e-4
+        # Full size: 3x3 convs summing 4608 products (512 channels) through 18 layers and pixel
+        # norms leave float32 ~2e-5 from a float64 run, so the two orders differ by ~1e-5 of
+        # the image's scale (3.9e-5 on 3.4); bounded as the export rule, by 1e-4 of it.
+        assert (plain.eval()(z) - y).abs().max() <= 1e-4 * max(1.0, y.abs().max())
 
 
 def test_export_fused_scale(tmp_path):
@@ -846,6 +872,7 @@ def test_export_fused_scale(tmp_path):
     inside the graph); onnxruntime agrees with PyTorch."""
     from sotazoo.export import export_onnx
 
+    torch.manual_seed(0)  # one scale every run (see test_export_progan_mini)
     g = progan_mini(fmap_base=16, fmap_max=8, fused_scale=True)
     r = export_onnx(g.eval(), (32,), tmp_path / "fused.onnx")
-    assert r.max_abs_diff <= 1e-4
+    assert r.max_rel_diff <= 1e-4  # of max(1, max |output|), sotazoo.export's rule

@@ -364,8 +364,9 @@ def _opencv_maps(cfg_text: str, model, tmp_path, size: int, names: list[str]):
 def test_oracle_opencv_darknet_tiny(tmp_path):
     """The official yolov3-tiny.cfg and a random .weights file from our writer, read by OpenCV
     (cv2.dnn.readNetFromDarknet) and by us: the raw prediction maps (cfg layers 15 and 22) agree
-    within 1e-4 (float32; OpenCV folds BN into the conv weights and sums in another order; the
-    maps are of order 1 and differ by ~1e-5), and OpenCV's decoded [yolo] outputs match decode.
+    within 1e-4 of their scale (float32; OpenCV folds BN into the conv weights and sums in another
+    order with its own SIMD dispatch, as onnxruntime does, so the rule is sotazoo.export's; the
+    maps reach ~14 and differ by ~1.3e-5), and OpenCV's decoded [yolo] outputs match decode.
     OpenCV normalises BN with sqrt(var + 1e-6): bn_eps=1e-6 here."""
     model = _randomise(yolov3_tiny(bn_eps=1e-6))
     names = ["conv_15", "conv_22", "yolo_16", "yolo_23"]
@@ -373,7 +374,8 @@ def test_oracle_opencv_darknet_tiny(tmp_path):
     with torch.no_grad():
         maps, out = model.forward_maps(x), model(x)
     for ours, ref in zip(maps, theirs[:2], strict=True):
-        assert ours.shape == ref.shape and float(np.abs(ours.numpy() - ref).max()) <= 1e-4
+        scale = max(1.0, float(np.abs(ref).max()))
+        assert ours.shape == ref.shape and float(np.abs(ours.numpy() - ref).max()) <= 1e-4 * scale
     # OpenCV's [yolo] rows: cell by cell, then anchor; x, y, w, h as fractions of the input,
     # objectness, objectness x class probability (zeroed below its threshold).
     boxes, obj, cls = decode(out, model.cfg.level_anchors, model.cfg.strides, (160, 160))
@@ -388,6 +390,8 @@ def test_oracle_opencv_darknet_tiny(tmp_path):
         b = order(boxes) / 160
         cxcywh = torch.cat([(b[..., :2] + b[..., 2:]) / 2, b[..., 2:] - b[..., :2]], -1)
         ref = torch.from_numpy(ref).reshape(2, rows, -1)
+        # boxes (fractions of the input, up to ~40 for random weights) are exp() of the maps:
+        # relative; objectness and scores are sigmoids (slope <= 1/4) of maps ~1e-5 apart
         assert torch.allclose(cxcywh, ref[..., :4], rtol=1e-4, atol=1e-5)
         assert torch.allclose(order(obj), ref[..., 4], atol=1e-5)
         score, kept = order(obj).unsqueeze(-1) * order(cls), ref[..., 5:] > 0
@@ -398,7 +402,8 @@ def test_oracle_opencv_darknet_tiny(tmp_path):
 def test_oracle_opencv_darknet_yolov3(tmp_path):
     """The official yolov3.cfg with every hidden width / 8 (its shortcuts, routes -1,61 and
     -1,36, upsampling and 255-channel outputs unchanged), read by OpenCV and by our width=4
-    YOLOv3: the three raw maps (cfg layers 81, 93, 105) agree within 1e-4."""
+    YOLOv3: the three raw maps (cfg layers 81, 93, 105) agree within 1e-4 of their scale (they
+    reach ~5 and differ by ~5e-6)."""
     lines = []
     for line in YOLOV3_CFG.read_text().splitlines():
         key, _, value = line.partition("=")
@@ -414,7 +419,8 @@ def test_oracle_opencv_darknet_yolov3(tmp_path):
     with torch.no_grad():
         maps = model.forward_maps(x)
     for ours, ref in zip(maps, theirs, strict=True):
-        assert ours.shape == ref.shape and float(np.abs(ours.numpy() - ref).max()) <= 1e-4
+        scale = max(1.0, float(np.abs(ref).max()))  # as in the tiny oracle above
+        assert ours.shape == ref.shape and float(np.abs(ours.numpy() - ref).max()) <= 1e-4 * scale
 
 
 # ---------------------------------------------------------------- method: cases computed by hand
@@ -554,7 +560,7 @@ def test_export_yolov3_mini(tmp_path):
 
     model = yolov3_mini().eval()
     r = export_onnx(model, (3, 128, 128), tmp_path / "mini.onnx")
-    assert r.max_abs_diff <= r.tolerance
+    assert r.max_rel_diff <= r.tolerance  # of max(1, max |output|), sotazoo.export's rule
     import onnx
 
     (out,) = onnx.load(str(tmp_path / "mini.onnx")).graph.output  # one output: (B, N, 5 + C)

@@ -27,9 +27,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from sotazoo.data import DIGIT_CLASSES
 from sotazoo.errors import InputError
 
-DIGIT_CLASSES = ("0", "1", "2", "3", "4", "5", "6", "7", "8", "9")
 HELD_OUT_FRACTION = 0.2
 SOURCE_SIZE = 8  # sklearn's digits are 8x8
 _MAX_VALUE = 16.0  # 4-bit counts of ink pixels in 4x4 blocks of the original 32x32 bitmaps

@@ -37,9 +37,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import time
 import warnings
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -372,6 +373,47 @@ def reference_fids(net: nn.Module | None = None, *, seed: int = 0) -> dict[str, 
     return {k: round(fid(real, v, features=net), 4) for k, v in sets.items()}
 
 
+def write_proxy(
+    out_dir: Path | None = None, *, seed: int = 0, epochs: int | None = None
+) -> dict[str, Any]:
+    """Train the FID proxy (`sotazoo.metrics.fid_proxy.train_proxy`), then write its weights and
+    JSON log, with the reference FIDs under it, into `out_dir` (default: the package's folder),
+    atomically. Here and not beside the network: the log needs this module's FID arithmetic."""
+    from sotazoo.fileio import write_json_atomic
+    from sotazoo.metrics.fid_proxy import FEATURE_DIM, FILE, LOG, PROXY_DIR, train_proxy
+    from sotazoo.provenance import git_commit, machine
+    from sotazoo.weights import save_safetensors
+
+    out_dir = out_dir or PROXY_DIR
+    t0 = time.perf_counter()
+    model, log = train_proxy(seed=seed, epochs=epochs)
+    weights = out_dir / FILE
+    sha = save_safetensors(model.state_dict(), weights, model="digits_fid_proxy", seed=str(seed))
+    commit, dirty = git_commit()
+    record = {
+        "model": "digits_fid_proxy",
+        "seed": seed,
+        "command": "python -m sotazoo.metrics.fid --train-proxy"
+        + f" --seed {seed}"
+        + (f" --epochs {epochs}" if epochs else ""),
+        "sha256": sha,
+        "size_bytes": weights.stat().st_size,
+        "num_params": sum(p.numel() for p in model.parameters()),
+        "feature_dim": FEATURE_DIM,
+        "metrics": log.pop("metrics"),
+        # FIDs of reference sets under this network: see sotazoo.metrics.fid.reference_fids.
+        "reference_fid": reference_fids(model),
+        "wall_seconds": round(time.perf_counter() - t0, 1),
+        "git_commit": commit,
+        "git_dirty": dirty,
+        "machine": machine(),
+        **log,
+    }
+    log_path = out_dir / LOG
+    write_json_atomic(record, log_path)
+    return {"weights": weights, "log": log_path, **record}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m sotazoo.metrics.fid", description="FID tools: the offline proxy."
@@ -383,9 +425,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=None, help="output folder (default: the package's)")
     args = p.parse_args(argv)
     if args.train_proxy:
-        from sotazoo.metrics.fid_proxy import PROXY_DIR, write_proxy
-
-        r = write_proxy(args.out or PROXY_DIR, seed=args.seed, epochs=args.epochs)
+        r = write_proxy(args.out, seed=args.seed, epochs=args.epochs)
         print(f"wrote {r['weights']} ({r['size_bytes']:,} bytes, sha256 {r['sha256']})")
         print(f"wrote {r['log']}: {r['metrics']}, reference FIDs {r['reference_fid']}")
         print("update PROXY_WEIGHTS (sha256, metrics) in sotazoo/metrics/fid_proxy if they moved")

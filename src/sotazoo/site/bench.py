@@ -55,7 +55,7 @@ def browser_bench(
 ) -> dict:
     """Time each of `names` (`model.tag` of a demo, or a model name) in Chromium and natively,
     both with `threads` threads."""
-    from sotazoo.repro import git_commit, machine
+    from sotazoo.provenance import git_commit, machine
     from sotazoo.site.browser import run_check
     from sotazoo.site.runtime import ensure_runtime
     from sotazoo.site.serve import make_server

@@ -9,27 +9,28 @@ Layout of the output folder::
     models/<model>.<tag>.onnx  demo models, exported by this build (never committed)
     models/<model>.<tag>.json  demo spec: kind, pre-processing, labels, samples, sha256
     samples/<id>/*.png         bundled demo inputs (papers/<id>/demo.py)
-    static/                    site.css, sotazoo.mjs, ort/ (onnxruntime-web from npm)
+    static/                    site.css, sotazoo.mjs, kit.mjs, widgets/<kind>.mjs, ort/ (npm)
     site.json                  manifest: pages, demos, the inputs' fingerprint
 
 A paper joins the site by its card alone; a demo needs only its card's `[demo]` table, a weights
-entry with `transforms`, and a widget of that kind in `static/sotazoo.mjs`; `papers/<id>/demo.py`
-may add sample inputs (`samples(out_dir)`) and kind-specific fields of the spec (`spec_extra()`). The build writes into
-a sibling folder and swaps it in at the end, so an interrupted build never leaves half a site.
+entry with `transforms`, and a widget of that kind in `static/`; the paper's demo hooks (the
+paper contract, `sotazoo.papers._contract`: `demo.samples`, `spec_extra`, `export_module`,
+`example_inputs`) add sample inputs and kind-specific fields of the spec. The build writes into
+a hidden sibling folder and swaps it in at the end, so an interrupted build never leaves half a
+site.
 
 A demo whose widget wants more than the raw network (a detector's decoded, NMS-filtered boxes)
-gets it from `export_module(model)` in `demo.py`: the module exported instead of the model. It
-may name its outputs, their dynamic axes and their tolerances (attributes `output_names`,
-`dynamic_axes`, `export_tolerance`, as `sotazoo.export.export_onnx` takes them); the
-export check then runs on the bundled sample images, pre-processed as the widget does, since
-random noise may give a detector nothing to compare. A demo whose inputs are not images (a
-generator's noise and class) gives them as `example_inputs()` in `demo.py` instead.
+gets it from `export_module(model)`: the module exported instead of the model. It may name its
+outputs, their dynamic axes and their tolerances (attributes `output_names`, `dynamic_axes`,
+`export_tolerance`, as `sotazoo.export.export_onnx` takes them); the export check then runs on
+the bundled sample images, pre-processed as the widget does, since random noise may give a
+detector nothing to compare. A demo whose inputs are not images (a generator's noise and class)
+gives them as `example_inputs()` instead.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import os
 import shutil
@@ -41,6 +42,7 @@ from sotazoo import __version__
 from sotazoo.cards import PaperCard, load_catalog
 from sotazoo.errors import SotazooError
 from sotazoo.fileio import PART, file_lock, is_temp, temp_name, write_json_atomic
+from sotazoo.papers._contract import paper
 from sotazoo.repro import load_result, results_dir
 from sotazoo.site import charts, pages
 from sotazoo.site.runtime import copy_ort
@@ -101,28 +103,25 @@ def build_demo(card: PaperCard, out: Path) -> str:
     _, entry = model_entry(d.model)
     model = create_model(d.model, weights=d.weights, progress=False)
     onnx_path = out / "models" / f"{w.name}.onnx"
-    samples, paths, extra, module = [], [], {}, None
-    if importlib.util.find_spec(f"sotazoo.papers.{card.id}.demo") is not None:
-        module = importlib.import_module(f"sotazoo.papers.{card.id}.demo")
-        for s in module.samples(out / "samples" / card.id):
-            s = s if isinstance(s, dict) else {"path": s}  # a path, or a path with extra data
-            p = s.pop("path")
-            paths.append(p)
-            samples.append({"name": p.stem, "src": f"../samples/{card.id}/{p.name}", **s})
-        extra = module.spec_extra() if hasattr(module, "spec_extra") else {}
+    hooks = paper(card.id).demo  # the paper contract's demo hooks, each with its default
+    samples, paths = [], []
+    for s in hooks.samples(out / "samples" / card.id):
+        p = s.pop("path")  # the rest is data the widget shows with the sample
+        paths.append(p)
+        samples.append({"name": p.stem, "src": f"../samples/{card.id}/{p.name}", **s})
+    extra = hooks.spec_extra()
     t = dict(w.transforms)
-    if module is not None and hasattr(module, "export_module"):
+    wrapped = hooks.export_module(model)
+    if wrapped is not None:
         import torch
 
         from sotazoo.transforms import preprocess
 
-        if hasattr(module, "example_inputs"):  # inputs that are not images (a generator's)
-            examples = module.example_inputs()
-        elif not paths:
+        examples = hooks.example_inputs()  # inputs that are not images (a generator's)
+        if examples is None and not paths:
             raise SotazooError(f"{card.id}: export_module needs sample images to check the export")
-        else:
+        if examples is None:
             examples = [(torch.from_numpy(preprocess(p, t)),) for p in paths]
-        wrapped = module.export_module(model)
         r = export_onnx(
             wrapped,
             entry.input_size,

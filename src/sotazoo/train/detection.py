@@ -50,9 +50,11 @@ class DetTrainConfig:
 
 @dataclass
 class Detector:
-    """A model family as the training loop sees it."""
+    """A detector as the training loop sees it: how its input is normalised, its loss on the
+    raw outputs, and its post-processing. Each detection paper subclasses it in its `method.py`
+    and returns one from `method.detector(model, **loss_kw)` (the paper contract); the loop
+    never asks which paper it trains."""
 
-    family: str
     model: torch.nn.Module
     loss_kw: dict[str, Any] = field(default_factory=dict)
     mean: tuple[float, ...] | None = None  # normalisation before the network, if any
@@ -68,35 +70,13 @@ class Detector:
         return (images - mean) / std
 
     def loss(self, out: torch.Tensor, boxes: list, labels: list) -> dict[str, torch.Tensor]:
-        size = (self.size, self.size)
-        if self.family == "retinanet":
-            from sotazoo.papers.retinanet.method import retinanet_loss
+        """Named loss terms of raw outputs `out` for the images' ground truth, with "total"."""
+        raise NotImplementedError
 
-            anchors, _ = self.model.anchors(*size)
-            targets = [{"boxes": b, "labels": lb} for b, lb in zip(boxes, labels, strict=True)]
-            terms = retinanet_loss(out, anchors.to(out.device), targets, **self.loss_kw)
-            terms["total"] = terms["classification"] + terms["box_regression"]
-            return terms
-        from sotazoo.papers.yolov3.method import yolo_loss
-
-        cfg = self.model.cfg
-        return yolo_loss(out, list(zip(boxes, labels, strict=True)), anchors=cfg.anchors,
-                         masks=cfg.masks, strides=cfg.strides, img_size=size,
-                         **self.loss_kw)  # fmt: skip
-
-    def postprocess(self, out: torch.Tensor) -> list[dict[str, torch.Tensor]]:
-        size = (self.size, self.size)
-        if self.family == "retinanet":
-            from sotazoo.papers.retinanet.method import postprocess
-
-            anchors, counts = self.model.anchors(*size)
-            return postprocess(out, anchors.to(out.device), counts, size,
-                               score_thresh=self.score_thresh)  # fmt: skip
-        from sotazoo.papers.yolov3.method import postprocess
-
-        cfg = self.model.cfg
-        return postprocess(out, cfg.level_anchors, cfg.strides, size,
-                           score_thresh=self.score_thresh)  # fmt: skip
+    def postprocess(self, out: torch.Tensor, **settings) -> list[dict[str, torch.Tensor]]:
+        """Detections per image: `boxes` (xyxy, input pixels), `scores`, `labels`; `settings`
+        (score_thresh, nms_thresh, ...) override the evaluation's, as a demo graph sets them."""
+        raise NotImplementedError
 
     def detect(self, images: torch.Tensor) -> list[dict[str, torch.Tensor]]:
         """Detections of a batch of [0, 1] images, on the model's device."""
@@ -104,17 +84,19 @@ class Detector:
 
 
 def detector(model: torch.nn.Module, *, size: int = IMAGE_SIZE, **loss_kw) -> Detector:
-    """The `Detector` of a RetinaNet or YOLOv3 model; `loss_kw` goes to its loss (RetinaNet:
-    alpha, gamma, ...; YOLOv3: ignore_thresh). Evaluation thresholds: RetinaNet's 0.05 (§4
-    "Inference"); for YOLOv3 darknet's COCO-evaluation threshold, 0.005 (`validate_detector`)."""
-    from sotazoo.papers.retinanet.model import IMAGENET_MEAN, IMAGENET_STD, RetinaNet
-    from sotazoo.papers.yolov3.model import YOLOv3, YOLOv3Tiny
+    """The `Detector` of a detection model, from its paper's `method.detector` (the paper whose
+    folder defines the model's class); `loss_kw` goes to its loss."""
+    from sotazoo.papers._contract import paper_of
 
-    if isinstance(model, RetinaNet):
-        return Detector("retinanet", model, loss_kw, IMAGENET_MEAN, IMAGENET_STD, 0.05, size)
-    if isinstance(model, YOLOv3 | YOLOv3Tiny):
-        return Detector("yolov3", model, loss_kw, None, None, 0.005, size)
-    raise SotazooError(f"{type(model).__name__} is not a detector this loop knows")
+    if not isinstance(model, torch.nn.Module):
+        raise SotazooError(f"{type(model).__name__} is not a model")
+    try:
+        p = paper_of(model)
+    except SotazooError:
+        raise SotazooError(f"{type(model).__name__} is not a detector this loop knows") from None
+    if p.hook("method", "detector") is None:
+        raise SotazooError(f"{type(model).__name__} is not a detector this loop knows")
+    return p.detector(model, size=size, **loss_kw)
 
 
 def train_batch(seed: int, step: int, batch_size: int, classes=None) -> dict:
@@ -261,7 +243,7 @@ def latency_ms(det: Detector, *, repeats: int = 30) -> dict[str, float]:
 class DetRecipe:
     """`sotazoo train retinanet_mini` / `yolov3_mini`: the laptop models of the site's demos."""
 
-    ksteps: int = 4  # thousands of steps (`sotazoo train --epochs`)
+    ksteps: int = 4  # thousands of steps (`sotazoo train --budget`)
     batch_size: int = 16
     optimizer: str = "adam"  # the papers: SGD; Adam gets further in a CPU budget
     lr: float = 1e-3
@@ -269,7 +251,7 @@ class DetRecipe:
     float16: bool = False  # store the weights in half precision (half the file)
 
 
-def train_recipe(model_name: str, *, seed: int, epochs: int | None, progress: bool,
+def train_recipe(model_name: str, *, seed: int, budget: int | None, progress: bool,
                  loss_kw: dict | None = None, float16: bool = False):  # fmt: skip
     """Train `model_name` from a seeded initialisation with `DetRecipe`; returns a `Trained`
     whose metrics are COCO AP on the held-out scenes (never trained on)."""
@@ -278,7 +260,7 @@ def train_recipe(model_name: str, *, seed: int, epochs: int | None, progress: bo
     from sotazoo.train import seeded_model
     from sotazoo.train.recipes import Trained
 
-    r = DetRecipe(ksteps=epochs or DetRecipe.ksteps, float16=float16)
+    r = DetRecipe(ksteps=budget or DetRecipe.ksteps, float16=float16)
     det = detector(seeded_model(model_name, seed), **(loss_kw or {}))
     cfg = DetTrainConfig(steps=r.ksteps * 1000, batch_size=r.batch_size, optimizer=r.optimizer,
                          lr=r.lr, eval_every=1000)  # fmt: skip

@@ -22,10 +22,8 @@ held-out split and the reference FIDs; the tests recompute the accuracy and the 
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
@@ -37,8 +35,8 @@ from sotazoo.weights import Weights
 PROXY_SIZE = 16  # input side; other sizes are resampled to it by sotazoo.data.digits.resample
 FEATURE_DIM = 64
 PROXY_DIR = Path(__file__).parent
-_FILE = "digits_fid_proxy.sotazoo.safetensors"
-_LOG = "digits_fid_proxy.sotazoo.log.json"
+FILE = "digits_fid_proxy.sotazoo.safetensors"
+LOG = "digits_fid_proxy.sotazoo.log.json"
 COMMAND = "python -m sotazoo.metrics.fid --train-proxy --seed 0"
 
 
@@ -113,56 +111,18 @@ def train_proxy(*, seed: int = 0, epochs: int | None = None) -> tuple[DigitsFeat
     }
 
 
-def write_proxy(
-    out_dir: Path = PROXY_DIR, *, seed: int = 0, epochs: int | None = None
-) -> dict[str, Any]:
-    """Train, then write the weights and the JSON log into `out_dir` (atomically)."""
-    from sotazoo.fileio import write_json_atomic
-    from sotazoo.metrics.fid import reference_fids
-    from sotazoo.repro import git_commit, machine
-    from sotazoo.weights import save_safetensors
-
-    t0 = time.perf_counter()
-    model, log = train_proxy(seed=seed, epochs=epochs)
-    weights = out_dir / _FILE
-    sha = save_safetensors(model.state_dict(), weights, model="digits_fid_proxy", seed=str(seed))
-    commit, dirty = git_commit()
-    record = {
-        "model": "digits_fid_proxy",
-        "seed": seed,
-        "command": "python -m sotazoo.metrics.fid --train-proxy"
-        + f" --seed {seed}"
-        + (f" --epochs {epochs}" if epochs else ""),
-        "sha256": sha,
-        "size_bytes": weights.stat().st_size,
-        "num_params": sum(p.numel() for p in model.parameters()),
-        "feature_dim": FEATURE_DIM,
-        "metrics": log.pop("metrics"),
-        # FIDs of reference sets under this network: see sotazoo.metrics.fid.reference_fids.
-        "reference_fid": reference_fids(model),
-        "wall_seconds": round(time.perf_counter() - t0, 1),
-        "git_commit": commit,
-        "git_dirty": dirty,
-        "machine": machine(),
-        **log,
-    }
-    log_path = out_dir / _LOG
-    write_json_atomic(record, log_path)
-    return {"weights": weights, "log": log_path, **record}
-
-
 # The shipped file: `python -m sotazoo.metrics.fid --train-proxy --seed 0` on CPU; the log beside
 # it holds the run. Regenerating it changes the sha256 below only if the arithmetic changed.
 PROXY_WEIGHTS = Weights(
     model="digits_fid_proxy",
     tag="sotazoo",
-    packaged=f"metrics/fid_proxy/{_FILE}",
+    packaged=f"metrics/fid_proxy/{FILE}",
     sha256="bc71a10b24e00e15f5140b87fc35c64d88f07b5d1ab8c27f4c58bc5015cd4fdb",
-    filename=_FILE,
+    filename=FILE,
     format="safetensors",
     num_params=35_674,
     metrics={"digits_heldout_top1": 98.89},
-    metrics_source=f"metrics/fid_proxy/{_LOG}: the 359 held-out digits (split seed 0), "
+    metrics_source=f"metrics/fid_proxy/{LOG}: the 359 held-out digits (split seed 0), "
     "never trained on",
     recipe=COMMAND + " (sotazoo/metrics/fid_proxy/__init__.py)",
     license="MIT (weights); the digits are from scikit-learn's bundled copy of the UCI set",

@@ -42,7 +42,8 @@ from dataclasses import dataclass, fields
 import torch
 from torch import nn
 
-from sotazoo.nn import check_image_batch, ensure_finite
+from sotazoo.errors import InputError
+from sotazoo.nn.checks import check_config, check_image_batch, ensure_finite_output, model_dtype
 
 # Kernel, stride and padding of every projection conv/deconv, per scale (the paper's
 # implementation details and the official dbpn.py): a deconvolution maps n pixels to s*n and
@@ -64,12 +65,11 @@ class DBPNConfig:
     feedback: bool = True  # ours: False is the feed-forward ablation (see UpProjection)
 
     def __post_init__(self) -> None:
-        if self.scale not in PROJECTION:
-            raise ValueError(f"scale must be one of {sorted(PROJECTION)}, got {self.scale}")
-        if min(self.n0, self.nr, self.stages, self.in_chans) < 1:
-            raise ValueError(f"n0, nr, stages and in_chans must be positive: {self}")
+        if self.scale not in PROJECTION or isinstance(self.scale, bool):
+            raise InputError(f"scale must be one of {sorted(PROJECTION)}, got {self.scale}")
+        check_config(self)
         if self.recon_kernel % 2 != 1:
-            raise ValueError(f"recon_kernel must be odd (same padding), got {self.recon_kernel}")
+            raise InputError(f"recon_kernel must be odd (same padding), got {self.recon_kernel}")
 
     @property
     def projection(self) -> tuple[int, int, int]:
@@ -213,10 +213,10 @@ class DBPN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, H, W) in [0, 1] -> (B, C, s*H, s*W)."""
-        check_image_batch(x, self.cfg.in_chans)
+        check_image_batch(x, self.cfg.in_chans, dtype=model_dtype(self))
         hs = self.forward_features(x)
         y = self.output_conv(torch.cat(hs[::-1], dim=1))  # f_Rec([H_T, ..., H_1])
-        ensure_finite(y)
+        ensure_finite_output(y, {"input": x}, self)
         return y
 
 

@@ -1,7 +1,7 @@
 """Recipe for our demo weights: `sotazoo train dbpn_mini_x4`.
 
 The reproduction's back-projection arm (non-dense DBPN, n0 = 32, nR = 16, T = 2, 150k
-parameters), trained longer: `epochs` thousands of steps (default 4) of batch 16 with 16 x 16 LR
+parameters), trained longer: a budget (`--budget`) of thousands of steps (default 4) of batch 16 with 16 x 16 LR
 patches of the training photographs bundled with scikit-image, L1 loss and Adam as in the
 official main.py but at 5e-4 (halved at 1/2 and 3/4 of the run) for the short budget. Held-out
 PSNR/SSIM on Y (astronaut, coffee, chelsea) is logged beside bicubic's. The same recipe runs on
@@ -12,20 +12,20 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from sotazoo.train.recipes import Trained
+from sotazoo.train.recipes import Recipe, Trained
 
 DEFAULT_KSTEPS = 4
 
 
 @dataclass(frozen=True, kw_only=True)
 class DBPNRecipe:
-    ksteps: int = DEFAULT_KSTEPS  # thousands of steps (`sotazoo train --epochs`)
+    ksteps: int = DEFAULT_KSTEPS  # thousands of steps (`sotazoo train --budget`)
     batch_size: int = 16  # official main.py
     lr_patch: int = 16  # official: 32 (HR patches of 64 x 64 here, 128 x 128 there)
     lr: float = 5e-4  # official: 1e-4 for 10^6 steps
 
 
-def train_dbpn_mini_x4(*, seed: int, epochs: int | None, progress: bool) -> Trained:
+def train_dbpn_mini_x4(*, seed: int, budget: int | None, progress: bool) -> Trained:
     from tqdm.auto import tqdm
 
     from sotazoo.data.sr_photos import held_out_pairs
@@ -37,7 +37,7 @@ def train_dbpn_mini_x4(*, seed: int, epochs: int | None, progress: bool) -> Trai
         train_sr,
     )
 
-    r = DBPNRecipe(ksteps=epochs or DEFAULT_KSTEPS)
+    r = DBPNRecipe(ksteps=budget or DEFAULT_KSTEPS)
     model = seeded_model("dbpn_mini_x4", seed)
     cfg = SRTrainConfig(steps=r.ksteps * 1000, batch_size=r.batch_size, lr_patch=r.lr_patch,
                         lr=r.lr, eval_every=1000)  # fmt: skip
@@ -49,4 +49,6 @@ def train_dbpn_mini_x4(*, seed: int, epochs: int | None, progress: bool) -> Trai
     return Trained(model=model.eval(), metrics=metrics, log={"recipe": asdict(r), **fields})
 
 
-RECIPES = {"dbpn_mini_x4": train_dbpn_mini_x4}
+RECIPES = {
+    "dbpn_mini_x4": Recipe(train_dbpn_mini_x4, unit="thousand steps", default=DEFAULT_KSTEPS)
+}

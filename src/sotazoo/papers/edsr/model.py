@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from sotazoo.errors import InputError
-from sotazoo.nn import check_image_batch, ensure_finite
+from sotazoo.nn.checks import check_config, check_image_batch, ensure_finite_output, model_dtype
 
 DIV2K_MEAN = (0.4488, 0.4371, 0.4040)  # official common.MeanShift: DIV2K training-set RGB mean
 
@@ -49,11 +49,16 @@ class EDSRConfig:
     rgb_mean: tuple[float, float, float] = DIV2K_MEAN
 
     def __post_init__(self) -> None:
-        bad = [s for s in self.scales if s not in (2, 3, 4, 8)]
-        if not self.scales or bad:
-            raise ValueError(f"scales must be a non-empty tuple of 2, 3, 4 or 8; got {self.scales}")
+        scales = self.scales if isinstance(self.scales, tuple) else ()
+        if not scales or [s for s in scales if s not in (2, 3, 4, 8)]:
+            raise InputError(f"scales must be a non-empty tuple of 2, 3, 4 or 8; got {self.scales}")
+        check_config(self, {"n_resblocks": 0})  # B = 0: head, one conv, tail (a valid network)
         if self.norm not in ("none", "batch"):
-            raise ValueError(f"norm must be 'none' or 'batch', got {self.norm!r}")
+            raise InputError(f"norm must be 'none' or 'batch', got {self.norm!r}")
+        if self.pre_kernel % 2 != 1:
+            raise InputError(f"pre_kernel must be odd (same padding), got {self.pre_kernel}")
+        if not self.rgb_range > 0:
+            raise InputError(f"rgb_range must be positive, got {self.rgb_range}")
 
 
 def _conv(c_in: int, c_out: int, k: int = 3) -> nn.Conv2d:
@@ -123,11 +128,11 @@ class EDSR(nn.Module):
         self.tail = nn.Sequential(Upsampler(self.scale, f), _conv(f, 3))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_image_batch(x, 3)
-        x = self.head(self.sub_mean(x * self.cfg.rgb_range))
-        x = x + self.body(x)  # the long skip over the whole body (Fig. 3)
-        y = self.add_mean(self.tail(x)) / self.cfg.rgb_range
-        ensure_finite(y)
+        check_image_batch(x, 3, dtype=model_dtype(self))
+        y = self.head(self.sub_mean(x * self.cfg.rgb_range))
+        y = y + self.body(y)  # the long skip over the whole body (Fig. 3)
+        y = self.add_mean(self.tail(y)) / self.cfg.rgb_range
+        ensure_finite_output(y, {"input": x}, self)
         return y
 
 
@@ -151,15 +156,15 @@ class MDSR(nn.Module):
         self.tail = nn.Sequential(_conv(f, 3))
 
     def forward(self, x: torch.Tensor, scale: int | None = None) -> torch.Tensor:
-        check_image_batch(x, 3)
+        check_image_batch(x, 3, dtype=model_dtype(self))
         scale = self.cfg.scales[0] if scale is None else scale
         if scale not in self.cfg.scales:
             raise InputError(f"this MDSR has scales {self.cfg.scales}, not x{scale}")
         i = self.cfg.scales.index(scale)
-        x = self.pre_process[i](self.head(self.sub_mean(x * self.cfg.rgb_range)))
-        x = x + self.body(x)
-        y = self.add_mean(self.tail(self.upsample[i](x))) / self.cfg.rgb_range
-        ensure_finite(y)
+        y = self.pre_process[i](self.head(self.sub_mean(x * self.cfg.rgb_range)))
+        y = y + self.body(y)
+        y = self.add_mean(self.tail(self.upsample[i](y))) / self.cfg.rgb_range
+        ensure_finite_output(y, {"input": x}, self)
         return y
 
 

@@ -2,13 +2,13 @@
 
 The real EDSR baseline (16 blocks, 64 channels, 1.4-1.5M parameters) trained with the paper's
 loss and optimiser (L1, Adam, §4.2) on patches of the training photographs bundled with
-scikit-image (`sotazoo.data.sr_photos`), for a CPU budget: `epochs` thousands of steps of batch
+scikit-image (`sotazoo.data.sr_photos`), for a CPU budget: `--budget` thousands of steps of batch
 16 with 24 x 24 LR patches (the paper: 48 x 48, 10^6 steps on DIV2K), learning rate 2e-4
 halved at 1/2 and 3/4 of the run. As in the paper (§3.2, Fig. 4), the x4 model starts from the
 trained x2 one: everything but the upsampler is copied from `edsr_baseline_x2.sotazoo`.
 
 On 2 CPU cores a step takes about 0.2 s (x2) and 0.35 s (x4). The same recipe runs unchanged on
-a GPU (`sotazoo.train.sr` uses CUDA when torch sees one), where `--epochs 300` (300k steps)
+a GPU (`sotazoo.train.sr` uses CUDA when torch sees one), where `--budget 300` (300k steps)
 comes close to the paper's budget. Held-out PSNR/SSIM (astronaut, coffee, chelsea; Y channel,
 border cropped) is logged beside bicubic's.
 """
@@ -17,21 +17,21 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from sotazoo.train.recipes import Trained
+from sotazoo.train.recipes import Recipe, Trained
 
 DEFAULT_KSTEPS = 2
 
 
 @dataclass(frozen=True, kw_only=True)
 class EDSRRecipe:
-    ksteps: int = DEFAULT_KSTEPS  # thousands of steps (`sotazoo train --epochs`)
+    ksteps: int = DEFAULT_KSTEPS  # thousands of steps (`sotazoo train --budget`)
     batch_size: int = 16  # §4.2
     lr_patch: int = 24  # §4.2: 48
     lr: float = 2e-4  # §4.2: 1e-4 (for 10^6 steps)
     init_from_x2: bool = True  # x3/x4 only (§3.2)
 
 
-def _train(scale: int, *, seed: int, epochs: int | None, progress: bool) -> Trained:
+def _train(scale: int, *, seed: int, budget: int | None, progress: bool) -> Trained:
     from tqdm.auto import tqdm
 
     from sotazoo.data.sr_photos import held_out_pairs
@@ -44,7 +44,7 @@ def _train(scale: int, *, seed: int, epochs: int | None, progress: bool) -> Trai
         train_sr,
     )
 
-    r = EDSRRecipe(ksteps=epochs or DEFAULT_KSTEPS)
+    r = EDSRRecipe(ksteps=budget or DEFAULT_KSTEPS)
     model = seeded_model(f"edsr_baseline_x{scale}", seed)
     init = None
     if scale != 2 and r.init_from_x2:
@@ -65,12 +65,15 @@ def _train(scale: int, *, seed: int, epochs: int | None, progress: bool) -> Trai
     return Trained(model=model.eval(), metrics=metrics, log=log_fields)
 
 
-def train_x2(*, seed: int, epochs: int | None, progress: bool) -> Trained:
-    return _train(2, seed=seed, epochs=epochs, progress=progress)
+def train_x2(*, seed: int, budget: int | None, progress: bool) -> Trained:
+    return _train(2, seed=seed, budget=budget, progress=progress)
 
 
-def train_x4(*, seed: int, epochs: int | None, progress: bool) -> Trained:
-    return _train(4, seed=seed, epochs=epochs, progress=progress)
+def train_x4(*, seed: int, budget: int | None, progress: bool) -> Trained:
+    return _train(4, seed=seed, budget=budget, progress=progress)
 
 
-RECIPES = {"edsr_baseline_x2": train_x2, "edsr_baseline_x4": train_x4}
+RECIPES = {
+    name: Recipe(fn, unit="thousand steps", default=DEFAULT_KSTEPS)
+    for name, fn in (("edsr_baseline_x2", train_x2), ("edsr_baseline_x4", train_x4))
+}

@@ -248,6 +248,14 @@ def read_checkpoint(path: str | Path) -> dict:
             raise WeightsError(f"{plain}; nor as a pytorch_GAN_zoo file: {zoo}") from None
 
 
+def load(path: Path, model: str, overrides: dict) -> tuple[dict, dict]:
+    """The contract's reader (`sotazoo.papers._contract`): `read_checkpoint`, then
+    `convert_state_dict`."""
+    from sotazoo.papers._contract import default_load
+
+    return default_load(Path(path), convert_state_dict, read=read_checkpoint)
+
+
 def read_gan_zoo_file(path: str | Path) -> dict:
     """Read a pytorch_GAN_zoo checkpoint (`{"config", "netG", "netD", "avgG"}`) safely.
 

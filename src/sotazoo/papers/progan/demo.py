@@ -1,7 +1,7 @@
 """ProGAN's browser demo: noise -> a 16x16 digit, drawn by the EMA generator we trained.
 
 The site's `generate` widget feeds the noise of a seed the user picks (`seeded_normal`, mirrored
-in sotazoo.mjs as `seededNormal`) to the exported `progan_mini`: the moving average of the
+in kit.mjs as `seededNormal`) to the exported `progan_mini`: the moving average of the
 generator's weights (App. A.1) after growing to 16x16, at alpha = 1, so the graph has no fade-in
 left and only the final toRGB. The equalised learning rate's He constant (§4.1) is a constant
 of the graph, multiplied into the weights when it runs. The generator is unconditional: no

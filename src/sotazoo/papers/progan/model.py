@@ -47,7 +47,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from sotazoo.errors import InputError
-from sotazoo.nn import check_image_batch, ensure_finite
+from sotazoo.nn.checks import check_config, check_image_batch, ensure_finite_output, model_dtype
 from sotazoo.papers.progan.layers import (
     EqualizedConv2d,
     EqualizedLinear,
@@ -78,15 +78,16 @@ class ProGANConfig:
     mbstd_variant: str = "official"  # "gan_zoo": pytorch_GAN_zoo's `miniBatchStdDev` (layers.py)
 
     def __post_init__(self) -> None:
+        check_config(self, {"mbstd_group_size": 0})
         r = self.resolution
         if r < 4 or r & (r - 1):
-            raise ValueError(f"resolution must be 4 * 2^k (4, 8, ..., 1024), got {r}")
-        if self.mbstd_group_size < 0 or self.mbstd_group_size == 1:
-            raise ValueError("mbstd_group_size must be 0 (off) or at least 2")
+            raise InputError(f"resolution must be 4 * 2^k (4, 8, ..., 1024), got {r}")
+        if self.mbstd_group_size == 1:
+            raise InputError("mbstd_group_size must be 0 (off) or at least 2")
         if self.g_dense_bias not in ("channel", "unit"):
-            raise ValueError(f"g_dense_bias must be 'channel' or 'unit', got {self.g_dense_bias!r}")
+            raise InputError(f"g_dense_bias must be 'channel' or 'unit', got {self.g_dense_bias!r}")
         if self.mbstd_variant not in ("official", "gan_zoo"):
-            raise ValueError(
+            raise InputError(
                 f"mbstd_variant must be 'official' or 'gan_zoo', got {self.mbstd_variant!r}"
             )
 
@@ -283,7 +284,7 @@ class Generator(_Growing):
         self.alpha = 0.0
 
     def forward(self, z: torch.Tensor, alpha: float | None = None) -> torch.Tensor:
-        _check_latents(z, self.cfg.latent_dim, self.blocks[0].dense.weight.dtype)
+        _check_latents(z, self.cfg.latent_dim, model_dtype(self))
         a = self._alpha(alpha)
         x = self.blocks[0](self.latent_norm(z))
         for block in self.blocks[1 : self.stage]:
@@ -296,7 +297,7 @@ class Generator(_Growing):
             old = _up(self.rgb[_key(self.stage - 1)](x))
             new = self.rgb[_key(self.stage)](self.blocks[self.stage](x))
             y = torch.lerp(old, new, a)
-        ensure_finite(y)
+        ensure_finite_output(y, {"latents": z}, self)
         return y
 
 
@@ -328,7 +329,7 @@ class Discriminator(_Growing):
         self.alpha = 0.0
 
     def forward(self, x: torch.Tensor, alpha: float | None = None) -> torch.Tensor:
-        check_image_batch(x, self.cfg.img_channels)
+        check_image_batch(x, self.cfg.img_channels, dtype=model_dtype(self))
         r = self.resolution
         if not is_exporting() and tuple(x.shape[2:]) != (r, r):
             raise InputError(
@@ -345,7 +346,7 @@ class Discriminator(_Growing):
         for block in reversed(self.blocks[1 : self.stage]):
             h = block(h)
         y = self.blocks[0](h)
-        ensure_finite(y)
+        ensure_finite_output(y, {"input": x}, self)
         return y
 
 
@@ -360,7 +361,6 @@ def _check_latents(z: torch.Tensor, latent_dim: int, dtype: torch.dtype) -> None
         raise InputError(
             f"latents are {z.dtype} but the generator is {dtype}; convert them with z.to({dtype})"
         )
-    ensure_finite(z)
 
 
 # ---------------------------------------------------------------- builders

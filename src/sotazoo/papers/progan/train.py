@@ -50,6 +50,7 @@ from sotazoo.papers.progan.method import (
 )
 from sotazoo.papers.progan.model import Generator, progan_mini, progan_mini_discriminator
 from sotazoo.train.gan import FID_SAMPLES, FID_SEED
+from sotazoo.train.recipes import Recipe
 
 SIZE = 16  # progan_mini's final side
 
@@ -206,17 +207,17 @@ def train_progan(
 class ProGANRecipe:
     """`sotazoo train progan_mini`: the progressive arm of the reproduction, run longer."""
 
-    kimg: int = 48  # thousands of real images shown (`sotazoo train --epochs`; even: batch 16)
+    kimg: int = 48  # thousands of real images shown (`sotazoo train --budget`; even: batch 16)
     phase_kimg: float = 6.0  # each fade-in and stabilisation, as in the reproduction
 
 
-def train_mini(*, seed: int, epochs: int | None, progress: bool):
+def train_mini(*, seed: int, budget: int | None, progress: bool):
     """Train the demo generator; its metric is the proxy FID against the held-out digits."""
     from tqdm.auto import tqdm
 
     from sotazoo.train.recipes import Trained
 
-    r = ProGANRecipe(kimg=epochs or ProGANRecipe.kimg)
+    r = ProGANRecipe(kimg=budget or ProGANRecipe.kimg)
     cfg = ProGANTrainConfig(phase_images=int(r.phase_kimg * 1000), total_images=r.kimg * 1000,
                             eval_every_images=4096)  # fmt: skip
     probe = FIDProbe()
@@ -232,4 +233,8 @@ def train_mini(*, seed: int, epochs: int | None, progress: bool):
     return Trained(model=g, metrics=metrics, log=fields)
 
 
-RECIPES = {"progan_mini": train_mini}
+RECIPES = {
+    "progan_mini": Recipe(
+        train_mini, unit="kimg (thousands of real images shown)", default=ProGANRecipe.kimg
+    )
+}

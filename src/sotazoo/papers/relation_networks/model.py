@@ -24,7 +24,14 @@ import torch
 from torch import nn
 
 from sotazoo.errors import InputError
-from sotazoo.nn import check_image_batch, ensure_finite
+from sotazoo.nn.checks import (
+    check_config,
+    check_dtype,
+    check_ids,
+    check_image_batch,
+    ensure_finite_output,
+    model_dtype,
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -48,6 +55,21 @@ class RNConfig:
     first_layer: str = "per_object"  # "per_pair": g's first layer on each concatenated pair,
     # literally as Eq. 1 and the public port compute it (same parameters and function; the
     # benchmark's reference)
+
+    def __post_init__(self) -> None:
+        check_config(self)
+        for field, allowed in (
+            ("head", ("rn", "mlp")),
+            ("question", ("vector", "lstm")),
+            ("first_layer", ("per_object", "per_pair")),
+        ):
+            if getattr(self, field) not in allowed:
+                raise InputError(f"{field} must be one of {allowed}, got {getattr(self, field)!r}")
+        for field in ("conv_channels", "g_layers", "f_layers"):
+            if not getattr(self, field):
+                raise InputError(f"{field} must hold at least one layer width")
+        if not 0.0 <= self.f_dropout < 1.0:
+            raise InputError(f"f_dropout must be in [0, 1), got {self.f_dropout}")
 
     @property
     def grid(self) -> int:
@@ -94,16 +116,9 @@ class RelationNetwork(nn.Module):
         n = cfg.grid * cfg.grid
         if cfg.head == "rn":
             self.g = _mlp([2 * obj + q, *cfg.g_layers])
-            width = cfg.g_layers[-1]
-        elif cfg.head == "mlp":
+        else:  # "mlp"
             self.g = _mlp([n * obj + q, *cfg.g_layers])
-            width = cfg.g_layers[-1]
-        else:
-            raise ValueError(f"head must be 'rn' or 'mlp', got {cfg.head!r}")
-        if cfg.first_layer not in ("per_object", "per_pair"):
-            raise ValueError(
-                f"first_layer must be 'per_object' or 'per_pair', not {cfg.first_layer!r}"
-            )
+        width = cfg.g_layers[-1]
         self.f = _mlp([width, *cfg.f_layers])
         self.dropout = nn.Dropout(cfg.f_dropout)
         self.classifier = nn.Linear(cfg.f_layers[-1], cfg.num_answers)
@@ -135,7 +150,8 @@ class RelationNetwork(nn.Module):
         if not isinstance(question, torch.Tensor):
             raise InputError(f"question must be a torch.Tensor, got {type(question).__name__}")
         lstm = self.cfg.question == "lstm"
-        ok_dtype = not question.is_floating_point() if lstm else question.is_floating_point()
+        ints = (torch.int64, torch.int32)  # what an embedding takes
+        ok_dtype = question.dtype in ints if lstm else question.is_floating_point()
         want = "(B, L) integer word ids" if lstm else f"(B, {self.cfg.question_dim}) float bits"
         if (
             question.ndim != 2
@@ -147,14 +163,16 @@ class RelationNetwork(nn.Module):
             )
         if question.shape[0] != image.shape[0]:
             raise InputError(f"{image.shape[0]} images but {question.shape[0]} questions")
+        if not lstm:
+            check_dtype(question, model_dtype(self), "question")
+        else:  # word ids index the embedding: the vocabulary
+            check_ids(question, self.cfg.vocab_size, "question word ids")
 
     def forward(self, image: torch.Tensor, question: torch.Tensor) -> torch.Tensor:
-        check_image_batch(image, 3)
+        check_image_batch(image, 3, dtype=model_dtype(self))
         self._check_question(image, question)
         out = self._forward(image, question)
-        ensure_finite(image)
-        if question.is_floating_point():
-            ensure_finite(question)
+        ensure_finite_output(out, {"image": image, "question": question}, self)
         return out
 
     def _forward(self, image: torch.Tensor, question: torch.Tensor) -> torch.Tensor:

@@ -226,7 +226,7 @@ def _figure(runs: dict[str, list[dict]], path: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     """One long seed: how many steps (and seconds) until CNN+RN pulls away from CNN+MLP."""
     from sotazoo.fileio import write_json_atomic
-    from sotazoo.repro import git_commit, machine
+    from sotazoo.provenance import git_commit, machine
 
     p = argparse.ArgumentParser(description=main.__doc__)
     p.add_argument("--steps", type=int, default=20_000)

@@ -18,7 +18,7 @@ from sotazoo.papers.relation_networks.repro import (
     as_tensors,
     train_arm,
 )
-from sotazoo.train.recipes import Trained
+from sotazoo.train.recipes import Recipe, Trained
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -30,10 +30,10 @@ class RNRecipe:
     eval_every: int = 1000
 
 
-def train_rn_mini(*, seed: int, epochs: int | None, progress: bool) -> Trained:
+def train_rn_mini(*, seed: int, budget: int | None, progress: bool) -> Trained:
     from tqdm.auto import tqdm
 
-    r = RNRecipe(**({"epochs": epochs} if epochs else {}))
+    r = RNRecipe(**({"epochs": budget} if budget else {}))
     steps = r.epochs * r.n_train_images * 20 // r.batch_size
     cfg = ReproConfig(n_train_images=r.n_train_images, steps=steps, batch_size=r.batch_size,
                       lr=r.lr, eval_every=r.eval_every)  # fmt: skip
@@ -60,4 +60,4 @@ def train_rn_mini(*, seed: int, epochs: int | None, progress: bool) -> Trained:
     )
 
 
-RECIPES = {"rn_mini": train_rn_mini}
+RECIPES = {"rn_mini": Recipe(train_rn_mini, unit="epochs", default=RNRecipe.epochs)}

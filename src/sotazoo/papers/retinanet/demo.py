@@ -1,6 +1,6 @@
 """RetinaNet's browser demo: `retinanet_mini` finds the shapes of generated detection scenes.
 
-The site's `detect` widget (site/static/sotazoo.mjs) wants decoded detections, boxes (D, 4) xyxy
+The site's `detect` widget (site/static/widgets/detect.mjs) wants decoded detections, boxes (D, 4) xyxy
 in input pixels, scores (D,) and labels (D,), and does no post-processing of its own beyond a
 score threshold. So the exported graph is `Detections`: the network, then the inference step of
 §4 "Inference" as `method.postprocess` does it, traced into ONNX (TopK, NonZero, and

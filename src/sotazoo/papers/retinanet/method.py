@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torchvision.ops import batched_nms, box_iou, clip_boxes_to_image
 
 from sotazoo.errors import InputError
+from sotazoo.train.detection import Detector
 
 BACKGROUND = -1  # match_anchors: IoU < 0.4 with every box
 IGNORED = -2  # match_anchors: 0.4 <= best IoU < 0.5, no loss at all
@@ -261,3 +262,31 @@ def postprocess(
         keep = batched_nms(boxes, scores, labels, nms_thresh)[:max_detections]
         results.append({"boxes": boxes[keep], "scores": scores[keep], "labels": labels[keep]})
     return results
+
+
+# ---------------------------------------------------------------- the shared detection loop's view
+
+
+class RetinaNetDetector(Detector):
+    """RetinaNet in `sotazoo.train.detection`'s loop: ImageNet normalisation, the focal loss
+    plus smooth L1 (`retinanet_loss`, with the loop's `loss_kw`: alpha, gamma, ...), and
+    `postprocess` at the evaluation threshold 0.05 (§4 "Inference")."""
+
+    def loss(self, out: torch.Tensor, boxes: list, labels: list) -> dict[str, torch.Tensor]:
+        anchors, _ = self.model.anchors(self.size, self.size)
+        targets = [{"boxes": b, "labels": lb} for b, lb in zip(boxes, labels, strict=True)]
+        terms = retinanet_loss(out, anchors.to(out.device), targets, **self.loss_kw)
+        terms["total"] = terms["classification"] + terms["box_regression"]
+        return terms
+
+    def postprocess(self, out: torch.Tensor, **settings) -> list[dict[str, torch.Tensor]]:
+        anchors, counts = self.model.anchors(self.size, self.size)
+        settings = {"score_thresh": self.score_thresh, **settings}
+        return postprocess(out, anchors.to(out.device), counts, (self.size, self.size), **settings)
+
+
+def detector(model: torch.nn.Module, *, size: int = 128, **loss_kw) -> RetinaNetDetector:
+    """The contract's `method.detector`: `model` as the shared detection loop trains it."""
+    from sotazoo.transforms import IMAGENET_MEAN, IMAGENET_STD
+
+    return RetinaNetDetector(model, loss_kw, IMAGENET_MEAN, IMAGENET_STD, 0.05, size)

@@ -43,10 +43,10 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.ops.misc import FrozenBatchNorm2d
 
-from sotazoo.nn import check_image_batch, ensure_finite
+from sotazoo.errors import InputError
+from sotazoo.nn.checks import check_config, check_image_batch, ensure_finite_output, model_dtype
+from sotazoo.transforms import IMAGENET_MEAN, IMAGENET_STD  # noqa: F401 - the model's input
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 LEVELS = (3, 4, 5, 6, 7)  # P3–P7: strides 8 … 128
 
 
@@ -80,6 +80,22 @@ class RetinaNetConfig:
     round_anchors: bool = True  # Detectron and torchvision round the cell anchors; detectron2 not
     prior: float = 0.01  # π of §3.3: every anchor starts as "object with probability 0.01"
     in_chans: int = 3
+
+    def __post_init__(self) -> None:
+        check_config(self, {"head_convs": 0, "freeze_at": 0})
+        if self.freeze_at > 2:
+            raise InputError(
+                f"freeze_at must be 0, 1 (stem) or 2 (stem + res2), got {self.freeze_at}"
+            )
+        if not 0.0 < self.prior < 1.0:
+            raise InputError(f"prior must be a probability in (0, 1), got {self.prior}")
+        if self.bn_eps < 0:
+            raise InputError(f"bn_eps must be >= 0, got {self.bn_eps}")
+        sizes = self.anchor_sizes
+        if len(sizes) != len(LEVELS) or len({len(s) for s in sizes}) != 1 or not sizes[0]:
+            raise InputError(f"anchor_sizes needs one equal-length tuple per level P3–P7: {sizes}")
+        if not self.aspect_ratios or min(self.aspect_ratios) <= 0:
+            raise InputError(f"aspect_ratios must be positive, got {self.aspect_ratios}")
 
     @property
     def num_anchors(self) -> int:
@@ -219,7 +235,7 @@ class Subnet(nn.Module):
     def __init__(self, cfg: RetinaNetConfig, n: int, predictor: str) -> None:
         super().__init__()
         c = cfg.fpn_channels
-        self.n, self.predictor = n, predictor
+        self.n, self.predictor, self.num_anchors = n, predictor, cfg.num_anchors
         self.conv = nn.Sequential(*(_conv(c, c, 3, relu=True) for _ in range(cfg.head_convs)))
         self.add_module(predictor, nn.Conv2d(c, cfg.num_anchors * n, 3, padding=1))
 
@@ -227,7 +243,9 @@ class Subnet(nn.Module):
         out = []
         for f in feats:
             y = getattr(self, self.predictor)(self.conv(f))  # (B, A·n, H, W), channel a·n + j
-            out.append(y.permute(0, 2, 3, 1).reshape(y.shape[0], -1, self.n))  # (B, H·W·A, n)
+            b, _, h, w = y.shape  # explicit sizes: with an empty batch, -1 is undetermined
+            y = y.permute(0, 2, 3, 1).reshape(b, h * w * self.num_anchors, self.n)  # (B, H·W·A, n)
+            out.append(y)
         return torch.cat(out, dim=1)
 
 
@@ -246,8 +264,6 @@ class RetinaNet(nn.Module):
 
     def __init__(self, cfg: RetinaNetConfig) -> None:
         super().__init__()
-        if len(cfg.anchor_sizes) != len(LEVELS) or len({len(s) for s in cfg.anchor_sizes}) != 1:
-            raise ValueError(f"anchor_sizes needs one equal-length tuple per level P3–P7: {cfg}")
         self.cfg = cfg
         self.backbone = Backbone(cfg)
         self.head = RetinaNetHead(cfg)
@@ -293,9 +309,9 @@ class RetinaNet(nn.Module):
 
     def forward_heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, N, K) class logits and (B, N, 4) box deltas."""
-        check_image_batch(x, self.cfg.in_chans)
+        check_image_batch(x, self.cfg.in_chans, dtype=model_dtype(self))
         logits, deltas = self.head(self.backbone(x))
-        ensure_finite(x)
+        ensure_finite_output((logits, deltas), {"input": x}, self)
         return logits, deltas
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

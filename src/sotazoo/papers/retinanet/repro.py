@@ -157,7 +157,7 @@ def anchor_balance(n: int = 300) -> dict:
 def long_run(steps: int, gammas: tuple[float, ...], seed: int, eval_every: int) -> dict:
     """One seed, longer training, AP every `eval_every` steps: whether the ranking of γ seen in
     the 10-minute run holds later in training."""
-    from sotazoo.repro import git_commit, machine
+    from sotazoo.provenance import git_commit, machine
     from sotazoo.train.detection import DetTrainConfig, Job, run_jobs
 
     cfg = ReproConfig()

@@ -8,12 +8,13 @@ Adam (the paper: SGD for 90k steps on COCO). COCO AP on 500 held-out scenes is l
 
 from __future__ import annotations
 
-from sotazoo.train.detection import train_recipe
+from sotazoo.train.detection import DetRecipe, train_recipe
+from sotazoo.train.recipes import Recipe
 
 
-def train_mini(*, seed: int, epochs: int | None, progress: bool):
-    return train_recipe("retinanet_mini", seed=seed, epochs=epochs, progress=progress,
+def train_mini(*, seed: int, budget: int | None, progress: bool):
+    return train_recipe("retinanet_mini", seed=seed, budget=budget, progress=progress,
                         loss_kw={"alpha": 0.25, "gamma": 2.0})  # fmt: skip
 
 
-RECIPES = {"retinanet_mini": train_mini}
+RECIPES = {"retinanet_mini": Recipe(train_mini, unit="thousand steps", default=DetRecipe.ksteps)}

@@ -10,7 +10,7 @@ converter reads torchvision's options (P6 from P5, stride on the 3x3, integer an
 """
 
 from sotazoo.data.detection_shapes import DETECTION_CLASSES
-from sotazoo.papers.retinanet.model import IMAGENET_MEAN, IMAGENET_STD
+from sotazoo.transforms import IMAGENET_MEAN, IMAGENET_STD
 from sotazoo.weights import Weights, trained_here
 
 _FILE = "retinanet_resnet50_fpn_coco-eeacb38b.pth"

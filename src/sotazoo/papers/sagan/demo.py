@@ -1,7 +1,7 @@
 """SAGAN's browser demo: noise and a digit class -> a 16x16 digit, and where its pixels look.
 
 The site's `generate` widget feeds seeded noise (`sotazoo.transforms.seeded_normal`, mirrored in
-sotazoo.mjs) and a class id to the exported graph. The graph is `ImageAndAttention`: the
+kit.mjs) and a class id to the exported graph. The graph is `ImageAndAttention`: the
 generator with its spectral norm baked in (`model.bake_spectral_norm`: W / σ from the stored
 vectors, so the browser runs plain convolutions), returning the image and the attention map of
 G's self-attention block, shape (1, N_query, N_key): query i = h * 8 + w over the 8x8 feature

@@ -56,7 +56,14 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from sotazoo.errors import InputError
-from sotazoo.nn import check_image_batch, ensure_finite
+from sotazoo.nn.checks import (
+    check_config,
+    check_dtype,
+    check_ids,
+    check_image_batch,
+    ensure_finite_output,
+    model_dtype,
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -88,18 +95,22 @@ class SAGANConfig:
     cbn_gamma_offset: float = 0.0
 
     def __post_init__(self) -> None:
+        check_config(self)
         if self.image_size != 4 * 2 ** (len(self.g_mults) - 1):
-            raise ValueError(
+            raise InputError(
                 f"g_mults {self.g_mults} grow 4x4 to {4 * 2 ** (len(self.g_mults) - 1)}"
                 f", not image_size {self.image_size}"
             )
         if self.image_size % 2 ** (len(self.d_mults) - 1):
-            raise ValueError(
+            raise InputError(
                 f"image_size {self.image_size} is not divisible by the "
                 f"{2 ** (len(self.d_mults) - 1)} of D's down-sampling"
             )
-        if self.num_classes < 1 or self.z_dim < 1:
-            raise ValueError("num_classes and z_dim must be positive")
+        if not 0.0 <= self.bn_momentum <= 1.0 or self.bn_eps < 0:
+            raise InputError(
+                f"bn_momentum must be in [0, 1] and bn_eps >= 0, got {self.bn_momentum}, "
+                f"{self.bn_eps}"
+            )
 
 
 class SpectralNorm(nn.Module):
@@ -262,10 +273,6 @@ class DBlock(nn.Module):
         return h + (F.avg_pool2d(s, 2) if self.downsample else s)
 
 
-def _tracing() -> bool:
-    return torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
-
-
 def _check_labels(label: torch.Tensor, batch: int, num_classes: int) -> None:
     if not isinstance(label, torch.Tensor):
         raise InputError(f"label must be a torch.Tensor of class ids, got {type(label).__name__}")
@@ -275,11 +282,7 @@ def _check_labels(label: torch.Tensor, batch: int, num_classes: int) -> None:
         )
     if label.shape[0] != batch:
         raise InputError(f"{batch} inputs but {label.shape[0]} labels")
-    if not _tracing() and label.numel() and (label.min() < 0 or label.max() >= num_classes):
-        raise InputError(
-            f"label out of range: ids must lie in [0, {num_classes}), got "
-            f"{int(label.min())}..{int(label.max())}"
-        )
+    check_ids(label, num_classes, "label")
 
 
 class Generator(nn.Module):
@@ -291,6 +294,7 @@ class Generator(nn.Module):
         sn = cfg.g_spectral_norm
         widths = [m * cfg.g_channels for m in cfg.g_mults]
         self.linear = _init_and_norm(nn.Linear(cfg.z_dim, widths[0] * 16), sn)  # to 4x4
+        self.stem_channels = widths[0]
         self.blocks = nn.ModuleList(
             GBlock(a, b, cfg) for a, b in zip(widths, widths[1:], strict=False)
         )
@@ -315,15 +319,16 @@ class Generator(nn.Module):
             raise InputError(
                 f"noise must be (B, {self.cfg.z_dim}) float, got {z.dtype} {tuple(z.shape)}"
             )
+        check_dtype(z, model_dtype(self), "noise")
         _check_labels(label, z.shape[0], self.cfg.num_classes)
-        h = self.linear(z).reshape(z.shape[0], -1, 4, 4)  # (B, C0, 4, 4)
+        h = self.linear(z).reshape(z.shape[0], self.stem_channels, 4, 4)  # (B, C0, 4, 4)
         attn = None
         for i, block in enumerate(self.blocks):
             h = block(h, label)
             if self.attention is not None and i == self.attention_after:
                 h, attn = self.attention(h, return_attention=True)
         img = torch.tanh(self.conv_out(F.relu(self.bn(h))))
-        ensure_finite(z)
+        ensure_finite_output(img, {"noise": z}, self)
         return img, attn
 
 
@@ -354,7 +359,7 @@ class Discriminator(nn.Module):
         self, x: torch.Tensor, label: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(logits, the attention map (B, N_query, N_key), or None when built without one)."""
-        check_image_batch(x, self.cfg.image_channels)
+        check_image_batch(x, self.cfg.image_channels, dtype=model_dtype(self))
         if x.shape[-2:] != (self.cfg.image_size,) * 2:
             raise InputError(
                 f"this discriminator takes {self.cfg.image_size}x"
@@ -368,7 +373,7 @@ class Discriminator(nn.Module):
                 h, attn = self.attention(h, return_attention=True)
         h = F.relu(h).sum(dim=(2, 3))  # (B, C): sum-pooling, as the official code
         out = self.linear(h) + (self.embed(label) * h).sum(dim=1, keepdim=True)  # projection
-        ensure_finite(x)
+        ensure_finite_output(out, {"image": x}, self)
         return out, attn
 
 

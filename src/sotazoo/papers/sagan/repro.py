@@ -275,7 +275,7 @@ def long_run(
     """The same arms trained `steps` steps (past the plateau the 10-minute run stops in), proxy
     FID every `eval_every` steps: whether the comparison seen at 600 steps holds after the fall.
     The verdicts stay those of the 10-minute reproduction; this is recorded beside them."""
-    from sotazoo.repro import git_commit, machine
+    from sotazoo.provenance import git_commit, machine
     from sotazoo.train.parallel import run_parallel
 
     unknown = sorted(set(arms) - set(ARMS))

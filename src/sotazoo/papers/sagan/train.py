@@ -32,6 +32,7 @@ from sotazoo.papers.sagan.method import (
     ttur_optimizers,
 )
 from sotazoo.train import gan
+from sotazoo.train.recipes import Recipe
 
 RNG_STREAM = 7919  # the data/noise generator of seed s is seeded with s * RNG_STREAM + 1
 
@@ -117,20 +118,20 @@ def train_gan(
 
 
 @dataclass(frozen=True, kw_only=True)
-class Recipe:
-    """`sotazoo train sagan_mini`: the site's demo generator (`--epochs N`: N hundred steps)."""
+class SAGANRecipe:
+    """`sotazoo train sagan_mini`: the site's demo generator (`--budget N`: N hundred steps)."""
 
     hundred_steps: int = 20  # 2,000 steps: 334 s on one shared core (nice 19); proxy FID 0.53
     batch_size: int = 32  # as the reproduction (repro.py); the paper's: 256
 
 
-def train_mini(*, seed: int, epochs: int | None, progress: bool):
+def train_mini(*, seed: int, budget: int | None, progress: bool):
     from tqdm.auto import tqdm
 
     from sotazoo.errors import SotazooError
     from sotazoo.train.recipes import Trained
 
-    r = Recipe(hundred_steps=epochs or Recipe.hundred_steps)
+    r = SAGANRecipe(hundred_steps=budget or SAGANRecipe.hundred_steps)
     cfg = GANTrainConfig(steps=r.hundred_steps * 100, batch_size=r.batch_size, eval_every=250)
     with tqdm(total=cfg.steps, desc="train sagan_mini", disable=not progress) as bar:
         g_net, _, log = train_gan(cfg, seed=seed, on_step=lambda: bar.update(1))
@@ -141,4 +142,6 @@ def train_mini(*, seed: int, epochs: int | None, progress: bool):
     return Trained(model=g_net.eval(), metrics={"heldout_proxy_fid": log["final_fid"]}, log=fields)
 
 
-RECIPES = {"sagan_mini": train_mini}
+RECIPES = {
+    "sagan_mini": Recipe(train_mini, unit="hundred steps", default=SAGANRecipe.hundred_steps)
+}

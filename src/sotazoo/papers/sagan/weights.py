@@ -29,7 +29,7 @@ site's `generate` widget: the ten digit classes as labels, and the output's mean
 tanh range [-1, 1] is shown as (x * 0.5 + 0.5) * 255).
 """
 
-from sotazoo.data.digits import DIGIT_CLASSES
+from sotazoo.data import DIGIT_CLASSES
 from sotazoo.weights import trained_here
 
 WEIGHTS = (

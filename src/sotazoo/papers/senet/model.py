@@ -25,7 +25,9 @@ from typing import Literal
 import torch
 from torch import nn
 
-from sotazoo.nn import SqueezeExcite, check_image_batch, ensure_finite
+from sotazoo.errors import InputError
+from sotazoo.nn import SqueezeExcite
+from sotazoo.nn.checks import check_config, check_image_batch, ensure_finite_output, model_dtype
 
 BlockKind = Literal["resnet", "resnext", "senet"]
 
@@ -51,6 +53,19 @@ class SENetConfig:
     dropout: float = 0.0  # SENet-154: 0.2 before the classifier
     num_classes: int = 1000
     in_chans: int = 3
+
+    def __post_init__(self) -> None:
+        check_config(self)
+        if len(self.layers) != len(self.planes):
+            raise InputError(f"layers {self.layers} and planes {self.planes} differ in length")
+        if not 0.0 <= self.dropout < 1.0:
+            raise InputError(f"SENetConfig: dropout must be in [0, 1), got {self.dropout}")
+
+    @property
+    def min_size(self) -> int:
+        """The smallest input side: the Caffe stem's ceil-mode max-pool (3x3, stride 2, no
+        padding) needs a 2x2 map, which the stride-2 stem makes from 3x3 (2x2 gives 1x1)."""
+        return 3 if self.stem != "cifar" and self.pool == "ceil" else 1
 
     def widths(self, planes: int) -> tuple[int, int]:
         """Channel counts (after the 1×1, after the 3×3) of a bottleneck."""
@@ -146,8 +161,6 @@ class SENet(nn.Module):
 
     def __init__(self, cfg: SENetConfig) -> None:
         super().__init__()
-        if len(cfg.layers) != len(cfg.planes):
-            raise ValueError(f"layers {cfg.layers} and planes {cfg.planes} differ in length")
         self.cfg = cfg
         self.layer0 = _stem(cfg)
         inplanes = cfg.inplanes
@@ -184,9 +197,9 @@ class SENet(nn.Module):
         return self.last_linear(self.dropout(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_image_batch(x, self.cfg.in_chans)
+        check_image_batch(x, self.cfg.in_chans, min_size=self.cfg.min_size, dtype=model_dtype(self))
         out = self.forward_head(self.forward_features(x))
-        ensure_finite(x)
+        ensure_finite_output(out, {"input": x}, self)
         return out
 
 

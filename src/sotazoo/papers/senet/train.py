@@ -5,7 +5,7 @@
 Data: `sotazoo.data.make_shapes` — 10,000 training images (seed 1), 2,000 held-out ones (seed 2,
 never trained on), both generated the same way as in the reproduction. Inputs are normalised
 with the fixed constants below, which the demo must apply too. On a GPU the same recipe runs
-unchanged (`--epochs` for a longer schedule); the committed weights came from the CPU run logged
+unchanged (`--budget N` epochs for a longer schedule); the committed weights came from the CPU run logged
 beside them.
 """
 
@@ -16,11 +16,9 @@ from dataclasses import asdict, dataclass, field
 import torch
 
 from sotazoo.data import SHAPE_CLASSES, make_shapes
+from sotazoo.papers.senet.weights import MEAN, STD
 from sotazoo.train import TrainConfig, evaluate, fit
-from sotazoo.train.recipes import Trained
-
-MEAN = (0.5, 0.5, 0.5)
-STD = (0.25, 0.25, 0.25)
+from sotazoo.train.recipes import Recipe, Trained
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,7 +44,7 @@ def shapes_split(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     return normalise(torch.from_numpy(x)), torch.from_numpy(y)
 
 
-def train_seresnet_mini(*, seed: int, epochs: int | None, progress: bool) -> Trained:
+def train_seresnet_mini(*, seed: int, budget: int | None, progress: bool) -> Trained:
     from dataclasses import replace
 
     from tqdm.auto import tqdm
@@ -54,8 +52,8 @@ def train_seresnet_mini(*, seed: int, epochs: int | None, progress: bool) -> Tra
     from sotazoo.registry import create_model
 
     r = ShapesRecipe()
-    if epochs:
-        r = replace(r, train=replace(r.train, epochs=epochs))
+    if budget:
+        r = replace(r, train=replace(r.train, epochs=budget))
     x, y = shapes_split(r.n_train, r.train_seed)
     xv, yv = shapes_split(r.n_val, r.val_seed)
     torch.manual_seed(seed)
@@ -77,4 +75,6 @@ def train_seresnet_mini(*, seed: int, epochs: int | None, progress: bool) -> Tra
     )
 
 
-RECIPES = {"seresnet_mini": train_seresnet_mini}
+RECIPES = {
+    "seresnet_mini": Recipe(train_seresnet_mini, unit="epochs", default=ShapesRecipe().train.epochs)
+}

@@ -12,9 +12,11 @@ ImageNet validation set, crop 0.875, bilinear).
 """
 
 from sotazoo.data import SHAPE_CLASSES
-from sotazoo.papers.senet.train import MEAN, STD
 from sotazoo.weights import Weights, trained_here
 
+# The demo classifier's normalisation of the shapes images ([0, 1] RGB), used by its recipe.
+MEAN = (0.5, 0.5, 0.5)
+STD = (0.25, 0.25, 0.25)
 _CADENE = "http://data.lip6.fr/cadene/pretrainedmodels/"
 _TIMM_MIRROR = "https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-cadene/"
 _TRANSFORMS = {

@@ -156,8 +156,18 @@ def load_darknet(model_name: str, path: str | Path, **overrides) -> nn.Module:
     return model.eval()
 
 
-# For `create_model(name, weights="x.weights")` (see the registry): file suffix -> reader.
-READERS = {".weights": read_darknet_weights}
+def load(path: Path, model: str, overrides: dict) -> tuple[dict, dict]:
+    """The contract's reader (`sotazoo.papers._contract`): a darknet `.weights` file holds its
+    tensors in layer order with no names, so it is read into a built `model` whose state dict is
+    returned; any other file is a state dict of ours, read and checked as usual."""
+    from sotazoo.papers._contract import default_load
+    from sotazoo.registry import create_model
+
+    if Path(path).suffix == ".weights":
+        built = create_model(model, **overrides)
+        read_darknet_weights(path, built)
+        return built.state_dict(), {}
+    return default_load(Path(path), convert_state_dict)
 
 
 def detect_layout(keys: set[str]) -> str:

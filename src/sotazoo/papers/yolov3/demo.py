@@ -1,6 +1,6 @@
 """YOLOv3's browser demo: `yolov3_mini` finds the shapes of generated detection scenes.
 
-The site's `detect` widget (site/static/sotazoo.mjs) wants decoded detections, boxes (D, 4) xyxy
+The site's `detect` widget (site/static/widgets/detect.mjs) wants decoded detections, boxes (D, 4) xyxy
 in input pixels, scores (D,) and labels (D,), and applies only a score threshold. So the exported
 graph is `Detections`: the network, then `method.decode` and the steps of `method.postprocess`
 (score = objectness x class probability, every (box, class) pair above the threshold, NMS per

@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from torchvision.ops import batched_nms, box_iou
 
 from sotazoo.papers.retinanet.method import BBOX_XFORM_CLIP
+from sotazoo.train.detection import Detector
 
 Anchors = Sequence[Sequence[tuple[float, float]]]  # per output: the (w, h) of its anchors
 Targets = Sequence[tuple[torch.Tensor, torch.Tensor]]  # per image: boxes (n, 4) xyxy, labels (n,)
@@ -256,3 +257,28 @@ def unletterbox(boxes: torch.Tensor, info: tuple[float, float, float, float]) ->
     `correct_yolo_boxes`)."""
     sx, sy, px, py = info
     return (boxes - boxes.new_tensor([px, py, px, py])) / boxes.new_tensor([sx, sy, sx, sy])
+
+
+# ---------------------------------------------------------------- the shared detection loop's view
+
+
+class YOLOv3Detector(Detector):
+    """YOLOv3 in `sotazoo.train.detection`'s loop: RGB in [0, 1] as it is, `yolo_loss` (with the
+    loop's `loss_kw`: ignore_thresh), and `postprocess` at darknet's COCO-evaluation threshold
+    0.005 (`validate_detector`)."""
+
+    def loss(self, out: torch.Tensor, boxes: list, labels: list) -> dict[str, torch.Tensor]:
+        cfg = self.model.cfg
+        return yolo_loss(out, list(zip(boxes, labels, strict=True)), anchors=cfg.anchors,
+                         masks=cfg.masks, strides=cfg.strides, img_size=(self.size, self.size),
+                         **self.loss_kw)  # fmt: skip
+
+    def postprocess(self, out: torch.Tensor, **settings) -> list[dict[str, torch.Tensor]]:
+        cfg = self.model.cfg
+        settings = {"score_thresh": self.score_thresh, **settings}
+        return postprocess(out, cfg.level_anchors, cfg.strides, (self.size, self.size), **settings)
+
+
+def detector(model: torch.nn.Module, *, size: int = 128, **loss_kw) -> YOLOv3Detector:
+    """The contract's `method.detector`: `model` as the shared detection loop trains it."""
+    return YOLOv3Detector(model, loss_kw, None, None, 0.005, size)

@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from sotazoo.errors import InputError
-from sotazoo.nn import check_image_batch, ensure_finite
+from sotazoo.nn.checks import check_config, check_image_batch, ensure_finite_output, model_dtype
 
 # §2.3: nine k-means clusters on COCO, (w, h) in input pixels; masks give each scale its three.
 ANCHORS = (
@@ -65,20 +65,19 @@ class YOLOv3Config:
     in_chans: int = 3
 
     def __post_init__(self) -> None:
-        if self.num_classes < 1 or self.width < 1 or self.in_chans < 1:
-            raise ValueError(f"num_classes, width and in_chans must be positive: {self}")
+        check_config(self)
         if len(self.masks) != (2 if self.tiny else 3) or len({len(m) for m in self.masks}) != 1:
-            raise ValueError(
+            raise InputError(
                 f"{'yolov3-tiny has 2' if self.tiny else 'yolov3 has 3'} outputs with the same "
                 f"number of anchors each; got masks {self.masks}"
             )
         used = sorted(i for m in self.masks for i in m)
         if used != list(range(len(self.anchors))):
-            raise ValueError(
+            raise InputError(
                 f"masks {self.masks} must use each of {len(self.anchors)} anchors once"
             )
-        if not self.tiny and (len(self.blocks) != 5 or min(self.blocks) < 1):
-            raise ValueError(f"Darknet-53 has five stages of >= 1 block, got {self.blocks}")
+        if not self.tiny and len(self.blocks) != 5:
+            raise InputError(f"Darknet-53 has five stages of >= 1 block, got {self.blocks}")
 
     @property
     def strides(self) -> tuple[int, ...]:
@@ -202,7 +201,7 @@ class _Detector(nn.Module):
         raise NotImplementedError
 
     def check_input(self, x: torch.Tensor) -> None:
-        check_image_batch(x, self.cfg.in_chans, min_size=32)
+        check_image_batch(x, self.cfg.in_chans, min_size=32, dtype=model_dtype(self))
         if not torch.jit.is_tracing() and (x.shape[2] % 32 or x.shape[3] % 32):
             raise InputError(
                 f"YOLOv3 needs H and W that are multiples of 32 (its coarsest stride), got "
@@ -214,15 +213,15 @@ class _Detector(nn.Module):
         """(B, 3, H, W) RGB in [0, 1] -> raw logits (B, N, 5 + C) in the order of the docstring."""
         self.check_input(x)
         out = torch.cat([flatten_map(m, len(self.cfg.masks[0])) for m in self.forward_maps(x)], 1)
-        ensure_finite(out)
+        ensure_finite_output(out, {"input": x}, self)
         return out
 
 
 def flatten_map(m: torch.Tensor, num_anchors: int) -> torch.Tensor:
     """(B, A(5 + C), h, w) -> (B, A h w, 5 + C): anchor by anchor, then row by row."""
-    b, _, h, w = m.shape
-    m = m.reshape(b, num_anchors, -1, h, w)  # (B, A, 5 + C, h, w)
-    return m.permute(0, 1, 3, 4, 2).reshape(b, num_anchors * h * w, -1)
+    b, c, h, w = m.shape  # explicit sizes: with an empty batch, -1 is undetermined
+    m = m.reshape(b, num_anchors, c // num_anchors, h, w)  # (B, A, 5 + C, h, w)
+    return m.permute(0, 1, 3, 4, 2).reshape(b, num_anchors * h * w, c // num_anchors)
 
 
 class YOLOv3(_Detector):
@@ -334,10 +333,10 @@ class Darknet53Classifier(nn.Module):
         _init_darknet(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_image_batch(x, self.cfg.in_chans, min_size=32)
-        x = self.backbone(x)[-1].mean((2, 3), keepdim=True)  # `[avgpool]`: (B, 1024, 1, 1)
-        out = self.fc(x).flatten(1)  # (B, classes)
-        ensure_finite(out)
+        check_image_batch(x, self.cfg.in_chans, min_size=32, dtype=model_dtype(self))
+        y = self.backbone(x)[-1].mean((2, 3), keepdim=True)  # `[avgpool]`: (B, 1024, 1, 1)
+        out = self.fc(y).flatten(1)  # (B, classes)
+        ensure_finite_output(out, {"input": x}, self)
         return out
 
     def darknet_convs(self) -> list[nn.Module]:

@@ -9,12 +9,13 @@ COCO AP on 500 held-out scenes is logged for the stored weights (and for float32
 
 from __future__ import annotations
 
-from sotazoo.train.detection import train_recipe
+from sotazoo.train.detection import DetRecipe, train_recipe
+from sotazoo.train.recipes import Recipe
 
 
-def train_mini(*, seed: int, epochs: int | None, progress: bool):
-    return train_recipe("yolov3_mini", seed=seed, epochs=epochs, progress=progress,
+def train_mini(*, seed: int, budget: int | None, progress: bool):
+    return train_recipe("yolov3_mini", seed=seed, budget=budget, progress=progress,
                         loss_kw={"ignore_thresh": 0.5}, float16=True)  # fmt: skip
 
 
-RECIPES = {"yolov3_mini": train_mini}
+RECIPES = {"yolov3_mini": Recipe(train_mini, unit="thousand steps", default=DetRecipe.ksteps)}

@@ -1,0 +1,93 @@
+"""Tasks as data: what a model of each task takes and returns, its demo widget and its metric.
+
+A card's models name their task (`[[models]] task = ...`); the core reads this table instead of
+branching on task names: the card schema checks `input_size` against `input_rank`, the
+registry-wide tests check every model's output against `output_rank` (and `scales_input` for
+super-resolution), and the site offers `widget` as the default demo of the task. A paper that
+brings a genuinely new task adds one entry here; nothing else in the core changes.
+
+Torch-free: `import sotazoo` reads it through the cards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, kw_only=True)
+class Task:
+    """One task of the catalogue.
+
+    Attributes:
+        takes: the model's inputs, in words (the first input's shape is the card's `input_size`).
+        returns: what `forward` returns, in words.
+        input_rank: length of the card's `input_size`: 3 for (C, H, W), 1 for a noise (Z,).
+        output_rank: rank of `forward`'s output, batch axis included.
+        scales_input: the output is the input image enlarged by an integer factor > 1.
+        widget: the site's demo widget for the task (`cards.DEMO_KINDS`), None while there is none.
+        metric: the metric the task's claims and reproductions are usually given in.
+    """
+
+    takes: str
+    returns: str
+    input_rank: int = 3
+    output_rank: int
+    scales_input: bool = False
+    widget: str | None = None
+    metric: str
+
+    def output_problems(self, out_shape: Sequence[int], in_shape: Sequence[int]) -> list[str]:
+        """What is wrong with an output of shape `out_shape` for an input batch of `in_shape`
+        (batch first, both); empty when it is what the task returns."""
+        out, x = tuple(out_shape), tuple(in_shape)
+        problems = []
+        if len(out) != self.output_rank:
+            problems.append(f"output rank {len(out)}, expected {self.output_rank} ({self.returns})")
+        elif out[0] != x[0]:
+            problems.append(f"output batch {out[0]} for an input batch of {x[0]}")
+        if self.scales_input and len(out) == 4 and len(x) == 4:
+            s = out[-1] // x[-1]
+            if s < 2 or out[1:] != (x[1], s * x[2], s * x[3]):
+                problems.append(f"output {out} is not the input {x} enlarged by an integer > 1")
+        return problems
+
+
+TASKS: dict[str, Task] = {
+    "classification": Task(takes="image batch (B, C, H, W)", returns="class logits (B, K)",
+                           output_rank=2, widget="classify", metric="top-1 accuracy"),
+    "detection": Task(takes="image batch", returns="raw per-anchor predictions (B, N, ...), "
+                      "decoded by the paper's post-processing", output_rank=3, widget="detect",
+                      metric="COCO box AP"),
+    "segmentation": Task(takes="image batch", returns="per-pixel class logits (B, K, H', W')",
+                         output_rank=4, metric="mIoU"),
+    "super_resolution": Task(takes="low-resolution image batch", returns="the image enlarged "
+                             "(B, C, sH, sW)", output_rank=4, scales_input=True,
+                             widget="image2image", metric="PSNR (Y)"),
+    "restoration": Task(takes="degraded image batch", returns="restored images (B, C, H, W)",
+                        output_rank=4, widget="image2image", metric="PSNR"),
+    "inpainting": Task(takes="image batch and mask", returns="completed images (B, C, H, W)",
+                       output_rank=4, widget="inpaint", metric="L1 / PSNR"),
+    "generation": Task(takes="noise (B, Z), and a class where conditional",
+                       returns="images (B, C, H, W)", input_rank=1, output_rank=4,
+                       widget="generate", metric="FID"),
+    "translation": Task(takes="image batch of one domain", returns="images of the other domain",
+                        output_rank=4, widget="image2image", metric="FID"),
+    "style_transfer": Task(takes="content image batch (and a style image)",
+                           returns="stylised images (B, C, H, W)", output_rank=4,
+                           widget="image2image", metric="style / content loss"),
+    "augmentation": Task(takes="image batch", returns="augmented images (B, C, H, W)",
+                         output_rank=4, metric="top-1 accuracy of a model trained with it"),
+    "captioning": Task(takes="image batch", returns="word logits per step (B, T, V)",
+                       output_rank=3, metric="CIDEr"),
+    "vqa": Task(takes="image batch and tokenised questions", returns="answer logits (B, A)",
+                output_rank=2, widget="vqa", metric="answer accuracy"),
+    "depth": Task(takes="image batch", returns="depth maps (B, 1, H', W')", output_rank=4,
+                  widget="image2image", metric="RMSE / delta < 1.25"),
+    "face3d": Task(takes="face image batch", returns="3D face parameters or maps",
+                   output_rank=4, metric="NME / vertex RMSE"),
+    "body3d": Task(takes="frames of a person", returns="3D body parameters or meshes",
+                   output_rank=3, metric="vertex RMSE"),
+    "text_to_image": Task(takes="tokenised captions (and noise)", returns="images (B, C, H, W)",
+                          output_rank=4, widget="text2image", metric="Inception score / FID"),
+}  # fmt: skip

@@ -1,0 +1,90 @@
+"""`sotazoo verify` and the status matrix read from its records (sotazoo.verify, sotazoo.status).
+
+The committed records (results/verify/<id>.json) are evidence only while they describe the code:
+every paper with models has one, made by a full run from a clean commit, whose fingerprint is
+that of the paper's folder as it is now, and whose quick checks a fresh quick run here repeats
+(CI runs this on every landing)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+import sotazoo
+from sotazoo import status as status_mod
+from sotazoo import verify as verify_mod
+from sotazoo.verify import QUICK_CHECKS, load_record, paper_fingerprint, verify_paper
+
+PAPERS = [p for p in sotazoo.list_papers() if sotazoo.list_models(paper=p)]
+
+
+@pytest.mark.parametrize("paper_id", PAPERS)
+def test_the_committed_record_is_current_and_repeats_here(paper_id, tmp_path):
+    record = load_record(paper_id)
+    assert record is not None, f"no results/verify/{paper_id}.json: run `sotazoo verify {paper_id}`"
+    assert not record["quick"] and not record["git_dirty"] and record["git_commit"] != "unknown"
+    assert record["fingerprint"] == paper_fingerprint(paper_id), (
+        f"papers/{paper_id} changed after its record: run `sotazoo verify {paper_id}` again"
+    )
+    fresh = verify_paper(paper_id, quick=True, out_dir=tmp_path, progress=False)
+    for name in QUICK_CHECKS:
+        assert fresh["checks"][name]["ok"] == record["checks"][name]["ok"], name
+    assert (tmp_path / f"{paper_id}.quick.json").is_file()
+
+
+def test_params_check_compares_with_the_card(monkeypatch):
+    """The params check is the card's number against a count: a card off by 1 % fails it."""
+    from sotazoo.papers._contract import paper
+
+    p = paper("senet")
+    assert verify_mod._params(p)["ok"]
+    models = tuple(
+        m if m.laptop else dataclasses.replace(m, params=int(m.params * 1.01))
+        for m in p.card.models
+    )
+    monkeypatch.setattr(p, "card", dataclasses.replace(p.card, models=models))
+    got = verify_mod._params(p)
+    assert not got["ok"] and got["worst_rel_diff"] > 0.009
+
+
+def _record(tmp_path, monkeypatch, paper_id: str, **checks) -> None:
+    record = {"schema": 1, "paper": paper_id, "quick": False, "git_commit": "x", "git_dirty": False,
+              "fingerprint": paper_fingerprint(paper_id), "checks": {
+                  "params": {"ok": True, "variants": 6}, "export": {"ok": True},
+                  "bad_input": {"ok": True}, "weights": {"ok": True, "entries": 7},
+                  "oracle": {"ok": True}, "browser": {"ok": True}} | checks}  # fmt: skip
+    (tmp_path / "verify").mkdir(exist_ok=True)
+    (tmp_path / "verify" / f"{paper_id}.json").write_text(json.dumps(record))
+    monkeypatch.setenv("SOTAZOO_RESULTS", str(tmp_path))
+
+
+def test_status_reads_the_record(tmp_path, monkeypatch):
+    _record(tmp_path, monkeypatch, "senet")
+    row = status_mod.paper_status("senet")
+    assert row["model"].text == "6 variants" and row["weights"].text == "7 ckpts"
+    assert all(row[c].done for c in ("card", "model", "oracle", "weights", "browser", "bad input"))
+    _record(tmp_path, monkeypatch, "senet", browser={"ok": None}, oracle={"ok": False})
+    row = status_mod.paper_status("senet")
+    assert row["browser"].text == "onnx only" and row["oracle"].text == "failed"
+    assert not row["browser"].done and not row["oracle"].done
+
+
+def test_a_record_older_than_the_papers_files_is_stale(tmp_path, monkeypatch):
+    _record(tmp_path, monkeypatch, "senet")
+    monkeypatch.setattr(verify_mod, "paper_fingerprint", lambda pid: "changed")
+    row = status_mod.paper_status("senet")
+    assert row["model"].text == "6 variants (stale)" and not row["model"].done
+    assert row["card"].done  # the card column reads the card itself
+
+
+def test_without_records_the_evidence_columns_are_empty(tmp_path, monkeypatch):
+    monkeypatch.setenv("SOTAZOO_RESULTS", str(tmp_path))
+    row = status_mod.paper_status("senet")
+    assert row["card"].done and not any(row[c].done for c in ("model", "oracle", "bad input"))
+
+
+def test_quick_records_never_replace_the_committed_one(tmp_path):
+    verify_paper("progan", quick=True, out_dir=tmp_path, progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["progan.quick.json"]
