@@ -161,3 +161,17 @@ def test_a_paper_made_from_the_template_joins_with_no_core_edit(tmp_path, monkey
         assert main(["list", "--paper", "zz_new"]) == 0
         assert "zz_new_mini" in capsys.readouterr().out
     assert "zz_new" not in sotazoo.list_papers()  # gone with the block
+
+
+def test_the_task_table_checks_what_a_task_returns():
+    from sotazoo.tasks import TASKS
+
+    sr, cls = TASKS["super_resolution"], TASKS["classification"]
+    assert sr.output_problems((2, 3, 64, 64), (2, 3, 32, 32)) == []
+    assert sr.output_problems((2, 3, 64, 60), (2, 3, 32, 32))  # not the input enlarged
+    assert sr.output_problems((2, 3, 32, 32), (2, 3, 32, 32))  # enlarged by 1
+    assert cls.output_problems((2, 10), (2, 3, 32, 32)) == []
+    assert cls.output_problems((2, 10, 1), (2, 3, 32, 32)) and cls.output_problems((3, 10), (2, 3))
+    assert set(TASKS) >= {
+        m.task for p in sotazoo.list_papers() for m in sotazoo.get_paper(p).models
+    }

@@ -4,6 +4,7 @@ import torch
 import sotazoo
 from sotazoo.papers._contract import paper
 from sotazoo.registry import example_inputs, model_entry
+from sotazoo.tasks import TASKS
 from sotazoo.verify import tiny_model  # a small version of each registered model
 
 
@@ -58,15 +59,8 @@ def test_forward_backward(name):
     inputs = example_inputs(entry, 2, size=size)
     out = model(*inputs)
     assert out.shape[0] == 2 and torch.isfinite(out).all()
-    if entry.task == "super_resolution":  # (B, C, sH, sW) for an integer scale s > 1
-        s = out.shape[-1] // size[-1]
-        assert s > 1 and out.shape[1:] == (size[0], s * size[1], s * size[2])
-    elif entry.task == "detection":  # raw per-anchor predictions (B, N, ...), decoded apart
-        assert out.ndim == 3
-    elif entry.task == "generation":  # noise (B, Z) -> images (B, C, H, W)
-        assert out.ndim == 4
-    else:
-        assert out.ndim == 2
+    # what the model's task returns (sotazoo.tasks: rank, batch, SR's integer enlargement)
+    assert TASKS[entry.task].output_problems(out.shape, inputs[0].shape) == []
     out.square().mean().backward()
     grads = [p.grad for p in model.parameters() if p.requires_grad]
     assert all(g is not None and torch.isfinite(g).all() for g in grads)
