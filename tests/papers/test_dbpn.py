@@ -220,7 +220,8 @@ def test_oracle_official_fixture(i):
         ours = model(fixture_input(case["input_seed"], case["input_shape"]))
     expected = torch.tensor(case["output"]).reshape(case["output_shape"])
     assert ours.shape == expected.shape
-    # outputs up to 1.4 (ulp 1.2e-7), stored to 8 digits: measured 7.5e-9 on the recording CPU
+    # outputs up to 1.4 (ulp 1.2e-7), stored to 8 digits: 7.5e-9 apart on the recording CPU's
+    # kernels, 1.4e-6 on others (scalar ATen, MKL's compatible mode); ~80 ulps allowed
     assert (ours - expected).abs().max().item() <= 1e-5
 
 

@@ -147,9 +147,11 @@ def test_oracle_fixture_of_the_kimhc6028_port():
     with torch.no_grad():
         ours = torch.log_softmax(model.eval()(image, q), dim=1)
     expected = torch.tensor(fx["expected_log_probs"])
-    # the port's own code (other ops, another machine) vs ours: log-probs of ~2.3 (10 answers),
-    # measured 1.9e-6 apart; another CPU's kernels add ulps (2.4e-7 at 2.3)
-    assert (ours - expected).abs().max() <= 1e-5
+    # The port's own code (other ops) vs ours, on log-probs of up to 11.4 (ulp 9.5e-7): 1.9e-6
+    # apart with torch.randn's AVX2 path, which drew the weights when recorded; 6.7e-6 with its
+    # scalar path (ATEN_CPU_CAPABILITY=default, ARM), whose draws differ in the last bit. So the
+    # bound is relative: 1e-5 of the scale, ~10 ulps, while a wrong layer is off by ~1.
+    assert (ours - expected).abs().max() <= 1e-5 * max(1.0, expected.abs().max())
 
 
 def test_convert_a_synthetic_kimhc6028_file(tmp_path):
