@@ -67,10 +67,11 @@ def test_senet_demo_spec_matches_the_exported_model(built_site):
     assert spec["kind"] == "classify" and len(spec["labels"]) == 10
     onnx = spec_path.parent / spec["onnx"]
     assert sha256_file(onnx) == spec["onnx_sha256"]
-    # The spec records the absolute figure only: seresnet_mini's logits reach ~7 on the export's
-    # random batch, so this is 1.4e-5 of their scale, 7x inside the export rule (1e-4 of
-    # max(1, max |output|), sotazoo.export) and 100x above what was measured (9.5e-7).
-    assert spec["onnx_max_abs_diff"] <= 1e-4
+    # The spec records both figures; the export rule bounds the relative one (1e-4 of
+    # max(1, max |output|), sotazoo.export). seresnet_mini's logits reach ~7 on the export's random
+    # batch, so the absolute figure (measured 9.5e-7) is below 1e-4 as well, with 100x room.
+    assert spec["onnx_max_rel_diff"] <= 1e-4 and spec["onnx_max_abs_diff"] <= 1e-4
+    assert spec["onnx_max_rel_diff"] <= spec["onnx_max_abs_diff"]  # the scale is at least 1
     assert len(spec["samples"]) == 10
     # The bundled samples are classified correctly by the exported model (Python side).
     from sotazoo.transforms import preprocess

@@ -143,6 +143,7 @@ def build_demo(card: PaperCard, out: Path) -> str:
         "onnx": f"{w.name}.onnx",
         "onnx_sha256": sha256_file(onnx_path),
         "onnx_max_abs_diff": r.max_abs_diff,
+        "onnx_max_rel_diff": r.max_rel_diff,  # what the export tolerance bounds (sotazoo.export)
         "onnx_outputs": list(r.output_names),
         "input_size": list(entry.input_size),
         "transforms": {k: t[k] for k in ("size", "mean", "std") if k in t},
