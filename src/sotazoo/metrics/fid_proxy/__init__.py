@@ -28,7 +28,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from sotazoo.nn import check_image_batch, ensure_finite
+from sotazoo.errors import InputError
+from sotazoo.nn.checks import check_image_batch, ensure_finite_output
 from sotazoo.train import TrainConfig, evaluate, fit
 from sotazoo.weights import Weights
 
@@ -69,9 +70,10 @@ class DigitsFeatureNet(nn.Module):
         """(B, 1, 16, 16) in [-1, 1] -> (B, 64) non-negative embedding."""
         check_image_batch(x, 1, min_size=PROXY_SIZE)
         if tuple(x.shape[-2:]) != (PROXY_SIZE, PROXY_SIZE):
-            raise ValueError(f"expected 16x16 inputs, got {x.shape[-2]}x{x.shape[-1]}")
+            raise InputError(f"expected 16x16 inputs, got {x.shape[-2]}x{x.shape[-1]}")
         f = self.body(x).mean(dim=(2, 3))  # (B, C, 4, 4) -> (B, C)
-        ensure_finite(f)
+        # a NaN names the input that held it, or says the features overflowed from finite input
+        ensure_finite_output(f, {"input": x}, self)
         return f
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
