@@ -1,5 +1,6 @@
 import dataclasses
 import hashlib
+import json
 import pickle
 
 import pytest
@@ -154,3 +155,21 @@ def test_load_into_rejects_nan_weights():
     sd["weight"][0, 0] = float("nan")
     with pytest.raises(WeightsError, match="NaN or infinite values in \\['weight'\\]"):
         load_into(model, sd, "f")
+
+
+def test_saved_files_are_byte_stable(tmp_path):
+    """The same tensors and metadata give the same bytes, hence the same sha256: the header is
+    written with sorted keys (the library's metadata order changes from one process to the
+    next), and the file still loads with every tensor and the metadata intact."""
+    from safetensors import safe_open
+
+    sd = {"b": torch.arange(6.0).reshape(2, 3), "a": torch.ones(4, dtype=torch.int64)}
+    meta = {k: f"value {k}" for k in ("seed", "model", "zeta", "alpha", "mid", "other")}
+    digests = {save_safetensors(sd, tmp_path / f"{i}.safetensors", **meta) for i in range(3)}
+    assert len(digests) == 1
+    raw = (tmp_path / "0.safetensors").read_bytes()
+    header = json.loads(raw[8 : 8 + int.from_bytes(raw[:8], "little")])
+    assert list(header) == sorted(header) and list(header["__metadata__"]) == sorted(meta)
+    with safe_open(str(tmp_path / "0.safetensors"), "pt") as f:
+        assert f.metadata() == meta
+        assert torch.equal(f.get_tensor("b"), sd["b"]) and torch.equal(f.get_tensor("a"), sd["a"])

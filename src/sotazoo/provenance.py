@@ -6,6 +6,7 @@ tell which code and which machine made it. Light to import: torch only inside `m
 
 from __future__ import annotations
 
+import hashlib
 import os
 import platform
 import subprocess
@@ -37,6 +38,35 @@ def git_commit() -> tuple[str, bool]:
         return head, bool(dirty)
     except (OSError, subprocess.CalledProcessError):
         return "unknown", False
+
+
+def git_is_clean() -> bool:
+    """Whether the checkout's tracked files equal HEAD's (False outside a checkout)."""
+    commit, dirty = git_commit()
+    return commit != "unknown" and not dirty
+
+
+def folder_fingerprint(folder: Path) -> str:
+    """A hash of every file under `folder` (caches excepted): what a record was made of."""
+    h = hashlib.sha256()
+    for f in sorted(folder.rglob("*")):
+        if f.is_file() and "__pycache__" not in f.parts:
+            h.update(f"{f.relative_to(folder).as_posix()}\n".encode())
+            h.update(hashlib.sha256(f.read_bytes()).digest())
+    return h.hexdigest()[:16]
+
+
+def versions() -> dict[str, str]:
+    """The versions a result depends on."""
+    import numpy
+    import torch
+    import torchvision
+
+    import sotazoo
+
+    return {"sotazoo": sotazoo.__version__, "torch": torch.__version__,
+            "torchvision": torchvision.__version__, "numpy": numpy.__version__,
+            "python": platform.python_version()}  # fmt: skip
 
 
 def cpu_name() -> str:

@@ -29,7 +29,6 @@ its commit does not do.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import subprocess
@@ -43,7 +42,7 @@ from typing import Any
 from sotazoo.errors import InputError, SotazooError
 from sotazoo.fileio import write_json_atomic
 from sotazoo.papers._contract import Paper, paper
-from sotazoo.provenance import git_commit, machine, repo_root
+from sotazoo.provenance import folder_fingerprint, git_commit, machine, repo_root
 
 SCHEMA_VERSION = 1
 CHECKS = ("params", "export", "bad_input", "weights", "oracle", "browser")
@@ -63,13 +62,7 @@ def record_path(paper_id: str, quick: bool = False, out_dir: Path | None = None)
 
 def paper_fingerprint(paper_id: str) -> str:
     """A hash of every file of the paper's folder (caches excepted): what a record was made of."""
-    folder = paper(paper_id).folder
-    h = hashlib.sha256()
-    for f in sorted(folder.rglob("*")):
-        if f.is_file() and "__pycache__" not in f.parts:
-            h.update(f"{f.relative_to(folder).as_posix()}\n".encode())
-            h.update(hashlib.sha256(f.read_bytes()).digest())
-    return h.hexdigest()[:16]
+    return folder_fingerprint(paper(paper_id).folder)
 
 
 def load_record(paper_id: str) -> dict | None:

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import urllib.error
 import urllib.request
@@ -322,5 +323,22 @@ def save_safetensors(state_dict: Mapping[str, torch.Tensor], path: Path, **metad
     tensors = {k: v.detach().contiguous().cpu() for k, v in state_dict.items()}
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata=dict(metadata) or None)
+        _sort_header(tmp)
         digest = sha256_file(tmp)  # the bytes that are renamed into place
     return digest
+
+
+def _sort_header(path: Path) -> None:
+    """Rewrite a safetensors header with its keys sorted. The library writes the metadata from a
+    hash map whose order changes from one process to the next, so the same tensors saved twice
+    had different bytes and sha256s; sorted, equal weights give equal files. The header keeps its
+    length (the same keys and values, compact JSON, padded with spaces as the format allows), so
+    the tensors' offsets are untouched."""
+    with open(path, "r+b") as f:
+        n = int.from_bytes(f.read(8), "little")
+        header = json.loads(f.read(n))
+        text = json.dumps(header, separators=(",", ":"), sort_keys=True).encode()
+        if len(text) > n:  # cannot happen for compact JSON; leave the file as written
+            return
+        f.seek(8)
+        f.write(text + b" " * (n - len(text)))

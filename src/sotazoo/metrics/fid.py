@@ -47,7 +47,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sotazoo.errors import InputError, WeightsError
+from sotazoo.errors import InputError, SotazooError, WeightsError
 from sotazoo.weights import Weights
 
 __all__ = [
@@ -381,9 +381,14 @@ def write_proxy(
     atomically. Here and not beside the network: the log needs this module's FID arithmetic."""
     from sotazoo.fileio import write_json_atomic
     from sotazoo.metrics.fid_proxy import FEATURE_DIM, FILE, LOG, PROXY_DIR, train_proxy
-    from sotazoo.provenance import git_commit, machine
+    from sotazoo.provenance import git_commit, machine, versions
     from sotazoo.weights import save_safetensors
 
+    if out_dir is None and git_commit()[1]:
+        raise SotazooError(
+            "the checkout has uncommitted changes (git status): the shipped proxy's log would "
+            "not say which code made it. Commit first, or write it elsewhere with --out DIR."
+        )
     out_dir = out_dir or PROXY_DIR
     t0 = time.perf_counter()
     model, log = train_proxy(seed=seed, epochs=epochs)
@@ -406,6 +411,7 @@ def write_proxy(
         "wall_seconds": round(time.perf_counter() - t0, 1),
         "git_commit": commit,
         "git_dirty": dirty,
+        "versions": versions(),
         "machine": machine(),
         **log,
     }

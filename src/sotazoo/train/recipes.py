@@ -57,7 +57,7 @@ def run_recipe(
 ) -> dict[str, Any]:
     from sotazoo.fileio import write_json_atomic
     from sotazoo.papers._contract import paper
-    from sotazoo.provenance import git_commit, machine
+    from sotazoo.provenance import git_commit, machine, versions
     from sotazoo.registry import model_entry
     from sotazoo.weights import home, save_safetensors
 
@@ -91,6 +91,7 @@ def run_recipe(
         "wall_seconds": round(time.perf_counter() - t0, 1),
         "git_commit": commit,
         "git_dirty": dirty,
+        "versions": versions(),
         "machine": machine(),
         **trained.log,
     }
