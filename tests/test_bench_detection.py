@@ -1,11 +1,13 @@
-"""`sotazoo bench` for the detectors: RetinaNet and YOLOv3 against torchvision's RetinaNet.
+"""`sotazoo bench` for the detectors: RetinaNet against torchvision's RetinaNet, YOLOv3 against
+OpenCV's darknet network (its card's reference) and torchvision's RetinaNet.
 
 What is checked: the `raw=True` reference is torchvision's detector minus its transform and its
 post-processing (the head outputs its own forward computes, caught by a hook); the `frozen_bn=True`
 reference is the network of torchvision's COCO weights (FrozenBN, eps 0, 34,014,999 parameters:
 the `num_params` of `RetinaNet_ResNet50_FPN_Weights.COCO_V1.meta`); bench builds ours in the
 reference's layout, shares the weights, and both give the same raw outputs; YOLOv3 runs beside
-the same reference at the same input size; malformed specs are refused with a message that names
+OpenCV with the same weights (recorded as shared, against an independent implementation), and
+beside RetinaNet at the same input size; malformed specs are refused with a message that names
 the problem.
 
 torchvision's RetinaNet builders fix ResNet-50, so the paper-size networks run here, at 64×64
@@ -155,12 +157,11 @@ def test_bench_retinanet_vs_raw_reference_has_a_ratio():
 
 
 def test_bench_yolov3_vs_retinanet_at_the_same_size(capsys):
-    """The CLI with the card's declared reference and --size: both at 64×64, no weights shared.
+    """The CLI with RetinaNet as the reference and --size: both at 64×64, no weights shared.
     YOLOv3's multiply-adds scale with the pixels from the card's count at 416×416 (the official
     cfg's 65.86 BFLOPs / 2), which shows that ours ran at 64×64 too."""
     card = {m.name: m for m in load_card("yolov3").models}
-    assert card["yolov3_416"].reference == RAW
-    argv = ["bench", "yolov3_416", "--vs", "--size", str(SIZE), "--reps", "1", "--batch", "1"]
+    argv = ["bench", "yolov3_416", "--vs", RAW, "--size", str(SIZE), "--reps", "1", "--batch", "1"]
     assert main([*argv, "--json"]) == 0
     r = json.loads(capsys.readouterr().out)
     assert r["input_size"] == [3, SIZE, SIZE] and r["reference"]["name"] == RAW
@@ -168,6 +169,44 @@ def test_bench_yolov3_vs_retinanet_at_the_same_size(capsys):
     assert r["ours"]["gmacs"] == pytest.approx(scaled, rel=0.01)
     assert r["reference"]["params"] == COCO_PARAMS and r["latency_ratio"] > 0
     assert not r["weights_shared"] and any("weights not shared" in n for n in r["notes"])
+    assert r["reference_kind"] == "independent"  # another library, though another detector
+
+
+# ---------------------------------------------------------------- YOLOv3 against OpenCV
+
+OPENCV_TINY = "opencv:yolov3_tiny:width=2,num_classes=2"
+
+
+def test_bench_yolov3_vs_opencv_shares_our_weights():
+    """bench's pair for OpenCV's darknet network: the reference's state dict is ours (the weights
+    OpenCV was given), so ours is built with them and both give the same raw outputs; the result
+    says the weights were shared, against an independent implementation, with equal parameters
+    and multiply-adds (OpenCV's counted on the same network in torch). The tolerance is the
+    OpenCV test's of tests/papers/test_yolov3.py: 1e-4 of the output's scale (measured ~1e-6)."""
+    pytest.importorskip("cv2")
+    pair = build_pair("yolov3_tiny", OPENCV_TINY)
+    assert pair.shared and pair.overrides == {"width": 2, "in_chans": 3, "num_classes": 2}
+    assert pair.notes == [
+        "ours built in the reference's layout (sotazoo_yolov3_tiny) to share its weights: "
+        "num_classes, width"  # in_chans=3 is ours already: not a departure
+    ]
+    x = torch.rand(2, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(3))
+    with torch.inference_mode():
+        ours, ref = pair.ours(x), pair.reference(x)
+    assert ours.shape == ref.shape == (2, 3 * (2 * 2 + 4 * 4), 5 + 2)
+    assert (ours - ref).abs().max() <= 1e-4 * ours.abs().max()
+    r = bench_mod.bench("yolov3_tiny", vs=OPENCV_TINY, input_size=(3, SIZE, SIZE), reps=1,
+                        warmup=0, batch=1, progress=False)  # fmt: skip
+    d = r.to_dict()
+    assert d["weights_shared"] and d["reference_kind"] == "independent"
+    assert d["reference_label"] == "vs OpenCV's yolov3_tiny (independent implementation)"
+    assert r.ours.params == r.reference.params == count_params(pair.ours)
+    assert r.reference.gmacs == pytest.approx(r.ours.gmacs, rel=1e-9) and r.ours.gmacs > 0
+    assert bench_mod.reference_cell(d) == f"x{r.latency_ratio:.2f} ref"
+    assert "yolov3_tiny vs OpenCV's yolov3_tiny (independent implementation)" in (
+        bench_mod.format_bench(r)
+    )
+    json.dumps(d)  # what --save writes
 
 
 def test_full_torchvision_detector_gets_a_note():
@@ -214,8 +253,21 @@ def test_cli_bench_refuses_bad_options(capsys, argv, problem):
 
 
 def test_declared_references_of_the_detection_cards_build():
-    specs = {m.reference for p in ("retinanet", "yolov3") for m in load_card(p).models}
-    specs.discard("")
+    """Every spec the detection cards declare builds; YOLOv3's are OpenCV's darknet network
+    (built narrow here: at full width each writes a 248 MB .weights file)."""
+    cards = {p: load_card(p).models for p in ("retinanet", "yolov3")}
+    assert {m.name: m.reference for m in cards["yolov3"] if m.name.startswith("yolov3_")} == {
+        "yolov3_320": "opencv:yolov3_320",
+        "yolov3_416": "opencv:yolov3_416",
+        "yolov3_608": "opencv:yolov3_608",
+        "yolov3_tiny": "opencv:yolov3_tiny",
+        "yolov3_mini": "",
+    }
+    specs = {m.reference for models in cards.values() for m in models} - {""}
     assert RAW in specs
     for spec in specs:
+        if spec.startswith("opencv:"):
+            pytest.importorskip("cv2")
+            assert bench_mod.reference_kind(spec) == "independent"
+            spec += ":width=2"
         assert isinstance(create_reference(spec), torch.nn.Module)

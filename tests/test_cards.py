@@ -72,5 +72,36 @@ def test_model_without_reference_params_is_rejected():
     assert any("no reference params" in p for p in validate_card(data))
 
 
+def test_a_reference_of_ours_must_say_why_in_reference_note():
+    """A `sotazoo:` reference is one of our own models: the card must say why no independent
+    implementation is the reference (bench's label quotes it); a note needs a reference."""
+    data = _senet_data()
+    data["models"][0]["reference"] = "sotazoo:seresnet50:reduction=8"
+    assert any("reference_note" in p for p in validate_card(data))
+    data["models"][0]["reference_note"] = "no installable SENet"
+    assert validate_card(data, expected_id="senet") == []
+    data["models"][0]["reference_note"] = 3
+    assert any("reference_note: expected" in p for p in validate_card(data))  # typed by the schema
+    data = _senet_data()
+    data["models"][0].pop("reference")
+    data["models"][0]["reference_note"] = "why"
+    assert any("reference_note but no reference" in p for p in validate_card(data))
+
+
+def test_the_cards_whose_references_are_ours_say_why():
+    """The four papers benchmarked against a model of ours (no installable implementation) and
+    their notes, which name the paper they lack."""
+    notes = {
+        m.name: m.reference_note
+        for pid in list_papers()
+        for m in load_card(pid).models
+        if m.reference.startswith("sotazoo:")
+    }
+    assert set(notes) == {"ddbpn_x4", "sagan_128", "progan_1024", "rn_sort_of_clevr"}
+    for name, paper in [("ddbpn_x4", "DBPN"), ("sagan_128", "SAGAN"), ("progan_1024", "ProGAN"),
+                        ("rn_sort_of_clevr", "Relation Network")]:  # fmt: skip
+        assert notes[name].startswith(f"no installable {paper}")
+
+
 def test_zh_length_counts_characters_and_latin_words():
     assert zh_length("挤压和激励 SE block") == 7

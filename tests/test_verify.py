@@ -88,3 +88,43 @@ def test_without_records_the_evidence_columns_are_empty(tmp_path, monkeypatch):
 def test_quick_records_never_replace_the_committed_one(tmp_path):
     verify_paper("progan", quick=True, out_dir=tmp_path, progress=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["progan.quick.json"]
+
+
+def test_the_oracle_check_records_each_oracles_figure():
+    """The oracle check runs the paper's oracle tests and keeps their figures: the largest
+    difference from the reference and its bound (tests/papers/oracle.py), the worst beside."""
+    from sotazoo.papers._contract import paper
+
+    got = verify_mod._oracle(paper("relation_networks"))
+    assert got["ok"] and got["figures"] == len(got["rows"]) >= 1
+    assert 0 <= got["worst_max_diff"] <= got["worst_bound"]
+    assert all(
+        r["test"].startswith("tests/papers/test_relation_networks.py::") for r in got["rows"]
+    )
+
+
+def _result(tmp_path, monkeypatch, paper_id: str, **fields) -> None:
+    from sotazoo.repro import SCHEMA_VERSION
+    from sotazoo.verify import paper_fingerprint
+
+    claim = {"id": "c", "statement": "s", "paper_value": 1.0, "tested": "t", "rule": "r",
+             "verdict": "reproduced", "measured": {"mean": 1.0, "std": 0.1, "per_seed": [1] * 3}}  # fmt: skip
+    data = {"schema": SCHEMA_VERSION, "paper": paper_id, "mode": "full", "quick": False,
+            "seeds": [0, 1, 2], "wall_seconds": 1.0, "command": f"sotazoo repro {paper_id}",
+            "git_commit": "x", "git_dirty": False, "fingerprint": paper_fingerprint(paper_id),
+            "versions": {}, "machine": {}, "claims": [claim, {**claim, "verdict": "partly"}]}  # fmt: skip
+    (tmp_path / f"{paper_id}.json").write_text(json.dumps(data | fields))
+    monkeypatch.setenv("SOTAZOO_RESULTS", str(tmp_path))
+
+
+def test_the_repro_cell_counts_verdicts_of_clean_current_results_only(tmp_path, monkeypatch):
+    _result(tmp_path, monkeypatch, "senet")
+    cell = status_mod.paper_status("senet")["repro"]
+    assert cell.done and cell.text == "1/2 repro."
+    _result(tmp_path, monkeypatch, "senet", git_dirty=True)
+    assert status_mod.paper_status("senet")["repro"].text == "1/2 repro. (dirty)"
+    _result(tmp_path, monkeypatch, "senet", fingerprint="older")
+    cell = status_mod.paper_status("senet")["repro"]
+    assert cell.text == "1/2 repro. (stale)" and not cell.done
+    _result(tmp_path, monkeypatch, "senet", schema=1)
+    assert status_mod.paper_status("senet")["repro"].text == "old rule"

@@ -1,4 +1,5 @@
-"""Speed and size of a model on this machine, beside a reference implementation in the same run.
+"""Speed and size of a model on this machine, beside a reference in the same run: an independent
+implementation, or where none installs one of our own models, labelled as ours.
 
 Params are counted; multiply-adds come from `torch.utils.flop_counter` (its FLOPs / 2, the unit
 papers call "GFLOPs"). Latency is the median of timed runs after warm-up, at batch 1; throughput
@@ -15,11 +16,21 @@ A reference the converter does not read (another architecture: YOLOv3 against Re
 timed as it is, with a note.
 
 Reference specs (`create_reference`): `timm:NAME`, `torchvision:NAME:k=v,...`,
-`torchsr:NAME:k=v,...`, `sotazoo:NAME:k=v,...`. The `k=v` values are Python literals where they
-parse (`2`, `True`, `None`), else strings, and go to the library's builder. A paper may provide an
-adapter for a reference it needs built another way (the paper contract's `reference.REFERENCES`:
-e.g. RetinaNet's `torchvision:retinanet_resnet50_fpn:raw=True,frozen_bn=True`, torchvision's
-network without its transform and post-processing); its options are documented there.
+`torchsr:NAME:k=v,...`, `opencv:NAME:k=v,...`, `sotazoo:NAME:k=v,...`. The `k=v` values are
+Python literals where they parse (`2`, `True`, `None`), else strings, and go to the library's
+builder. A paper may provide an adapter for a reference it needs built another way (the paper
+contract's `reference.REFERENCES`: e.g. RetinaNet's
+`torchvision:retinanet_resnet50_fpn:raw=True,frozen_bn=True`, torchvision's network without its
+transform and post-processing; YOLOv3's `opencv:yolov3_416`, OpenCV's DNN module running the
+darknet cfg with our weights); its options are documented there. `opencv:` specs exist only as
+such adapters. A reference that runs outside torch names the torch module of the same network in
+its `torch_equivalent` attribute, on which its multiply-adds are counted.
+
+Which kind of reference (`sotazoo.bench_labels`, re-exported here): any library but ours is an
+independent implementation; a `sotazoo:` spec is one of our own models, used where no library
+that installs implements the paper, and its card says why (`reference_note`). The result records
+`reference_kind` ("independent" or "ours") and `reference_label`, the words that say which; what
+prints a ratio prints them (`reference_cell` in tables).
 
 torchvision builders get `weights=None` and, where they take one, `weights_backbone=None` unless
 the spec sets them: a benchmark needs no download.
@@ -35,6 +46,9 @@ from typing import NamedTuple
 
 import torch
 
+# what a result was compared with, in words; torch-free for `sotazoo status`, re-exported here
+from sotazoo.bench_labels import LIBRARIES, reference_kind, reference_label
+from sotazoo.bench_labels import reference_cell as reference_cell
 from sotazoo.cards import ExtraInput
 from sotazoo.errors import SotazooError
 from sotazoo.inputs import random_inputs
@@ -66,6 +80,8 @@ class BenchResult:
     latency_ratio: float | None = None  # ours / reference; below 1 means ours is faster
     throughput_ratio: float | None = None  # ours / reference; above 1 means ours is faster
     weights_shared: bool = False
+    reference_kind: str = ""  # "independent" (another library) or "ours" (a sotazoo: spec)
+    reference_label: str = ""  # what the reference is, in words (`reference_label`)
     # config fields ours was built with to take the reference's layout and share its weights
     ours_overrides: dict[str, object] = field(default_factory=dict)
     git_commit: str = ""
@@ -82,9 +98,11 @@ def count_params(model: torch.nn.Module) -> int:
 def count_gmacs(
     model: torch.nn.Module, input_size: tuple[int, ...], extra_inputs: Sequence[ExtraInput] = ()
 ) -> float:
-    """Multiply-adds (G) of one forward pass at batch 1: flop_counter's FLOPs / 2."""
+    """Multiply-adds (G) of one forward pass at batch 1: flop_counter's FLOPs / 2. A model that
+    runs outside torch (OpenCV) is counted on its `torch_equivalent`, the same network in torch."""
     from torch.utils.flop_counter import FlopCounterMode
 
+    model = getattr(model, "torch_equivalent", model)
     device = next(model.parameters()).device
     inputs = random_inputs(input_size, extra_inputs, 1, device=device)
     # no_grad, not inference_mode: the counter's module tracker hooks the autograd graph of
@@ -144,13 +162,15 @@ def torchvision_model(name: str, opts: dict, spec: str) -> torch.nn.Module:
 def create_reference(spec: str) -> torch.nn.Module:
     """Build a reference implementation from `timm:NAME`, `torchvision:NAME:key=value,...`
     (`raw=True` and `frozen_bn=True` are ours: see the module's docstring),
-    `torchsr:NAME:key=value,...` (torchsr's models, e.g. `torchsr:edsr_baseline:scale=2`), or
-    `sotazoo:NAME:key=value,...` (one of our models built another way, for papers that no
-    installable library implements; e.g. the literal form of an equation we compute faster)."""
+    `torchsr:NAME:key=value,...` (torchsr's models, e.g. `torchsr:edsr_baseline:scale=2`),
+    `opencv:NAME:key=value,...` (OpenCV's DNN module, through a paper's adapter: YOLOv3's
+    `opencv:yolov3_416`), or `sotazoo:NAME:key=value,...` (one of our models built another way,
+    for papers that no installable library implements; e.g. the literal form of an equation we
+    compute faster)."""
     lib, _, name = spec.partition(":")
     name, _, opts = name.partition(":")
-    forms = "timm:NAME, torchvision:NAME, torchsr:NAME:k=v or sotazoo:NAME:k=v"
-    if lib not in ("sotazoo", "timm", "torchvision", "torchsr"):
+    forms = "timm:NAME, torchvision:NAME, torchsr:NAME:k=v, opencv:NAME:k=v or sotazoo:NAME:k=v"
+    if lib not in LIBRARIES:
         raise SotazooError(f"reference {spec!r} must look like {forms}")
     if not name:
         raise SotazooError(f"reference {spec!r} names no model: it must look like {forms}")
@@ -158,6 +178,11 @@ def create_reference(spec: str) -> torch.nn.Module:
     adapter = find_reference(f"{lib}:{name}")  # a paper's adapter (its reference.py), if any
     if adapter is not None:
         return adapter(kwargs, spec)
+    if lib == "opencv":  # OpenCV runs a network only as a paper's adapter writes it for it
+        known = ", ".join(_adapters("opencv"))
+        raise SotazooError(
+            f"reference {spec!r}: no paper provides an OpenCV network named {name!r} ({known})"
+        )
     if lib == "sotazoo":
         from sotazoo.registry import create_model
 
@@ -180,6 +205,19 @@ def create_reference(spec: str) -> torch.nn.Module:
     if not hasattr(torchsr.models, name):
         raise SotazooError(f"reference {spec!r}: torchsr has no model {name!r}")
     return getattr(torchsr.models, name)(**kwargs)
+
+
+def _adapters(lib: str) -> list[str]:
+    """The `lib:NAME` references that papers' adapters provide (imports their reference.py)."""
+    from sotazoo.cards import load_catalog
+    from sotazoo.papers._contract import paper
+
+    keys = []
+    for entry in load_catalog():
+        p = paper(entry.id)
+        if p.has("reference"):
+            keys += [k for k in p.references if k.startswith(f"{lib}:")]
+    return sorted(keys)
 
 
 def check_device(device: str) -> torch.device:
@@ -301,12 +339,27 @@ def build_pair(name: str, vs: str) -> Pair:
     except Exception as e:  # another architecture, or a layout the converter does not read
         notes.append(f"weights not shared ({_short(e)}); the two are timed as they are")
         return Pair(create_model(name).eval(), ref, False, {}, notes)
-    if overrides:
+    if changed := _departures(name, overrides):
         notes.append(
             f"ours built in the reference's layout ({layout}) to share its weights: "
-            + ", ".join(sorted(overrides))
+            + ", ".join(changed)
         )
     return Pair(ours.eval(), ref, True, dict(overrides), notes)
+
+
+def _departures(name: str, overrides: dict) -> list[str]:
+    """The fields of `overrides` whose values differ from model `name`'s own config: a converter
+    names every field the layout fixes (YOLOv3's reads width and blocks from the shapes), also
+    those that ours has already. Ours is built on the meta device for its config (no memory, no
+    arithmetic); every field counts when that fails or the model has no `cfg`."""
+    from sotazoo.registry import create_model
+
+    try:
+        with torch.device("meta"):
+            cfg = create_model(name).cfg
+        return sorted(k for k, v in overrides.items() if getattr(cfg, k, object()) != v)
+    except Exception:  # noqa: BLE001 - a model that does not build on meta: name them all
+        return sorted(overrides)
 
 
 def _is_full_torchvision_detector(model: torch.nn.Module) -> bool:
@@ -345,6 +398,11 @@ def bench(
         )
     commit, dirty = git_commit()
     pair = build_pair(name, vs) if vs else Pair(create_model(name).eval(), None, False, {}, [])
+    if device != "cpu" and hasattr(pair.reference, "torch_equivalent"):
+        pair.notes.append(
+            "the reference runs outside torch, on the CPU: its inputs and outputs are copied, "
+            "and its times are not those of the device"
+        )
     models = {name: pair.ours} | ({vs: pair.reference} if vs else {})
     for m in models.values():
         m.to(device)
@@ -387,6 +445,8 @@ def bench(
         res.reference = measurements[1]
         res.latency_ratio = measurements[0].latency_ms / measurements[1].latency_ms
         res.throughput_ratio = measurements[0].throughput / measurements[1].throughput
+        res.reference_kind = reference_kind(vs)
+        res.reference_label = reference_label(res.to_dict())
     return res
 
 
@@ -406,9 +466,9 @@ def format_bench(r: BenchResult) -> str:
         )
     if r.reference:
         lines.append(
-            f"ratio ours/reference: latency {r.latency_ratio:.3f} (below 1 = ours faster), "
-            f"throughput {r.throughput_ratio:.3f} (above 1 = ours faster)"
-            + ("; same weights in both" if r.weights_shared else "")
+            f"{r.model} {reference_label(r.to_dict())}: latency ratio {r.latency_ratio:.3f} "
+            f"(below 1 = ours faster), throughput ratio {r.throughput_ratio:.3f} "
+            "(above 1 = ours faster)" + ("; same weights in both" if r.weights_shared else "")
         )
     lines += [f"note: {n}" for n in r.notes]
     return "\n".join(lines)

@@ -129,7 +129,10 @@ class ModelEntry:
     params_source: str = ""
     gflops: float | None = None
     gflops_source: str = ""
-    reference: str = ""
+    reference: str = ""  # what `sotazoo bench --vs` compares with (sotazoo.bench's specs)
+    # Why the reference is one of our own models (a `sotazoo:` spec) and not an independent
+    # implementation, in a phrase the bench label quotes: "no installable DBPN: ...".
+    reference_note: str = ""
     laptop: bool = False
     extra_inputs: tuple[ExtraInput, ...] = ()
 
@@ -347,8 +350,16 @@ def _check_values(card: PaperCard, problems: list[str], expected_id: str | None)
     if card.demo is not None:
         if card.demo.kind not in DEMO_KINDS:
             problems.append(f"demo.kind {card.demo.kind!r} is not one of {DEMO_KINDS}")
-        if card.demo.model not in [m.name for m in card.models]:
+        demo_model = next((m for m in card.models if m.name == card.demo.model), None)
+        if demo_model is None:
             problems.append(f"demo.model {card.demo.model!r} is not one of the card's models")
+        elif demo_model.task in TASK_TABLE:
+            widget = TASK_TABLE[demo_model.task].widget  # the task table picks the widget
+            if card.demo.kind != widget:
+                problems.append(
+                    f"demo.kind {card.demo.kind!r} does not show a {demo_model.task} model: the "
+                    f"task's widget is {widget!r} (sotazoo.tasks)"
+                )
     if repeated := _repeats([m.name for m in card.models]):
         problems.append(f"model names repeat (models[].name): {repeated}")
     for i, m in enumerate(card.models):
@@ -359,6 +370,13 @@ def _check_values(card: PaperCard, problems: list[str], expected_id: str | None)
             problems.append(f"{at} has params but no params_source {of}")
         if not m.laptop and m.params is None:
             problems.append(f"{at} is a paper variant with no reference params {of}")
+        if m.reference.startswith("sotazoo:") and not m.reference_note.strip():
+            problems.append(
+                f"{at}.reference {m.reference!r} is one of our own models: say in "
+                f"reference_note why no independent implementation is the reference {of}"
+            )
+        if m.reference_note and not m.reference:
+            problems.append(f"{at} has a reference_note but no reference {of}")
         if m.task not in TASKS:
             problems.append(f"{at}.task {m.task!r} is not one of {TASKS} {of}")
         elif len(m.input_size) != TASK_TABLE[m.task].input_rank:

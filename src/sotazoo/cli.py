@@ -236,7 +236,7 @@ def _cmd_export(args) -> int:
     _, entry = model_entry(args.model)
     model = create_model(args.model, weights=args.weights)
     r = export_onnx(model, entry.input_size, args.onnx, opset=args.opset, tolerance=args.tolerance,
-                    extra_inputs=entry.extra_inputs)  # fmt: skip
+                    extra_inputs=entry.extra_inputs, task=entry.task)  # fmt: skip
     print(
         f"wrote {r.path} ({r.size_mb:.1f} MB, opset {r.opset}, {r.exporter})\n"
         f"onnxruntime vs PyTorch on a random {tuple(r.input_shape)} batch: "
@@ -264,13 +264,16 @@ def _cmd_repro(args) -> int:
     data = run_repro(
         args.paper,
         quick=args.quick,
+        long=args.long,
         seeds=args.seed,
         out_dir=Path(args.out) if args.out else None,
         progress=not args.json,
+        allow_dirty=args.allow_dirty,
     )
     path = data.pop("_path")
     print(json.dumps(data, indent=2, ensure_ascii=False) if args.json else format_result(data))
-    print(f"wrote {path}" + (f" and {data['figure']}" if data["figure"] else ""), file=sys.stderr)
+    figure = f" and {data['figure']}" if data.get("figure") else ""
+    print(f"wrote {path}{figure}", file=sys.stderr)
     return 0
 
 
@@ -404,14 +407,17 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("bench", help="params, GMACs, latency and throughput of a model",
                        description="Measure a model on this machine: parameters, multiply-adds "
                        "(torch.utils.flop_counter FLOPs / 2), median latency at batch 1 after "
-                       "warm-up, throughput at --batch. With --vs, a reference implementation "
-                       "gets the same weights and is timed interleaved in the same process, and "
-                       "the ratio ours/reference is printed.")  # fmt: skip
+                       "warm-up, throughput at --batch. With --vs, a reference gets the same "
+                       "weights where it can and is timed interleaved in the same process, and "
+                       "the ratio is printed with what it is against: an independent "
+                       "implementation (timm, torchvision, torchsr, OpenCV) or, where none "
+                       "installs, one of our own models (sotazoo:), labelled as ours.")  # fmt: skip
     s.add_argument("model", help="model name, e.g. seresnet50")
     s.add_argument("--vs", nargs="?", const="default", metavar="REFERENCE",
-                   help="timm:NAME or torchvision:NAME[:k=v,...] (e.g. "
-                   "torchvision:retinanet_resnet50_fpn:raw=True,frozen_bn=True: see sotazoo.bench); "
-                   "alone: the model's declared reference")  # fmt: skip
+                   help="timm:NAME, torchvision:NAME[:k=v,...], torchsr:NAME[:k=v,...], "
+                   "opencv:NAME[:k=v,...] or sotazoo:NAME[:k=v,...] (e.g. "
+                   "torchvision:retinanet_resnet50_fpn:raw=True,frozen_bn=True, opencv:yolov3_416: "
+                   "see sotazoo.bench); alone: the model's declared reference")  # fmt: skip
     s.add_argument("--size", metavar="N|HxW",
                    help="input height and width for both models (default: the card's input_size)")  # fmt: skip
     s.add_argument("--batch", type=POSITIVE, default=8,
@@ -455,10 +461,19 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("repro", help="reproduce a paper's key claim at laptop scale",
                        description="Run the paper's laptop-scale experiment (method vs. its "
                        "ablation on data generated offline), print the paper's claim beside what "
-                       "we measured with a verdict, and write results/<paper>.json and a figure. "
-                       "--quick runs a seconds-long smoke version and writes <paper>.quick.json.")  # fmt: skip
+                       "we measured with a verdict (the one rule of sotazoo.repro.RULE), and write "
+                       "results/<paper>.json and a figure. --quick runs a seconds-long smoke "
+                       "version (never a verdict: too few seeds) and writes <paper>.quick.json; "
+                       "--long trains the arms past the 10-minute budget and writes "
+                       "results/long/<paper>.json (sagan, retinanet, relation_networks). A full or "
+                       "long run writes into results/ only from a clean git checkout.")  # fmt: skip
     s.add_argument("paper", help="paper id, e.g. senet")
-    s.add_argument("--quick", action="store_true", help="seconds-long smoke run")
+    s.add_argument("--quick", action="store_true",
+                   help="seconds-long smoke run (of the long run, with --long)")  # fmt: skip
+    s.add_argument("--long", action="store_true",
+                   help="the longer run, as learning curves (tens of minutes)")  # fmt: skip
+    s.add_argument("--allow-dirty", action="store_true",
+                   help="run from uncommitted code: the result goes to results/dirty/, marked")  # fmt: skip
     s.add_argument("--seed", type=SEED, action="append",
                    help="seed to run (repeat for several; default: the experiment's seeds)")  # fmt: skip
     s.add_argument("--out", help="results folder (default: results/ of the checkout)")

@@ -98,6 +98,7 @@ def export_onnx(
     example_inputs: Sequence[Sequence[torch.Tensor]] | None = None,
     output_names: Sequence[str] | None = None,
     dynamic_axes: Mapping[str, Mapping[int, str]] | None = None,
+    task: str | None = None,
 ) -> ExportResult:
     """Export `model` for inputs of shape (B, *input_size) (then `extra_inputs`, when the model
     takes more than an image) and verify it with onnxruntime.
@@ -112,6 +113,8 @@ def export_onnx(
         tolerance: the largest difference allowed relative to the output's scale,
             max(1, max |PyTorch output|) (module docstring), for every output or per output name
             (those not named get `DEFAULT_TOLERANCE`); 0 asks for equal values (integer labels).
+        task: the model's task (`sotazoo.tasks.TASKS`) when the raw network is exported: its
+            first output must be what the task returns before anything is written.
     """
     import onnx
     import onnxruntime as ort
@@ -130,6 +133,13 @@ def export_onnx(
     names = ["input", *(e.name for e in extra_inputs)]
     with torch.inference_mode():
         wants = [_as_tuple(model(*x)) for x in checks]
+    if task is not None:
+        from sotazoo.tasks import TASKS
+
+        for x, out in zip(checks, wants, strict=True):
+            problems = TASKS[task].output_problems(out[0].shape, x[0].shape)
+            if problems:
+                raise ExportError(f"not a {task} model's output: {'; '.join(problems)}")
     n_out = len(wants[0])
     if output_names is None:
         output_names = ["output"] if n_out == 1 else [f"output{i}" for i in range(n_out)]

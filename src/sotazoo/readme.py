@@ -13,19 +13,29 @@ import re
 import sys
 from pathlib import Path
 
+from sotazoo.bench_labels import reference_label
 from sotazoo.fileio import write_text_atomic
-from sotazoo.repro import full_result_paths, results_dir
+from sotazoo.repro import SCHEMA_VERSION, full_result_paths, results_dir
 from sotazoo.status import format_status_markdown
 
 
 def repro_section() -> str:
     lines = [
+        "Verdicts follow one rule, `sotazoo.repro.RULE` (a one-sided t-test on the per-seed "
+        "effects, then the effect's size against the paper's); counts of our own models are "
+        "checks, listed apart.",
+        "",
         "| paper | claim | paper's figure | measured (mean ± std) | verdict |",
         "|---|---|---|---|---|",
     ]
     runs = []  # one line per paper under the table (between rows it would break the table)
     for path in full_result_paths():
         data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("schema") != SCHEMA_VERSION:
+            runs.append(f"- `{data['paper']}`: made before the verdict rule (schema "
+                        f"{data.get('schema')}); not shown until `sotazoo repro {data['paper']}` "
+                        "is run again.")  # fmt: skip
+            continue
         for c in data["claims"]:
             m = c["measured"]
             paper = f"{c['paper_value']:g} {c['unit']}".strip()
@@ -36,18 +46,22 @@ def repro_section() -> str:
                 f"| `{data['paper']}` | {c['id']} | {paper} ({c['source']}) | "
                 f"{m['mean']:.3g}{spread} {m.get('unit', '')} | **{c['verdict']}** |"
             )
+        checks = "; ".join(f"{k['id']} {'ok' if k['ok'] else 'OFF'}" for k in data["checks"])
         runs.append(
-            f"- `{data['paper']}`: seeds {data['seeds']}, {data['wall_seconds']:.0f} s on "
-            f"{data['machine']['cpu']} ({data['machine']['threads']} threads), torch "
-            f"{data['machine']['torch']}, commit {data['git_commit'][:10]}."
+            f"- `{data['paper']}`: `{data['command']}`, seeds {data['seeds']}, "
+            f"{data['wall_seconds']:.0f} s on {data['machine']['cpu']} "
+            f"({data['machine']['threads']} threads), torch {data['versions']['torch']}, commit "
+            f"{data['git_commit'][:10]}{' with uncommitted changes' if data['git_dirty'] else ''}"
+            + (f"; model checks: {checks}" if checks else "")
+            + "."
         )
     return "\n".join([*lines, "", *runs])
 
 
 def bench_section() -> str:
     lines = [
-        "| model | reference | params | GMACs | device | latency ms, b=1: ours / ref (ratio) "
-        "| img/s: ours / ref (ratio) |",
+        "| model | compared with | params | GMACs | device | latency ms, b=1: ours / theirs "
+        "(ratio) | img/s: ours / theirs (ratio) |",
         "|---|---|---|---|---|---|---|",
     ]
     for path in sorted((results_dir() / "bench").glob("*.json")):
@@ -60,7 +74,8 @@ def bench_section() -> str:
             lat += f" / {ref['latency_ms']:.1f} ({r['latency_ratio']:.3f})"
             thr += f" / {ref['throughput']:.1f} ({r['throughput_ratio']:.3f}) at b={ours['batch']}"
         lines.append(
-            f"| `{r['model']}` | `{ref['name'] if ref else '-'}` | {ours['params']:,} | "
+            f"| `{r['model']}` | {reference_label(r) + ' `' + ref['name'] + '`' if ref else '-'} | "
+            f"{ours['params']:,} | "
             f"{ours['gmacs']:.3f} | {device}, {r['threads']} threads | {lat} | {thr} |"
         )
     return "\n".join(lines)

@@ -8,8 +8,12 @@ recorded evidence — never set by hand, never inferred from the names of tests.
 |           | within 0.5 % of its card's                                                            |
 | oracle    | its `oracle` check passed: the paper's oracle tests ran and passed                    |
 | weights   | its `weights` check passed: the weights entries here load by tag and round-trip      |
-| repro     | `results/<id>.json` is a valid full (not --quick) run; shows claims reproduced/total  |
-| bench     | `results/bench/<model>.json` exists for one of its models, with a reference ratio     |
+| repro     | `results/<id>.json` is a valid full (not --quick) run of the current schema, made    |
+|           | from a clean commit; shows claims reproduced/total under the one rule of             |
+|           | `sotazoo.repro.RULE`; "stale" when the paper's folder changed since                  |
+| bench     | `results/bench/<model>.json` exists for one of its models, with a latency ratio: "ref" |
+|           | against an independent implementation, "vs ours" against one of our own models,      |
+|           | "vs other" against another library's other model (`sotazoo.bench_labels`)            |
 | browser   | its `export` check passed (onnxruntime agrees with PyTorch) and its `browser` check  |
 |           | (the headless-Chromium tests of the demo) ran and passed; "onnx only" without that  |
 | bad input | its `bad_input` check passed: every generic bad input is a clear `InputError`        |
@@ -24,9 +28,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from sotazoo.bench_labels import reference_cell
 from sotazoo.cards import card_path, load_card, load_catalog
 from sotazoo.errors import CardError
-from sotazoo.repro import load_result, results_dir, validate_result
+from sotazoo.repro import SCHEMA_VERSION, is_stale, load_result, results_dir, validate_result
 
 COLUMNS = ("card", "model", "oracle", "weights", "repro", "bench", "browser", "bad input")
 DONE, MISSING = "yes", "-"
@@ -48,6 +53,22 @@ def _check(record: dict | None, name: str, stale: bool, done_text: str = DONE) -
     if not check["ok"]:
         return Cell(False, "failed")
     return Cell(not stale, f"{done_text} (stale)" if stale else done_text)
+
+
+def _repro_cell(result: dict | None) -> Cell:
+    if result is None:
+        return Cell(False, MISSING)
+    if result.get("schema") != SCHEMA_VERSION:
+        return Cell(False, "old rule")  # made before the verdict rule: rerun it
+    if result.get("quick") or validate_result(result):
+        return Cell(False, "invalid")
+    n_ok = sum(c["verdict"] == "reproduced" for c in result["claims"])
+    text = f"{n_ok}/{len(result['claims'])} repro."
+    if result["git_dirty"]:
+        return Cell(False, f"{text} (dirty)")
+    if is_stale(result):
+        return Cell(False, f"{text} (stale)")
+    return Cell(True, text)
 
 
 def paper_status(paper_id: str) -> dict[str, Cell]:
@@ -79,22 +100,19 @@ def paper_status(paper_id: str) -> dict[str, Cell]:
         _check(record, "weights", stale, f"{entries} ckpts") if entries else Cell(False, MISSING)
     )
 
-    result = load_result(paper_id)
-    if result is None or result.get("quick") or validate_result(result):
-        row["repro"] = Cell(False, MISSING if result is None else "invalid")
-    else:
-        n_ok = sum(c["verdict"] == "reproduced" for c in result["claims"])
-        row["repro"] = Cell(True, f"{n_ok}/{len(result['claims'])} repro.")
+    row["repro"] = _repro_cell(load_result(paper_id))
 
     bench_dir = results_dir() / "bench"
-    ratios = []
+    benches = []
     for m in card.models:
         f = bench_dir / f"{m.name}.json"
         if f.is_file():
             r = json.loads(f.read_text(encoding="utf-8"))
             if r.get("latency_ratio") is not None:
-                ratios.append(r["latency_ratio"])
-    row["bench"] = Cell(bool(ratios), f"x{min(ratios):.2f} ref" if ratios else MISSING)
+                benches.append(r)
+    # "ref" only against an independent implementation; "vs ours" / "vs other" say otherwise
+    best = min(benches, key=lambda r: r["latency_ratio"], default=None)
+    row["bench"] = Cell(best is not None, reference_cell(best) if best else MISSING)
 
     export, browser = _check(record, "export", stale), _check(record, "browser", stale)
     if export.done and browser.done:

@@ -1,9 +1,10 @@
 """Tasks as data: what a model of each task takes and returns, its demo widget and its metric.
 
 A card's models name their task (`[[models]] task = ...`); the core reads this table instead of
-branching on task names: the card schema checks `input_size` against `input_rank`, the
-registry-wide tests check every model's output against `output_rank` (and `scales_input` for
-super-resolution), and the site offers `widget` as the default demo of the task. A paper that
+branching on task names: the card schema checks `input_size` against `input_rank` and a demo's
+kind against its model's `widget`; export checks the raw network's output against `output_rank`
+(and `scales_input` for super-resolution) before it writes a file, as do the registry-wide tests;
+the site names each task's comparison page by its `title`. A paper that
 brings a genuinely new task adds one entry here; nothing else in the core changes.
 
 Torch-free: `import sotazoo` reads it through the cards.
@@ -27,8 +28,11 @@ class Task:
         scales_input: the output is the input image enlarged by an integer factor > 1.
         widget: the site's demo widget for the task (`cards.DEMO_KINDS`), None while there is none.
         metric: the metric the task's claims and reproductions are usually given in.
+        title, title_zh: the task's name on the site, in English and Chinese.
     """
 
+    title: str
+    title_zh: str
     takes: str
     returns: str
     input_rank: int = 3
@@ -54,40 +58,145 @@ class Task:
 
 
 TASKS: dict[str, Task] = {
-    "classification": Task(takes="image batch (B, C, H, W)", returns="class logits (B, K)",
-                           output_rank=2, widget="classify", metric="top-1 accuracy"),
-    "detection": Task(takes="image batch", returns="raw per-anchor predictions (B, N, ...), "
-                      "decoded by the paper's post-processing", output_rank=3, widget="detect",
-                      metric="COCO box AP"),
-    "segmentation": Task(takes="image batch", returns="per-pixel class logits (B, K, H', W')",
-                         output_rank=4, metric="mIoU"),
-    "super_resolution": Task(takes="low-resolution image batch", returns="the image enlarged "
-                             "(B, C, sH, sW)", output_rank=4, scales_input=True,
-                             widget="image2image", metric="PSNR (Y)"),
-    "restoration": Task(takes="degraded image batch", returns="restored images (B, C, H, W)",
-                        output_rank=4, widget="image2image", metric="PSNR"),
-    "inpainting": Task(takes="image batch and mask", returns="completed images (B, C, H, W)",
-                       output_rank=4, widget="inpaint", metric="L1 / PSNR"),
-    "generation": Task(takes="noise (B, Z), and a class where conditional",
-                       returns="images (B, C, H, W)", input_rank=1, output_rank=4,
-                       widget="generate", metric="FID"),
-    "translation": Task(takes="image batch of one domain", returns="images of the other domain",
-                        output_rank=4, widget="image2image", metric="FID"),
-    "style_transfer": Task(takes="content image batch (and a style image)",
-                           returns="stylised images (B, C, H, W)", output_rank=4,
-                           widget="image2image", metric="style / content loss"),
-    "augmentation": Task(takes="image batch", returns="augmented images (B, C, H, W)",
-                         output_rank=4, metric="top-1 accuracy of a model trained with it"),
-    "captioning": Task(takes="image batch", returns="word logits per step (B, T, V)",
-                       output_rank=3, metric="CIDEr"),
-    "vqa": Task(takes="image batch and tokenised questions", returns="answer logits (B, A)",
-                output_rank=2, widget="vqa", metric="answer accuracy"),
-    "depth": Task(takes="image batch", returns="depth maps (B, 1, H', W')", output_rank=4,
-                  widget="image2image", metric="RMSE / delta < 1.25"),
-    "face3d": Task(takes="face image batch", returns="3D face parameters or maps",
-                   output_rank=4, metric="NME / vertex RMSE"),
-    "body3d": Task(takes="frames of a person", returns="3D body parameters or meshes",
-                   output_rank=3, metric="vertex RMSE"),
-    "text_to_image": Task(takes="tokenised captions (and noise)", returns="images (B, C, H, W)",
-                          output_rank=4, widget="text2image", metric="Inception score / FID"),
-}  # fmt: skip
+    "classification": Task(
+        title="Image classification",
+        title_zh="图像分类",
+        takes="image batch (B, C, H, W)",
+        returns="class logits (B, K)",
+        output_rank=2,
+        widget="classify",
+        metric="top-1 accuracy",
+    ),
+    "detection": Task(
+        title="Object detection",
+        title_zh="目标检测",
+        takes="image batch",
+        returns="raw per-anchor predictions (B, N, ...), decoded by the paper's post-processing",
+        output_rank=3,
+        widget="detect",
+        metric="COCO box AP",
+    ),
+    "segmentation": Task(
+        title="Segmentation",
+        title_zh="图像分割",
+        takes="image batch",
+        returns="per-pixel class logits (B, K, H', W')",
+        output_rank=4,
+        metric="mIoU",
+    ),
+    "super_resolution": Task(
+        title="Super-resolution",
+        title_zh="超分辨率",
+        takes="low-resolution image batch",
+        returns="the image enlarged (B, C, sH, sW)",
+        output_rank=4,
+        scales_input=True,
+        widget="image2image",
+        metric="PSNR (Y)",
+    ),
+    "restoration": Task(
+        title="Restoration (denoise, deblur)",
+        title_zh="图像复原（去噪、去模糊）",
+        takes="degraded image batch",
+        returns="restored images (B, C, H, W)",
+        output_rank=4,
+        widget="image2image",
+        metric="PSNR",
+    ),
+    "inpainting": Task(
+        title="Inpainting",
+        title_zh="图像修复",
+        takes="image batch and mask",
+        returns="completed images (B, C, H, W)",
+        output_rank=4,
+        widget="inpaint",
+        metric="L1 / PSNR",
+    ),
+    "generation": Task(
+        title="Image generation",
+        title_zh="图像生成",
+        takes="noise (B, Z), and a class where conditional",
+        returns="images (B, C, H, W)",
+        input_rank=1,
+        output_rank=4,
+        widget="generate",
+        metric="FID",
+    ),
+    "translation": Task(
+        title="Image-to-image translation",
+        title_zh="图像到图像翻译",
+        takes="image batch of one domain",
+        returns="images of the other domain",
+        output_rank=4,
+        widget="image2image",
+        metric="FID",
+    ),
+    "style_transfer": Task(
+        title="Style transfer",
+        title_zh="风格迁移",
+        takes="content image batch (and a style image)",
+        returns="stylised images (B, C, H, W)",
+        output_rank=4,
+        widget="image2image",
+        metric="style / content loss",
+    ),
+    "augmentation": Task(
+        title="Data augmentation",
+        title_zh="数据增强",
+        takes="image batch",
+        returns="augmented images (B, C, H, W)",
+        output_rank=4,
+        metric="top-1 accuracy of a model trained with it",
+    ),
+    "captioning": Task(
+        title="Captioning",
+        title_zh="图像描述",
+        takes="image batch",
+        returns="word logits per step (B, T, V)",
+        output_rank=3,
+        metric="CIDEr",
+    ),
+    "vqa": Task(
+        title="Visual question answering",
+        title_zh="视觉问答",
+        takes="image batch and tokenised questions",
+        returns="answer logits (B, A)",
+        output_rank=2,
+        widget="vqa",
+        metric="answer accuracy",
+    ),
+    "depth": Task(
+        title="Depth estimation",
+        title_zh="深度估计",
+        takes="image batch",
+        returns="depth maps (B, 1, H', W')",
+        output_rank=4,
+        widget="image2image",
+        metric="RMSE / delta < 1.25",
+    ),
+    "face3d": Task(
+        title="3D faces",
+        title_zh="三维人脸",
+        takes="face image batch",
+        returns="3D face parameters or maps",
+        output_rank=4,
+        metric="NME / vertex RMSE",
+    ),
+    "body3d": Task(
+        title="3D bodies",
+        title_zh="三维人体",
+        takes="frames of a person",
+        returns="3D body parameters or meshes",
+        output_rank=3,
+        metric="vertex RMSE",
+    ),
+    "text_to_image": Task(
+        title="Text to image",
+        title_zh="文本生成图像",
+        takes="tokenised captions (and noise)",
+        returns="images (B, C, H, W)",
+        output_rank=4,
+        widget="text2image",
+        metric="Inception score / FID",
+    ),
+}

@@ -128,7 +128,7 @@ def _export(p: Paper) -> dict:
             model, size, entry = tiny_model(m.name)
             try:
                 r = export_onnx(model.eval(), size, Path(tmp) / f"{m.name}.onnx",
-                                extra_inputs=entry.extra_inputs)  # fmt: skip
+                                extra_inputs=entry.extra_inputs, task=entry.task)  # fmt: skip
                 rows.append({"model": m.name, "ok": True, "max_rel_diff": r.max_rel_diff,
                              "tolerance": r.tolerance})  # fmt: skip
             except SotazooError as e:
@@ -220,8 +220,9 @@ def _weights(p: Paper) -> dict:
             "checked": len(checked), "rows": rows}  # fmt: skip
 
 
-def _pytest(selection: list[str], *, timeout: int = 1800) -> dict:
+def _pytest(selection: list[str], *, timeout: int = 1800, env: dict | None = None) -> dict:
     """Run a pytest selection of the checkout's tests; the counts from its JUnit report."""
+    import os
     import xml.etree.ElementTree as ET
 
     root = repo_root()
@@ -231,7 +232,8 @@ def _pytest(selection: list[str], *, timeout: int = 1800) -> dict:
         report = Path(tmp) / "junit.xml"
         cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                f"--junitxml={report}", *selection]  # fmt: skip
-        done = subprocess.run(cmd, cwd=root, capture_output=True, text=True, timeout=timeout)
+        done = subprocess.run(cmd, cwd=root, capture_output=True, text=True, timeout=timeout,
+                              env={**os.environ, **(env or {})})  # fmt: skip
         if not report.is_file():
             return {"ok": False, "note": f"pytest exited {done.returncode}: {done.stderr[-300:]}"}
         suite = ET.parse(report).getroot()
@@ -245,8 +247,19 @@ def _pytest(selection: list[str], *, timeout: int = 1800) -> dict:
 
 
 def _oracle(p: Paper) -> dict:
+    """The paper's oracle tests, with each one's figure: its largest difference from the
+    reference and the bound it is held to (tests/papers/oracle.py records them)."""
     test = Path("tests") / "papers" / f"test_{p.id}.py"
-    return _pytest([str(test), "-k", "oracle"])
+    with tempfile.TemporaryDirectory() as tmp:
+        log = Path(tmp) / "oracle.jsonl"
+        result = _pytest([str(test), "-k", "oracle"], env={"SOTAZOO_ORACLE_LOG": str(log)})
+        rows = [json.loads(line) for line in log.read_text().splitlines()] if log.is_file() else []
+    if rows:
+        worst = max(rows, key=lambda r: r["max_diff"] / r["bound"] if r["bound"] else math.inf)
+        result |= {"figures": len(rows), "worst_max_diff": worst["max_diff"],
+                   "worst_bound": worst["bound"], "worst_case": worst["what"] or worst["test"],
+                   "rows": rows}  # fmt: skip
+    return result
 
 
 def _browser(p: Paper) -> dict:

@@ -1,9 +1,14 @@
-"""EDSR / MDSR: parameter counts against the official table and a count by hand, the oracle
-(torchsr, a port of the official code with its key names), the checkpoint layouts, the residual
-block on a case computed by hand, export, bad input and the quick reproduction."""
+"""EDSR / MDSR: parameter counts against the official table and a count by hand, the oracles
+(torchsr, a port of the official code with its key names; for MDSR, which torchsr lacks, a
+fixture recorded from the official code), the checkpoint layouts, the residual block on a case
+computed by hand, export, bad input and the quick reproduction."""
 
 import dataclasses
+import functools
 import hashlib
+import json
+import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -14,6 +19,9 @@ from sotazoo.cards import load_card
 from sotazoo.errors import InputError, WeightsError
 from sotazoo.papers.edsr.convert import convert_state_dict, detect_layout
 from sotazoo.papers.edsr.model import EDSRConfig, ResBlock
+from sotazoo.weights import load_into
+
+from .oracle import within
 
 CARD = load_card("edsr")
 PAPER_MODELS = [m for m in CARD.models if not m.laptop]
@@ -85,7 +93,7 @@ def test_oracle_torchsr_edsr_baseline(scale, tmp_path):
     assert a.shape == (2, 3, 12 * scale, 10 * scale)
     # Same weights, the same torch ops in the same order, so the same kernels on any CPU and
     # thread count (measured: equal); 1e-5 is ~80 ulps of outputs in [0, 1].
-    assert (a - b).abs().max().item() <= 1e-5
+    within((a - b).abs().max().item(), 1e-5, f"x{scale} vs torchsr")
 
 
 def test_oracle_torchsr_edsr_full_x4(tmp_path):
@@ -98,7 +106,7 @@ def test_oracle_torchsr_edsr_full_x4(tmp_path):
     ours.load_state_dict(sd)
     x = torch.rand(1, 3, 6, 6, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
-        assert (ours.eval()(x) - ref(x)).abs().max().item() <= 1e-5  # as in the oracle above
+        within((ours.eval()(x) - ref(x)).abs().max().item(), 1e-5, "full x4 vs torchsr")
 
 
 def test_convert_through_the_official_weights_entry(tmp_path, monkeypatch):
@@ -121,6 +129,86 @@ def test_convert_through_the_official_weights_entry(tmp_path, monkeypatch):
     monkeypatch.setattr(edsr_weights, "WEIGHTS", (prefix_only,))
     with pytest.raises(WeightsError, match="only the sha256 prefix .* pass its path"):
         sotazoo.create_model("edsr_baseline_x2", weights="official", progress=False)
+
+
+# ---------------------------------------------------------------- oracle: the official MDSR
+
+MDSR_FIXTURE = Path(__file__).parent / "fixtures" / "mdsr_official.json"
+
+
+@functools.cache
+def _mdsr_fixture() -> dict:
+    return json.loads(MDSR_FIXTURE.read_text())
+
+
+def seeded_state_dict(shapes: dict[str, list[int]], seed: int) -> dict[str, torch.Tensor]:
+    """Deterministic weights for a key -> shape map, independent of any module's init order, as
+    in tests/papers/test_dbpn.py: the i-th key in sorted order is drawn from
+    `torch.Generator().manual_seed(seed + i)`; weights get std sqrt(2 / fan-in), biases small
+    values. The mean shift is drawn too: a random 1x1 conv, so a port that skipped its weight
+    or applied it in the wrong place could not hide."""
+    sd = {}
+    for i, key in enumerate(sorted(shapes)):
+        shape = tuple(shapes[key])
+        t = torch.randn(shape, generator=torch.Generator().manual_seed(seed + i))
+        sd[key] = 0.05 * t if key.endswith(".bias") else t * math.sqrt(2 / math.prod(shape[1:]))
+    return sd
+
+
+def fixture_input(seed: int, shape: list[int]) -> torch.Tensor:
+    return torch.rand(tuple(shape), generator=torch.Generator().manual_seed(seed))
+
+
+def _mdsr_case(scale: int) -> dict:
+    return next(c for c in _mdsr_fixture()["cases"] if c["scale"] == scale)
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_oracle_official_mdsr_fixture(scale):
+    """The fixture holds the outputs of the official sanghyun-son/EDSR-PyTorch MDSR (mdsr.py,
+    common.py, B = 2 and F = 16 with the three scales' heads and tails) run on seeded weights
+    and a seeded input while developing, one scale at a time (`set_scale(scale_idx)`). Ours,
+    given the same weights through the converter, must agree to 1e-5 of the output's scale."""
+    case = _mdsr_case(scale)
+    official = seeded_state_dict(case["shapes"], case["weights_seed"])
+    sd, overrides, layout = convert_state_dict(official)
+    assert layout == "official_mdsr"
+    assert overrides == {**case["expect_overrides"], "scales": tuple(case["args"]["scale"])}
+    model = sotazoo.create_model("mdsr", **overrides)
+    load_into(model, sd, "mdsr_official.json")
+    with torch.no_grad():
+        ours = model.eval()(fixture_input(case["input_seed"], case["input_shape"]), scale)
+    expected = torch.tensor(case["output"]).reshape(case["output_shape"])
+    # The official code works on [0, 255]; ours takes and returns [0, 1] (model.py), so its
+    # output times rgb_range is the official one.
+    ours = ours * model.cfg.rgb_range
+    assert ours.shape == expected.shape == (1, 3, 6 * scale, 5 * scale)
+    # Outputs up to 1.6e4 in magnitude (random weights, the mean shift included, on pixels in
+    # [0, 255]), stored to 8 digits. The same convolutions in the same order: on the recording
+    # CPU ours is 3.2e-8 of the output's scale away (the 8 digits and the /255, x255 round
+    # trip). Another CPU's kernels (scalar ATen, MKL's compatible mode) sum each conv in
+    # another order, which moves the result by about as much as the whole float32 rounding,
+    # measured against the same network in float64: 9.2e-7 of the output's scale. 1e-5 leaves
+    # ten times that; a wrong mean shift or scale head is off by the output's whole scale.
+    scale_of_output = expected.abs().max().item()
+    within((ours - expected).abs().max().item(), 1e-5 * scale_of_output, f"MDSR x{scale}")
+
+
+def test_oracle_real_mdsr_key_layout_and_param_count():
+    """The full-size official MDSR (B = 80, F = 64, x2/x3/x4): every key and shape, as the
+    fixture recorded them from the official module, is ours, and the converter reads the
+    `mdsr` defaults off it. The official module counts 24 parameters more: its two mean-shift
+    1x1 convs (3x3 weights + 3 biases each), which are buffers here."""
+    model = sotazoo.create_model("mdsr")
+    layout = {k: list(v.shape) for k, v in model.state_dict().items()}
+    assert layout == _mdsr_fixture()["mdsr_layout"]
+    meta = {k: torch.empty(v, device="meta") for k, v in _mdsr_fixture()["mdsr_layout"].items()}
+    _, overrides, layout_name = convert_state_dict(meta)
+    assert layout_name == "official_mdsr"
+    assert overrides == {"n_resblocks": 80, "n_feats": 64, "res_scale": 1.0, "scales": (2, 3, 4)}
+    mean_shift = sum(b.numel() for k, b in model.named_buffers() if "_mean." in k)
+    assert mean_shift == 24
+    assert count_params(model) + mean_shift == _mdsr_fixture()["mdsr_params"]
 
 
 @pytest.mark.parametrize("w", [w for m in ("edsr_baseline_x2", "edsr_x4")

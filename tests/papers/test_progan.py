@@ -43,6 +43,8 @@ from sotazoo.papers.progan.model import (
 )
 from sotazoo.weights import load_into
 
+from .oracle import within
+
 PAPER_PARAMS = 23.1e6  # Table 2 (App. A.1): "Total trainable parameters 23.1M", G and D alike
 
 
@@ -476,22 +478,6 @@ def test_packaged_weights_reproduce_their_log():
     assert got < blurred_reference(probe, log["eval"]["samples"])
 
 
-def test_verdict_rules():
-    """The rules of repro.py on made-up outcomes: every condition of 'reproduced' can fail."""
-    from sotazoo.papers.progan.repro import throughput_verdict, time_verdict
-
-    ok = ([2.0, 1.8, 2.5], [True] * 3, 5.0, 6.0, 1.5)
-    assert time_verdict(*ok) == "reproduced"
-    assert time_verdict([2.0, 0.9, 2.5], *ok[1:]) == "partly"  # one seed slower
-    assert time_verdict([1.3, 1.2, 1.4], *ok[1:]) == "partly"  # too small a speed-up
-    assert time_verdict(ok[0], [True, False, True], *ok[2:]) == "partly"  # target missed once
-    assert time_verdict(*ok[:2], 7.0, 6.0, 1.5) == "partly"  # a worse final FID
-    assert time_verdict([0.8, 0.9, 1.1], *ok[1:]) == "not reproduced"
-    assert throughput_verdict([1.4, 1.3, 1.5]) == "reproduced"
-    assert throughput_verdict([1.4, 0.9, 1.5]) == "partly"
-    assert throughput_verdict([0.9, 0.95, 1.05]) == "not reproduced"
-
-
 # ---------------------------------------------------------------- oracle: pytorch_GAN_zoo
 
 ZOO_FIXTURE = Path(__file__).parent / "fixtures" / "progan_gan_zoo.json"
@@ -564,7 +550,7 @@ def test_oracle_gan_zoo_fixture(i):
         assert ours.shape == expected.shape
         if case["kind"] == "generator":
             tol *= max(1.0, expected.abs().max().item())
-        assert (ours - expected).abs().max().item() <= tol, key
+        within((ours - expected).abs().max().item(), tol, key)
     assert overrides["resolution"] == 16 and overrides["fmap_max"] == 16  # widths 16, 8, 4
     assert overrides["fmap_base"] == 32  # min(32 / 2^(k+1), 16): 16, 8, 4
 

@@ -44,6 +44,8 @@ from sotazoo.papers.sagan.model import (
 )
 from sotazoo.weights import load_into, read_state_dict
 
+from .oracle import within
+
 CARD = load_card("sagan")
 PAPER_MODELS = [m for m in CARD.models if not m.laptop]
 
@@ -555,8 +557,11 @@ def test_repro_fid_summaries_and_stability_rule_on_made_up_runs():
     cfg, seeds = repro.ReproConfig(), [0, 1, 2]
     good = repro._stability_claim(per_arm([5, 6, 7], [9, 9, 9], [8, 8, 8]), cfg, seeds)
     assert good.verdict == "reproduced" and good.measured.per_seed == [3, 2, 1]
+    # one ablation better than SAGAN in every seed: the smaller margin is reversed
     half = repro._stability_claim(per_arm([5, 6, 7], [9, 9, 9], [4, 4, 4]), cfg, seeds)
-    assert half.verdict == "partly"
+    assert half.verdict == "not reproduced" and half.measured.per_seed == [-1, -2, -3]
+    noisy = repro._stability_claim(per_arm([5, 6, 7], [9, 9, 9], [8, 4, 9]), cfg, seeds)
+    assert noisy.verdict == "inconclusive" and noisy.measured.per_seed == [3, -2, 2]
     bad = repro._stability_claim(per_arm([9, 9, 9], [5, 6, 7], [8, 8, 8]), cfg, seeds)
     assert bad.verdict == "not reproduced"
 
@@ -735,7 +740,7 @@ def _run_case(model: nn.Module, case: dict) -> torch.Tensor:
 def _assert_matches(got: torch.Tensor, case: dict, tol: float = 1e-5) -> None:
     expected = torch.tensor(case["output"]).reshape(case["output_shape"])
     assert got.shape == expected.shape
-    assert (got - expected).abs().max().item() <= tol
+    within((got - expected).abs().max().item(), tol, case["name"])
 
 
 def _converted(case: dict, prefix: str = "") -> tuple[nn.Module, dict, str]:
@@ -961,22 +966,3 @@ def test_convert_mmagic_generator_bakes_for_export():
     assert plain.cfg.cbn_spectral_norm is False
     assert not any(".parametrizations." in k for k in plain.state_dict())
     _assert_matches(_run_case(plain, case), case)
-
-
-def test_long_run_writes_its_curves_and_the_command_that_made_them(tmp_path):
-    """`python -m sotazoo.papers.sagan.repro --long` (results/long/sagan.json): per arm and
-    seed, a FID curve with an evaluation every `eval_every` steps and the last at `steps`, and
-    the command that reruns it."""
-    from sotazoo.papers.sagan.repro import main
-
-    out = tmp_path / "long.json"
-    assert main(["--long", "--steps", "4", "--eval-every", "2", "--seeds", "3",
-                 "--arms", "no_attention", "--out", str(out)]) == 0  # fmt: skip
-    data = json.loads(out.read_text())
-    assert list(data["per_arm"]) == ["no_attention"]
-    (curve,) = data["per_arm"]["no_attention"]["fid_curves"]
-    assert [s for s, _ in curve] == [2, 4]
-    assert data["per_arm"]["no_attention"]["final_fid"] == [pytest.approx(curve[-1][1])]
-    assert data["command"].endswith("--arms no_attention --seeds 3 --eval-every 2")
-    with pytest.raises(SystemExit):
-        main(["--long", "--arms", "sagan", "attention_at_64"])

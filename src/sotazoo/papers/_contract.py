@@ -35,6 +35,8 @@ The hooks, by module of the folder (every module is optional unless the card nee
 |                |                      | required when the card sets `figure`                        |                      |
 | `repro.py`     | `DEFAULT_SEEDS`,     | the laptop-scale reproduction: `run(*, quick, seeds,        | no experiment        |
 |                | `run`                | progress) -> repro.Outcome`                                 |                      |
+|                | `LONG_SEEDS`,        | `sotazoo repro ID --long`: the same arms past the budget,   | no long run          |
+|                | `long_run`           | `long_run(*, quick, seeds, progress) -> repro.LongOutcome`  |                      |
 | `train.py`     | `RECIPES`            | `{model name: train.recipes.Recipe}`: the training function | `{}`                 |
 |                |                      | `(*, seed, budget, progress) -> Trained` and its budget's   |                      |
 |                |                      | unit ("epochs", "thousand steps", "kimg", ...) and default |                      |
@@ -93,6 +95,8 @@ HOOKS = (
     Hook("figure", "draw", "function"),
     Hook("repro", "DEFAULT_SEEDS", "value", type="list tuple"),
     Hook("repro", "run", "function", ("quick", "seeds", "progress"), keywords=True),
+    Hook("repro", "LONG_SEEDS", "value", type="list tuple"),
+    Hook("repro", "long_run", "function", ("quick", "seeds", "progress"), keywords=True),
     Hook("train", "RECIPES", "value", type="dict"),
     Hook("method", "detector", "function", ("model",)),
 )
@@ -193,6 +197,10 @@ class Paper:
     def experiment(self) -> ModuleType | None:
         """The reproduction module (`DEFAULT_SEEDS`, `run`), or None."""
         return self.module("repro") if self.has("repro") else None
+
+    @property
+    def has_long_run(self) -> bool:
+        return self.hook("repro", "long_run") is not None
 
     @property
     def recipes(self) -> Mapping[str, Callable]:
@@ -361,6 +369,8 @@ def _check_values(p: Paper) -> list[str]:
         seeds = p.experiment.DEFAULT_SEEDS
         if not seeds or not all(isinstance(s, int) and s >= 0 for s in seeds):
             problems.append(f"repro.DEFAULT_SEEDS must be non-negative ints, got {seeds!r}")
+        if p.has_long_run and not getattr(p.experiment, "LONG_SEEDS", None):
+            problems.append("repro.long_run needs repro.LONG_SEEDS, the seeds of the long run")
     for key in p.references:
         lib, _, name = key.partition(":")
         if not lib or not name or ":" in name:

@@ -46,7 +46,8 @@ def _bench_file(site: Path, name: str, model: str) -> tuple[Path, tuple[int, ...
         return demo, (1, *entry.input_size)
     path = site / "bench" / f"{name}.onnx"
     if not path.is_file():
-        export_onnx(create_model(model), entry.input_size, path, extra_inputs=entry.extra_inputs)
+        export_onnx(create_model(model), entry.input_size, path, extra_inputs=entry.extra_inputs,
+                    task=entry.task)  # fmt: skip
     return path, (1, *entry.input_size)
 
 

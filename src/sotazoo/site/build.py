@@ -82,12 +82,23 @@ def is_stale(out: Path) -> bool:
 
 
 def _benches(card: PaperCard) -> list[dict]:
+    """The card's saved bench results, each with its `reference_kind` and `reference_label`
+    (made from the spec and the card for results saved before bench recorded them): the pages
+    say whether a ratio is against an independent implementation or one of our own models."""
+    from sotazoo.bench_labels import reference_kind, reference_label
+
     out = []
     bench_dir = results_dir() / "bench"
     for m in card.models:
         for f in sorted(bench_dir.glob(f"{m.name}.*json")):
             if f.name in (f"{m.name}.json", f"{m.name}.cuda.json"):
-                out.append(json.loads(f.read_text(encoding="utf-8")))
+                b = json.loads(f.read_text(encoding="utf-8"))
+                if b.get("reference"):
+                    b["reference_kind"] = b.get("reference_kind") or reference_kind(
+                        b["reference"]["name"]
+                    )
+                    b["reference_label"] = reference_label(b)
+                out.append(b)
     return out
 
 
@@ -133,7 +144,8 @@ def build_demo(card: PaperCard, out: Path) -> str:
             tolerance=getattr(wrapped, "export_tolerance", DEFAULT_TOLERANCE),
         )
     else:
-        r = export_onnx(model, entry.input_size, onnx_path, extra_inputs=entry.extra_inputs)
+        r = export_onnx(model, entry.input_size, onnx_path, extra_inputs=entry.extra_inputs,
+                        task=entry.task)  # fmt: skip
     spec = {
         "kind": d.kind,
         "paper": card.id,
@@ -311,6 +323,8 @@ def _build_into(work: Path, *, progress: bool) -> None:
     page_list += [f"tasks/{t}.html" for t, _ in tasks]
     (work / "tasks" / "index.html").write_text(pages.tasks_index(tasks), encoding="utf-8")
     (work / "index.html").write_text(pages.index_page(entries, rows, set(demos)), encoding="utf-8")
+    (work / "judge.html").write_text(pages.judge_page(), encoding="utf-8")
+    page_list.append("judge.html")
     manifest = {
         "sotazoo": __version__,
         "fingerprint": stamp,

@@ -114,7 +114,9 @@ def draw_group(key: tuple[str, str], points: list[Point], path: Path) -> str:
 
 
 def draw_measured(benches: list[dict], path: Path) -> str:
-    """Measured latency against parameters, ours and the reference, same run."""
+    """Measured latency against parameters, ours and what it was compared with in the same run:
+    an independent implementation (filled grey square) or, where none installs, another model
+    of ours (hollow grey circle), as each result's `reference_kind` says."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -128,12 +130,18 @@ def draw_measured(benches: list[dict], path: Path) -> str:
                     xytext=(4, 3), textcoords="offset points")  # fmt: skip
         if b.get("reference"):
             r = b["reference"]
-            ax.scatter(r["params"] / 1e6, r["latency_ms"], c="#9aa3b2", marker="s", zorder=2)
+            at = (r["params"] / 1e6, r["latency_ms"])
+            if b.get("reference_kind", "independent") == "independent":
+                ax.scatter(*at, c="#9aa3b2", marker="s", zorder=2)
+            else:
+                ax.scatter(*at, facecolors="none", edgecolors="#9aa3b2", marker="o", zorder=2)
     ax.set_xlabel("parameters (M)")
     ax.set_ylabel("latency at batch 1 (ms)")
     ax.grid(alpha=0.3)
     devices = sorted({f"{b['device']} ({b.get('cpu', '')}, {b.get('threads', '?')} threads)"
                       for b in benches})  # fmt: skip
-    ax.set_title("measured by `sotazoo bench`: ours (blue), reference (grey)", fontsize=10)
+    ax.set_title("measured by `sotazoo bench`: ours (blue), beside an independent implementation "
+                 "(grey square)\nor, where none installs, another model of ours (grey circle)",
+                 fontsize=9)  # fmt: skip
     _save(fig, path)
     return "measured latency on " + "; ".join(devices)

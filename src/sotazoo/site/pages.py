@@ -10,30 +10,17 @@ from html import escape
 from typing import Any
 
 from sotazoo.cards import CatalogEntry, PaperCard
-
-TASK_TITLES = {
-    "classification": "Image classification",
-    "detection": "Object detection",
-    "segmentation": "Segmentation",
-    "super_resolution": "Super-resolution",
-    "restoration": "Restoration (denoise, deblur)",
-    "inpainting": "Inpainting",
-    "generation": "Image generation",
-    "translation": "Image-to-image translation",
-    "style_transfer": "Style transfer",
-    "augmentation": "Data augmentation",
-    "captioning": "Captioning",
-    "vqa": "Visual question answering",
-    "depth": "Depth estimation",
-    "face3d": "3D faces",
-    "body3d": "3D bodies",
-    "text_to_image": "Text to image",
-}
-
+from sotazoo.tasks import TASKS
 
 UNVERIFIED = (
     ' <span class="badge" title="not checked against the paper\'s own text">unverified</span>'
 )
+
+
+def _task_title(task: str) -> str:
+    """The task's name in both languages, from the task table (`sotazoo.tasks`)."""
+    t = TASKS.get(task)
+    return bi(e(t.title), e(t.title_zh)) if t else e(task)
 
 
 def e(x: Any) -> str:
@@ -60,7 +47,7 @@ def layout(title: str, body: str, root: str) -> str:
 <body>
 <header class="top">
 <a class="brand" href="{root}index.html">sotazoo</a>
-<nav><a href="{root}index.html">{bi("Papers", "论文")}</a><a href="{root}tasks/index.html">{bi("Compare", "对比")}</a></nav>
+<nav><a href="{root}index.html">{bi("Papers", "论文")}</a><a href="{root}tasks/index.html">{bi("Compare", "对比")}</a><a href="{root}judge.html">{bi("How we judge", "如何判定")}</a></nav>
 <div class="lang-switch" role="group" aria-label="language">
 <button type="button" data-set-lang="en" aria-pressed="true">English</button><button type="button" data-set-lang="zh" aria-pressed="false">中文</button>
 </div>
@@ -131,6 +118,7 @@ def _claims_table(card: PaperCard, result: dict | None) -> str:
                 f'<span class="verdict-{e(o["verdict"])}">{e(o["verdict"].replace("_", " "))}</span>'
                 f"<br>{m['mean']:.3g} ± {m['std']:.2g} {e(m['unit'])}"
                 f'<br><span class="meta">{e(o["tested"])}</span>'
+                f'<br><span class="meta">{e(o["rule"])}</span>'
             )
         rows.append(
             f"<tr><td>{e(c.variant)}</td><td>{e(c.dataset)} {e(c.split)}</td><td>{e(c.metric)}</td>"
@@ -145,17 +133,24 @@ def _bench_table(benches: list[dict]) -> str:
         return f"<p>{bi('Not benchmarked yet.', '尚未测速。')}</p>"
     head = (
         "<tr><th>model</th><th>device</th><th>params</th><th>GMACs</th><th>latency, batch 1</th>"
-        "<th>throughput</th><th>reference</th><th>latency ratio ours/ref.</th></tr>"
+        "<th>throughput</th><th>compared with</th><th>latency ratio ours / compared</th></tr>"
     )
     rows = []
     for b in benches:
         o, r = b["ours"], b.get("reference") or {}
         ratio = f"{b['latency_ratio']:.2f}" if b.get("latency_ratio") else ""
+        # the label says whether this is an independent implementation or a model of ours
+        # (site.build._benches fills it in); the spec below it is what bench ran
+        compared = (
+            f'{e(b.get("reference_label", ""))}<br><code class="meta">{e(r["name"])}</code>'
+            if r
+            else ""
+        )
         rows.append(
             f"<tr><td>{e(b['model'])}</td><td>{e(b['device'])} ({e(b.get('cpu', ''))}, "
             f'{e(b.get("threads", ""))} threads)</td><td class="num">{o["params"]:,}</td>'
             f'<td class="num">{o["gmacs"]:.2f}</td><td class="num">{o["latency_ms"]:.1f} ms</td>'
-            f'<td class="num">{o["throughput"]:.1f} img/s</td><td>{e(r.get("name", ""))}</td>'
+            f'<td class="num">{o["throughput"]:.1f} img/s</td><td>{compared}</td>'
             f'<td class="num">{ratio}</td></tr>'
         )
     return f"<table>{head}{''.join(rows)}</table>"
@@ -202,11 +197,22 @@ def paper_page(
     body.append(f"<h2>{bi('Claims, and what we measured', '论文结论与我们的复现')}</h2>")
     body.append(_claims_table(c, result))
     if result is not None:
+        command = result.get("command", f"sotazoo repro {c.id}")
+        state = row["repro"].text if not row["repro"].done else ""
         body.append(
-            f'<p class="meta">{bi("Reproduced with", "复现命令")} <code>sotazoo repro {e(c.id)}</code>'
+            f'<p class="meta">{bi("Reproduced with", "复现命令")} <code>{e(command)}</code>'
             f" · {result['wall_seconds']:.0f} s · seeds {e(result['seeds'])} · commit "
-            f"{e(result['git_commit'][:10])}</p>"
+            f"{e(result['git_commit'][:10])}{' · ' + e(state) if state else ''} · "
+            f'<a href="../judge.html">{bi("how we judge", "如何判定")}</a></p>'
         )
+        checks = result.get("checks") or []
+        if checks:
+            body.append(
+                f"<p>{bi('Checks of our model (not reproductions):', '对模型的检查（不算复现）：')}</p><ul>"
+            )
+            body += [f"<li>{e(k['id'])}: {'ok' if k['ok'] else 'off'}, {e(k['how'])}</li>"
+                     for k in checks]  # fmt: skip
+            body.append("</ul>")
     else:
         body.append(f"<p>{bi('No laptop-scale reproduction yet.', '尚无笔记本规模的复现。')}</p>")
     if repro_figure:
@@ -235,6 +241,23 @@ def paper_page(
         body.append("</ul>")
     body.append(f"<h2>BibTeX</h2><pre>{e(c.bibtex)}</pre>")
     return layout(c.title, "\n".join(body), "../")
+
+
+def judge_page() -> str:
+    """How a reproduction's verdict is decided: the one rule of `sotazoo.repro`, both languages."""
+    from sotazoo.repro import RULE, RULE_ZH
+
+    note = bi(
+        "Each result on a paper page gives, beside its verdict, the effect it tested, the number "
+        "of seeds, the bounds and the p-value the rule decided on.",
+        "每个论文页面上的结果都在结论旁列出所检验的效应、种子数、置信界和 p 值。",
+    )
+    body = (
+        f"<h1>{bi('How we judge a reproduction', '我们如何判定复现结果')}</h1>"
+        f'<pre class="en" lang="en">{e(RULE)}</pre><pre class="zh" lang="zh-CN">{e(RULE_ZH)}</pre>'
+        f"<p>{note}</p>"
+    )
+    return layout("How we judge", body, "")
 
 
 def demo_section(card: PaperCard, demo_spec: str | None) -> str:
@@ -272,7 +295,7 @@ def missing_card_page(entry: CatalogEntry) -> str:
 
 def tasks_index(tasks: list[tuple[str, int]]) -> str:
     items = "".join(
-        f'<li><a href="{e(t)}.html">{e(TASK_TITLES.get(t, t))}</a> '
+        f'<li><a href="{e(t)}.html">{_task_title(t)}</a> '
         f'<span class="meta">({n} charts)</span></li>'
         for t, n in tasks
     )
@@ -289,5 +312,5 @@ def task_page(task: str, charts: list[tuple[str, str]], table: str) -> str:
         f'<figure class="chart"><img src="{e(src)}" alt="{e(cap)}"><figcaption>{e(cap)}</figcaption></figure>'
         for src, cap in charts
     )
-    body = f"<h1>{e(TASK_TITLES.get(task, task))}</h1>{figs}{table}"
-    return layout(TASK_TITLES.get(task, task), body, "../")
+    body = f"<h1>{_task_title(task)}</h1>{figs}{table}"
+    return layout(TASKS[task].title if task in TASKS else task, body, "../")

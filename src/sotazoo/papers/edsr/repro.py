@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from sotazoo.papers.edsr.method import SelfEnsemble
-from sotazoo.repro import Measured, Outcome, claim_result
+from sotazoo.repro import Outcome, card_effect, judged_claim
 from sotazoo.train import seeded_model
 from sotazoo.train.sr import (
     SRTrainConfig,
@@ -82,56 +82,38 @@ def run(*, quick: bool, seeds: list[int], progress: bool = True) -> Outcome:
         r = results[scale]
         psnr = {arm: [log["final"]["psnr"] for log in r["runs"][arm]] for arm in ARMS}
         gaps = [a - b for a, b in zip(psnr["none"], psnr["batch"], strict=True)]
-        m = Measured.of(gaps, "dB of PSNR (Y), no BN − BN")
-        sem = m.std / len(gaps) ** 0.5 if len(gaps) > 1 else float("inf")
-        wins = sum(g > 0 for g in gaps) / len(gaps)
-        above_bicubic = statistics.fmean(psnr["none"]) > r["bicubic"]["psnr"]
-        if m.mean > 0 and wins >= 0.8 and m.mean > sem and above_bicubic:
-            verdict = "reproduced"
-        elif m.mean > 0:
-            verdict = "partly"
-        else:
-            verdict = "not reproduced"
         mean = {arm: statistics.fmean(psnr[arm]) for arm in ARMS}
         claims.append(
-            claim_result(
+            judged_claim(
                 "edsr",
                 CLAIM[scale],
+                gaps,
+                effect="dB of PSNR (Y), no BN − BN (per seed)",
+                paper_effect=card_effect("edsr", CLAIM[scale]),
                 tested=(
                     f"x{scale}, held-out photographs, PSNR on Y after {cfg.steps} steps: "
                     f"no BN {mean['none']:.2f} dB vs BN {mean['batch']:.2f} dB (bicubic "
                     f"{r['bicubic']['psnr']:.2f} dB); 6 blocks x 32 channels, not the "
                     "paper's B16/F64 on DIV2K"
                 ),
-                measured=m,
-                verdict=verdict,
-                rule="reproduced if the network without BN beats bicubic and wins by more "
-                "than the standard error of the mean gap and in >= 80% of seeds; partly if the "
-                "mean gap > 0 only; else not reproduced",
             )
         )
     if ENSEMBLE_SCALE in cfg.scales:
         runs = results[ENSEMBLE_SCALE]["runs"]["none"]
         gains = [log["ensemble"]["psnr"] - log["final"]["psnr"] for log in runs]
-        m = Measured.of(gains, "dB of PSNR (Y), self-ensemble − single pass")
-        wins = sum(g > 0 for g in gains) / len(gains)
-        verdict = "reproduced" if m.mean > 0 and wins >= 0.8 else (
-            "partly" if m.mean > 0 else "not reproduced")  # fmt: skip
         claims.append(
-            claim_result(
+            judged_claim(
                 "edsr",
                 "edsr_plus_div2k_x4_psnr",
+                gains,
+                effect="dB of PSNR (Y), self-ensemble − single pass (per seed)",
+                paper_effect=card_effect("edsr", "edsr_plus_div2k_x4_psnr"),
                 tested=(
                     f"x4, the no-BN models above, held-out photographs: single pass "
                     f"{statistics.fmean(log['final']['psnr'] for log in runs):.2f} dB vs "
                     "8-way self-ensemble "
                     f"{statistics.fmean(log['ensemble']['psnr'] for log in runs):.2f} dB"
                 ),
-                measured=m,
-                verdict=verdict,
-                rule="reproduced if the self-ensemble gains PSNR on average and in >= 80% of "
-                "seeds; partly if on average only; else not reproduced (the paper's gain, "
-                "0.13 dB, is measured on a converged 43M-parameter model)",
             )
         )
     details = repro_details(results, seeds, ARM_LABEL)

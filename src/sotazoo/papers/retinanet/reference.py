@@ -17,8 +17,10 @@ to torchvision's builder:
   like the paper and the COCO weights) does not use.
 
 RetinaNet's matched reference, the one its card declares, is
-`torchvision:retinanet_resnet50_fpn:raw=True,frozen_bn=True`; YOLOv3's card declares the same, for
-the paper's speed comparison with RetinaNet (no weights shared).
+`torchvision:retinanet_resnet50_fpn:raw=True,frozen_bn=True`. YOLOv3 can be timed beside it for the
+paper's speed comparison with RetinaNet (`sotazoo bench yolov3_416 --vs <that spec>`: another
+detector, no weights shared); YOLOv3's card declares OpenCV's darknet network instead, its own
+architecture run by another implementation.
 """
 
 from __future__ import annotations

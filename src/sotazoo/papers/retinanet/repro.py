@@ -19,9 +19,12 @@ import statistics
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from sotazoo.repro import Measured, Outcome, claim_result
+from sotazoo.repro import LongOutcome, Outcome, card_effect, judged_claim
 
 DEFAULT_SEEDS = (0, 1, 2)
+LONG_SEEDS = (0,)
+LONG_GAMMAS = (0.0, 2.0)
+LONG_STEPS, LONG_EVAL_EVERY = 3000, 500
 CLAIM = "fl_vs_alpha_ce_ap"
 
 
@@ -48,8 +51,13 @@ def run(*, quick: bool, seeds: list[int], progress: bool = True) -> Outcome:
                                optimizer=cfg.optimizer, lr=cfg.lr,
                                warmup=min(100, cfg.steps))  # fmt: skip
     jobs = [
-        Job(model="retinanet_mini", seed=s, cfg=train_cfg, eval_scenes=cfg.eval_scenes,
-            loss_kw={"alpha": cfg.alpha, "gamma": g})  # fmt: skip
+        Job(
+            model="retinanet_mini",
+            seed=s,
+            cfg=train_cfg,
+            eval_scenes=cfg.eval_scenes,
+            loss_kw={"alpha": cfg.alpha, "gamma": g},
+        )  # fmt: skip
         for s in seeds
         for g in cfg.gammas
     ]
@@ -73,22 +81,16 @@ def run(*, quick: bool, seeds: list[int], progress: bool = True) -> Outcome:
     balance = anchor_balance(8 if quick else 300)
     fl, ce = per_gamma["2"]["ap"], per_gamma["0"]["ap"]
     gaps = [a - b for a, b in zip(fl, ce, strict=True)]
-    m = Measured.of(gaps, "AP points (COCO AP x 100), focal γ=2 − cross-entropy γ=0, α=0.25")
-    sem = m.std / len(gaps) ** 0.5 if len(gaps) > 1 else float("inf")
-    wins = sum(g > 0 for g in gaps) / len(gaps)
-    if m.mean > 0 and wins >= 0.8 and m.mean > sem:
-        verdict = "reproduced"
-    elif m.mean > 0:
-        verdict = "partly"
-    else:
-        verdict = "not reproduced"
     table = ", ".join(
         f"γ={k}: {v['ap_mean']:.1f} ± {v['ap_std']:.1f}" for k, v in per_gamma.items()
     )
     claims = [
-        claim_result(
+        judged_claim(
             "retinanet",
             CLAIM,
+            gaps,
+            effect="AP points (COCO AP x 100), focal γ=2 − cross-entropy γ=0, α=0.25 (per seed)",
+            paper_effect=card_effect("retinanet", CLAIM),
             tested=(
                 f"retinanet_mini on 128 px synthetic shape scenes, α = {cfg.alpha} for every γ, "
                 f"{cfg.steps} steps, {len(seeds)} seeds; COCO AP on {cfg.eval_scenes} held-out "
@@ -96,11 +98,6 @@ def run(*, quick: bool, seeds: list[int], progress: bool = True) -> Outcome:
                 f"which {balance['positive']:.1f} positive and {balance['negative']:.0f} "
                 "negative on average (the paper's images have ~100k anchors)"
             ),
-            measured=m,
-            verdict=verdict,
-            rule="reproduced if γ = 2 beats γ = 0 (same α, seed and data) by more than the "
-            "standard error of the mean gap and in >= 80% of seeds; partly if the mean gap > 0 "
-            "only; else not reproduced",
         )
     ]
     details = {"per_gamma": per_gamma, "seeds": list(seeds), "anchor_balance": balance}
@@ -154,66 +151,37 @@ def anchor_balance(n: int = 300) -> dict:
             "ignored": ign / n, "scenes": n}  # fmt: skip
 
 
-def long_run(steps: int, gammas: tuple[float, ...], seed: int, eval_every: int) -> dict:
-    """One seed, longer training, AP every `eval_every` steps: whether the ranking of γ seen in
-    the 10-minute run holds later in training."""
-    from sotazoo.provenance import git_commit, machine
+def long_run(*, quick: bool, seeds: list[int], progress: bool = True) -> LongOutcome:
+    """`sotazoo repro retinanet --long`: γ = 0 and 2 trained LONG_STEPS steps, AP every
+    LONG_EVAL_EVERY steps: whether the ranking of γ seen in the full run holds later in
+    training. The verdict stays the full run's."""
     from sotazoo.train.detection import DetTrainConfig, Job, run_jobs
 
-    cfg = ReproConfig()
+    cfg = QUICK if quick else ReproConfig()
+    steps, every = (cfg.steps, 1) if quick else (LONG_STEPS, LONG_EVAL_EVERY)
     train_cfg = DetTrainConfig(steps=steps, batch_size=cfg.batch_size, optimizer=cfg.optimizer,
-                               lr=cfg.lr, eval_every=eval_every)  # fmt: skip
-    jobs = [Job(model="retinanet_mini", seed=seed, cfg=train_cfg, eval_scenes=cfg.eval_scenes,
-                loss_kw={"alpha": cfg.alpha, "gamma": g}) for g in gammas]  # fmt: skip
-    logs = run_jobs(jobs, workers=cfg.workers, desc="retinanet long run")
-    commit, dirty = git_commit()
-    return {
-        "what": f"retinanet_mini, α = {cfg.alpha}, γ in {list(gammas)}, one seed ({seed}), "
-        f"{steps} steps (the 10-minute reproduction: {cfg.steps}), COCO AP on "
-        f"{cfg.eval_scenes} held-out scenes every {eval_every} steps; train_seconds is each "
-        "run's own time in one of two single-thread workers",
-        "command": f"python -m sotazoo.papers.retinanet.repro --long --steps {steps} --gammas "
-        + " ".join(f"{g:g}" for g in gammas) + f" --seed {seed} --eval-every {eval_every}",
-        "config": asdict(train_cfg),
-        "machine": machine(),
-        "git_commit": commit,
-        "git_dirty": dirty,
-        "curves": {f"{log['job']['loss_kw']['gamma']:g}": {
+                               lr=cfg.lr, eval_every=every)  # fmt: skip
+    jobs = [Job(model="retinanet_mini", seed=s, cfg=train_cfg, eval_scenes=cfg.eval_scenes,
+                loss_kw={"alpha": cfg.alpha, "gamma": g}) for s in seeds for g in LONG_GAMMAS]  # fmt: skip
+    logs = run_jobs(jobs, workers=cfg.workers, desc="retinanet long run", progress=progress)
+    curves = {}
+    for log in logs:
+        curves[f"γ={log['job']['loss_kw']['gamma']:g}, seed {log['job']['seed']}"] = {
             "step": [e["step"] for e in log["evals"]],
             "ap": [round(100 * e["map"], 2) for e in log["evals"]],
             "ap50": [round(100 * e["ap50"], 2) for e in log["evals"]],
-            "train_seconds": log["train_seconds"]} for log in logs},  # fmt: skip
-        "anchor_balance": anchor_balance(),
-    }
-
-
-def main(argv: list[str] | None = None) -> int:
-    import argparse
-
-    from sotazoo.fileio import write_json_atomic
-    from sotazoo.repro import results_dir
-
-    ap = argparse.ArgumentParser(
-        prog="python -m sotazoo.papers.retinanet.repro",
-        description="RetinaNet's focal-loss experiment beyond the 10-minute reproduction "
-        "(`sotazoo repro retinanet`): --long trains longer, one seed, and records AP curves.",
+            "train_seconds": [log["train_seconds"]],
+        }
+    summary = [f"{k}: AP " + ", ".join(f"{s}: {a:.1f}" for s, a in zip(c["step"], c["ap"],
+                                                                    strict=True))
+               for k, c in curves.items()]  # fmt: skip
+    return LongOutcome(
+        what=f"retinanet_mini, α = {cfg.alpha}, γ in {list(LONG_GAMMAS)}, seeds {list(seeds)}, "
+        f"{steps} steps (the full run: {ReproConfig().steps}), COCO AP on {cfg.eval_scenes} "
+        f"held-out scenes every {every} steps; train_seconds is each run's own time in one of "
+        "two single-thread workers",
+        config=asdict(train_cfg),
+        curves=curves,
+        summary=summary,
+        details={"anchor_balance": anchor_balance(8 if quick else 300)},
     )
-    ap.add_argument("--long", action="store_true", required=True, help="the longer run")
-    ap.add_argument("--steps", type=int, default=3000)
-    ap.add_argument("--gammas", type=float, nargs="+", default=[0.0, 2.0])
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--eval-every", type=int, default=500)
-    ap.add_argument("--out", type=Path, default=None, help="default: results/long/retinanet.json")
-    args = ap.parse_args(argv)
-    out = args.out or results_dir() / "long" / "retinanet.json"
-    data = long_run(args.steps, tuple(args.gammas), args.seed, args.eval_every)
-    write_json_atomic(data, out)
-    for g, c in data["curves"].items():
-        points = zip(c["step"], c["ap"], strict=True)
-        print(f"γ={g}: AP " + ", ".join(f"{s}: {a:.1f}" for s, a in points))
-    print(f"wrote {out}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

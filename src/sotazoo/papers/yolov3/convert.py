@@ -131,9 +131,20 @@ def _size_problem(
 
 
 def write_darknet_weights(
-    model: nn.Module, path: str | Path, *, seen: int = 0, version: tuple[int, int, int] = (0, 2, 0)
+    model: nn.Module,
+    path: str | Path,
+    *,
+    seen: int = 0,
+    version: tuple[int, int, int] = (0, 2, 0),
+    reader_eps: float | None = None,
 ) -> Path:
-    """Write `model` as a darknet .weights file (atomically); darknet itself writes 0, 2, 0."""
+    """Write `model` as a darknet .weights file (atomically); darknet itself writes 0, 2, 0.
+
+    `reader_eps`: the batch-norm epsilon of the program that will read the file, when it is not
+    the model's (OpenCV normalises with sqrt(var + 1e-6), ours with `bn_eps`, 1e-5). The running
+    variances are then written plus (model's eps - reader's), so that the reader computes the
+    model's function; the file no longer holds the model's own statistics.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     major, minor, revision = version
@@ -141,8 +152,12 @@ def write_darknet_weights(
     header = struct.pack("<3i", *version) + struct.pack("<q" if wide else "<i", seen)
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         f.write(header)
-        for _, t in darknet_entries(model):
-            f.write(t.detach().cpu().float().numpy().astype("<f4").tobytes())
+        for key, t in darknet_entries(model):
+            t = t.detach().cpu().float()
+            if reader_eps is not None and key.endswith("bn.running_var"):
+                bn = model.get_submodule(key.removesuffix(".running_var"))
+                t = t + (bn.eps - reader_eps)
+            f.write(t.numpy().astype("<f4").tobytes())
     return path
 
 

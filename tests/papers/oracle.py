@@ -1,0 +1,19 @@
+"""An oracle's figure: how far our model is from the reference implementation, and the bound it is
+held to. The oracle tests check their numbers through `within`, which asserts and, when `sotazoo
+verify` runs them (SOTAZOO_ORACLE_LOG names a file), appends the figure to that file, so the
+paper's verify record carries each oracle's largest difference beside its bound."""
+
+import json
+import os
+
+
+def within(diff: float, bound: float, what: str = "") -> None:
+    """Assert `diff <= bound` (both as floats) and record the pair for `sotazoo verify`."""
+    diff, bound = float(diff), float(bound)
+    path = os.environ.get("SOTAZOO_ORACLE_LOG")
+    if path:
+        test = os.environ.get("PYTEST_CURRENT_TEST", "").split(" ")[0]
+        row = {"test": test, "what": what, "max_diff": diff, "bound": bound}
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(row) + "\n")
+    assert diff <= bound, f"{what or 'oracle'}: differs by {diff:.3g}, above its bound {bound:.3g}"
