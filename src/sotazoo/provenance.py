@@ -21,15 +21,25 @@ def repo_root() -> Path | None:
 
 
 def git_commit() -> tuple[str, bool]:
-    """(HEAD's commit, whether tracked files differ from it) of the checkout; ("unknown",
-    False) outside one."""
+    """(HEAD's commit, whether tracked files outside `results/` differ from it) of the
+    checkout; ("unknown", False) outside one."""
     root = repo_root() or Path.cwd()
     try:
         head = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
         ).stdout.strip()
+        # results/ holds what the code writes (results, verify records), not code: a run that
+        # wrote one result does not make the next run's code dirty
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+            [
+                "git",
+                "status",
+                "--porcelain",
+                "--untracked-files=no",
+                "--",
+                ".",
+                ":(exclude)results",
+            ],
             cwd=root,
             capture_output=True,
             text=True,

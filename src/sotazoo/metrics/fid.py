@@ -384,7 +384,8 @@ def write_proxy(
     from sotazoo.provenance import git_commit, machine, versions
     from sotazoo.weights import save_safetensors
 
-    if out_dir is None and git_commit()[1]:
+    commit, dirty = git_commit()  # before anything is written into the checkout
+    if out_dir is None and dirty:
         raise SotazooError(
             "the checkout has uncommitted changes (git status): the shipped proxy's log would "
             "not say which code made it. Commit first, or write it elsewhere with --out DIR."
@@ -394,7 +395,6 @@ def write_proxy(
     model, log = train_proxy(seed=seed, epochs=epochs)
     weights = out_dir / FILE
     sha = save_safetensors(model.state_dict(), weights, model="digits_fid_proxy", seed=str(seed))
-    commit, dirty = git_commit()
     record = {
         "model": "digits_fid_proxy",
         "seed": seed,

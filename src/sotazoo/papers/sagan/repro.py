@@ -34,7 +34,7 @@ were applied to anything: the full method (seed 0, 1,500 steps) took 0.13 s a st
 evaluation; its proxy FID went 20.9 (step 50), 11.0 (200), 8.2 (600), 7.3 (1,000), 2.1
 (1,500) — a plateau near 8-9 from step 250 to about 1,000, then a fast fall. 12 runs of 600 steps
 are what fits 10 minutes on 2 cores, so the comparison is made in that plateau, not after the
-fall (the demo recipe, train.py, trains the full method 2,000 steps: proxy FID 0.53). The three
+fall (the demo recipe, train.py, trains the full method 2,000 steps: proxy FID 0.66 under the proxy retrained in issue 17). The three
 ablations were piloted at the budget on seed 0 only, after the rules were written (late FID:
 sagan 8.78, no attention 8.33, SN on D only 10.01, equal rates 8.66).
 
