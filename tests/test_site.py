@@ -45,6 +45,23 @@ def test_site_has_every_paper_and_a_manifest(built_site):
     assert not (site.parent / "site.part").exists()
 
 
+def test_site_says_how_verdicts_are_judged(built_site):
+    """The one rule of sotazoo.repro, in both languages, linked from every page's header and
+    from the reproductions of the paper pages; task pages are named from the task table."""
+    from html import escape
+
+    from sotazoo.repro import RULE, RULE_ZH
+    from sotazoo.tasks import TASKS
+
+    site, _ = built_site
+    judge = (site / "judge.html").read_text()
+    assert escape(RULE, quote=True) in judge and escape(RULE_ZH, quote=True) in judge
+    assert "judge.html" in json.loads((site / "site.json").read_text())["pages"]
+    assert 'href="../judge.html"' in (site / "papers" / "senet.html").read_text()
+    tasks = (site / "tasks" / "index.html").read_text()
+    assert TASKS["super_resolution"].title in tasks and TASKS["super_resolution"].title_zh in tasks
+
+
 def test_site_pages_fetch_nothing_from_other_hosts(built_site):
     site, _ = built_site
     for page in site.rglob("*.html"):

@@ -147,7 +147,7 @@ def judge(
         paper = math.log(paper_effect) if paper_effect is not None else None
     else:
         paper = paper_effect
-    threshold = -abs(margin)
+    threshold = -abs(margin) if margin else 0.0
     compared = paper is not None and sign_only is None and not margin
     size = (
         "compared with the paper's" if compared
