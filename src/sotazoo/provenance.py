@@ -50,12 +50,6 @@ def git_commit() -> tuple[str, bool]:
         return "unknown", False
 
 
-def git_is_clean() -> bool:
-    """Whether the checkout's tracked files equal HEAD's (False outside a checkout)."""
-    commit, dirty = git_commit()
-    return commit != "unknown" and not dirty
-
-
 def folder_fingerprint(folder: Path) -> str:
     """A hash of every file under `folder` (caches excepted): what a record was made of."""
     h = hashlib.sha256()

@@ -369,15 +369,15 @@ class DirtyTreeError(SotazooError):
 
 
 def _provenance(paper_id: str, command: str) -> dict:
-    from sotazoo.papers._contract import paper
-    from sotazoo.provenance import folder_fingerprint, versions
+    from sotazoo.provenance import versions
+    from sotazoo.verify import paper_fingerprint
 
     commit, dirty = git_commit()
     return {
         "command": command,
         "git_commit": commit,
         "git_dirty": dirty,
-        "fingerprint": folder_fingerprint(paper(paper_id).folder),
+        "fingerprint": paper_fingerprint(paper_id),
         "versions": versions(),
         "machine": machine(),
     }
@@ -524,10 +524,9 @@ def validate_result(data: dict) -> list[str]:
 
 def is_stale(data: dict) -> bool:
     """Whether the paper's files changed after the result was made (its fingerprint differs)."""
-    from sotazoo.papers._contract import paper
-    from sotazoo.provenance import folder_fingerprint
+    from sotazoo.verify import paper_fingerprint
 
-    return data.get("fingerprint") != folder_fingerprint(paper(data["paper"]).folder)
+    return data.get("fingerprint") != paper_fingerprint(data["paper"])
 
 
 def full_result_paths(out_dir: Path | None = None) -> list[Path]:
