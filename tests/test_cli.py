@@ -77,6 +77,28 @@ def test_bench_json(capsys):
     assert r["reference"] is None
 
 
+def test_bench_save_records_how_to_make_it_again(tmp_path, monkeypatch):
+    monkeypatch.setenv("SOTAZOO_RESULTS", str(tmp_path))
+    assert main(["bench", "seresnet_mini", "--reps", "1", "--batch", "2", "--save"]) == 0
+    saved = json.loads((tmp_path / "bench" / "seresnet_mini.json").read_text())
+    assert saved["command"] == "sotazoo bench seresnet_mini --batch 2 --reps 1 --save"
+    assert saved["versions"]["torch"] and saved["git_commit"]
+
+
+def test_bench_save_refuses_uncommitted_code(tmp_path, monkeypatch, capsys):
+    import sotazoo.repro
+
+    monkeypatch.delenv("SOTAZOO_RESULTS", raising=False)
+    monkeypatch.setattr(sotazoo.repro, "results_dir", lambda: tmp_path)
+    monkeypatch.setattr(sotazoo.repro, "git_commit", lambda: ("0123456789abcdef", True))
+    assert main(["bench", "seresnet_mini", "--reps", "1", "--batch", "1", "--save"]) == 1
+    assert "uncommitted changes" in capsys.readouterr().err and not (tmp_path / "bench").exists()
+    argv = ["bench", "seresnet_mini", "--reps", "1", "--batch", "1", "--save", "--allow-dirty"]
+    assert main(argv) == 0
+    saved = json.loads((tmp_path / "dirty" / "bench" / "seresnet_mini.json").read_text())
+    assert saved["command"].endswith("--save --allow-dirty")
+
+
 def test_bench_vs_a_reference_shares_weights():
     pytest.importorskip("timm")
     from sotazoo.bench import bench

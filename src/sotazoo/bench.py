@@ -84,7 +84,9 @@ class BenchResult:
     reference_label: str = ""  # what the reference is, in words (`reference_label`)
     # config fields ours was built with to take the reference's layout and share its weights
     ours_overrides: dict[str, object] = field(default_factory=dict)
-    git_commit: str = ""
+    git_commit: str = ""  # "+dirty" appended when made from uncommitted code
+    command: str = ""  # what to run to make this file again (`sotazoo bench ... --save`)
+    versions: dict[str, str] = field(default_factory=dict)  # torch, numpy, ... (provenance)
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
@@ -381,7 +383,7 @@ def bench(
     both on inputs of `input_size` (default: the card's)."""
     from tqdm.auto import tqdm
 
-    from sotazoo.provenance import git_commit
+    from sotazoo.provenance import git_commit, versions
     from sotazoo.registry import create_model, model_entry
 
     for what, n in (("batch", batch), ("reps", reps)):
@@ -439,6 +441,7 @@ def bench(
         weights_shared=pair.shared,
         ours_overrides=pair.overrides,
         git_commit=commit + ("+dirty" if dirty else ""),
+        versions=versions(),
         notes=pair.notes,
     )
     if vs:

@@ -201,17 +201,31 @@ def _image_size(model: str, size: str) -> tuple[int, ...]:
     return (c, h, w)
 
 
+def _bench_command(args) -> str:
+    """The `sotazoo bench` command line that makes this result again (defaults left out)."""
+    parts = ["sotazoo", "bench", args.model]
+    if args.vs:
+        parts += ["--vs"] if args.vs == "default" else ["--vs", args.vs]
+    for flag, value, default in (("--size", args.size, None), ("--batch", args.batch, 8),
+                                 ("--reps", args.reps, 15), ("--device", args.device, "cpu")):  # fmt: skip
+        if value != default:
+            parts += [flag, str(value)]
+    return " ".join(parts + ["--save"] + (["--allow-dirty"] if args.allow_dirty else []))
+
+
 def _cmd_bench(args) -> int:
     from sotazoo.bench import bench, format_bench
     from sotazoo.fileio import write_json_atomic
     from sotazoo.registry import model_entry
-    from sotazoo.repro import results_dir
+    from sotazoo.repro import check_clean, results_dir
 
     vs = args.vs
     if vs == "default":
         vs = model_entry(args.model)[1].reference or None
         if vs is None:
             raise SotazooError(f"{args.model} declares no reference; pass --vs timm:NAME")
+    if args.save:  # before the minutes of timing: a saved bench names the code that made it
+        check_clean(None, args.allow_dirty)
     r = bench(
         args.model,
         vs=vs,
@@ -223,7 +237,9 @@ def _cmd_bench(args) -> int:
     )
     print(json.dumps(r.to_dict(), indent=2) if args.json else format_bench(r))
     if args.save:
-        path = results_dir() / "bench" / f"{args.model}.json"
+        r.command = _bench_command(args)
+        out = results_dir() / ("dirty/bench" if args.allow_dirty else "bench")
+        path = out / f"{args.model}.json"
         write_json_atomic(r.to_dict(), path)
         print(f"wrote {path}", file=sys.stderr)
     return 0
@@ -425,7 +441,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--reps", type=POSITIVE, default=15, help="timed runs per model (default 15)")
     s.add_argument("--device", default="cpu", help="cpu or cuda")
     s.add_argument("--json", action="store_true", help="print JSON")
-    s.add_argument("--save", action="store_true", help="also write results/bench/<model>.json")
+    s.add_argument("--save", action="store_true",
+                   help="also write results/bench/<model>.json, with the command, commit and "
+                   "versions; only from a checkout without uncommitted changes")  # fmt: skip
+    s.add_argument("--allow-dirty", action="store_true",
+                   help="with --save, from uncommitted code: written to results/dirty/bench/")
     s.set_defaults(func=_cmd_bench)
 
     s = sub.add_parser("export", help="export a model to ONNX and check it with onnxruntime",
