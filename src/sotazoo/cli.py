@@ -445,7 +445,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also write results/bench/<model>.json, with the command, commit and "
                    "versions; only from a checkout without uncommitted changes")  # fmt: skip
     s.add_argument("--allow-dirty", action="store_true",
-                   help="with --save, from uncommitted code: written to results/dirty/bench/")
+                   help="with --save, from uncommitted code: written to results/dirty/bench/")  # fmt: skip
     s.set_defaults(func=_cmd_bench)
 
     s = sub.add_parser("export", help="export a model to ONNX and check it with onnxruntime",
