@@ -105,3 +105,120 @@ def test_the_cards_whose_references_are_ours_say_why():
 
 def test_zh_length_counts_characters_and_latin_words():
     assert zh_length("挤压和激励 SE block") == 7
+
+
+# -------------------------------------------------------------------------- further reading
+
+_READING_EN = {"title": "A walkthrough", "url": "https://example.org/se-block", "lang": "en",
+               "kind": "blog post", "why": "Derives the block step by step.",
+               "why_zh": "逐步推导这个模块。"}  # fmt: skip
+_READING_ZH = {**_READING_EN, "url": "https://example.cn/senet", "lang": "zh"}
+
+
+def test_a_reading_list_in_both_languages_validates():
+    data = {**_senet_data(), "reading": [_READING_EN, _READING_ZH]}
+    assert validate_card(data, expected_id="senet") == []
+
+
+@pytest.mark.parametrize(
+    ("change", "needle"),
+    [
+        ({"url": "ftp://example.org/x"}, "is not an http(s) address"),
+        ({"url": "javascript:alert(1)"}, "is not an http(s) address"),
+        ({"url": "https://example.org/a b"}, "is not an http(s) address"),
+        ({"lang": "fr"}, "reading[0].lang 'fr' is not one of ('zh', 'en')"),
+        ({"kind": "tweet"}, "reading[0].kind 'tweet' is not one of"),
+        ({"why": " "}, "reading[0].why must be one non-empty line"),
+        ({"title": "two\nlines"}, "reading[0].title must be one non-empty line"),
+        ({"why": "x" * 201}, "reading[0].why has 201 characters"),
+        ({"why_zh": "only English"}, "reading[0].why_zh has no Chinese text"),
+        ({"url": 3}, "reading[0].url: expected a string, got integer 3"),
+    ],
+)
+def test_a_bad_reading_entry_is_named(change, needle):
+    data = {**_senet_data(), "reading": [{**_READING_EN, **change}, _READING_ZH]}
+    assert needle in "\n".join(validate_card(data, expected_id="senet"))
+
+
+def test_each_language_is_linked_or_noted():
+    data = {**_senet_data(), "reading": [_READING_EN]}
+    assert "reading has no zh entry" in "\n".join(validate_card(data, expected_id="senet"))
+    note = {"missing": ["zh"], "en": "Searched; none deeper than the abstract.", "zh": "没有找到。"}
+    assert validate_card({**data, "reading_note": note}, expected_id="senet") == []
+    note = {**note, "missing": ["en"]}
+    problems = "\n".join(validate_card({**data, "reading_note": note}, expected_id="senet"))
+    assert "reading_note.missing lists 'en', but reading has a en entry" in problems
+    many = [{**_READING_EN, "url": f"https://example.org/{i}"} for i in range(5)] + [_READING_ZH]
+    problems = "\n".join(validate_card({**data, "reading": many}, expected_id="senet"))
+    assert "reading has 6 entries, expected at most 5" in problems
+    twice = {**data, "reading": [_READING_EN, _READING_EN, _READING_ZH]}
+    assert "reading urls repeat" in "\n".join(validate_card(twice, expected_id="senet"))
+
+
+_BLOCK = """
+[[reading]]
+title = "A walkthrough"
+url = "https://example.org/se-block"
+lang = "en"
+kind = "blog post"
+why = "Derives the block step by step."
+why_zh = "逐步推导这个模块。"
+
+[reading_note]
+missing = ["zh"]
+en = "Searched in Chinese; nothing deeper than the abstract."
+zh = "没有找到比摘要更深入的中文讲解。"
+"""
+
+
+def _card_folder(tmp_path: Path, text: str) -> Path:
+    folder = tmp_path / "senet"
+    folder.mkdir(exist_ok=True)
+    (folder / "card.toml").write_text(text, encoding="utf-8")
+    (folder / "figure.py").touch()  # the card names a figure
+    return folder
+
+
+@pytest.mark.parametrize("trailing", ["\n", "\n\n"])  # the cards end with one or two newlines
+def test_a_reading_list_leaves_the_evidence_fingerprint_unchanged(tmp_path, trailing):
+    """Links to other people's write-ups change no result: appending them after a blank line
+    keeps every record of the paper current; a change above them does not."""
+    from sotazoo.cards import read_card
+    from sotazoo.provenance import folder_fingerprint
+
+    text = card_path("senet").read_text(encoding="utf-8").rstrip("\n") + trailing
+    before = folder_fingerprint(_card_folder(tmp_path, text))
+    card = read_card(_card_folder(tmp_path, text + _BLOCK) / "card.toml")
+    assert card.reading[0].url == "https://example.org/se-block" and card.reading_note.missing
+    assert folder_fingerprint(tmp_path / "senet") == before
+    changed = text.replace("year = 2017", "year = 2016", 1) + _BLOCK
+    assert changed != text + _BLOCK
+    assert folder_fingerprint(_card_folder(tmp_path, changed)) != before
+
+
+def test_reading_tables_must_come_last(tmp_path):
+    from sotazoo.cards import read_card
+    from sotazoo.errors import CardError
+
+    text = card_path("senet").read_text(encoding="utf-8")
+    first_table = re.search(r"^\[", text, flags=re.M).start()
+    moved = text[:first_table] + _BLOCK.lstrip("\n") + "\n" + text[first_table:]
+    with pytest.raises(CardError, match="must come last in card.toml"):
+        read_card(_card_folder(tmp_path, moved) / "card.toml")
+
+
+def test_info_and_the_paper_page_show_the_reading_list(capsys, tmp_path):
+    import dataclasses
+
+    from sotazoo.cards import Reading, ReadingNote
+    from sotazoo.site.pages import _reading_section
+
+    card = dataclasses.replace(
+        load_card("senet"),
+        reading=(Reading(**_READING_EN),),
+        reading_note=ReadingNote(missing=("zh",), en="None found.", zh="没有找到。"),
+    )
+    html = _reading_section(card)
+    assert "延伸阅读" in html and "Further reading" in html
+    assert 'href="https://example.org/se-block" target="_blank" rel="noopener noreferrer"' in html
+    assert "英文" in html and "逐步推导这个模块。" in html and "没有找到。" in html

@@ -33,6 +33,11 @@ SUMMARY_EN_WORDS = (120, 250)
 SUMMARY_ZH_CHARS = (200, 600)
 TASKS = tuple(TASK_TABLE)  # the task names; what each takes and returns: sotazoo.tasks
 CLAIM_KINDS = ("accuracy", "cost", "speed")
+READING_LANGS = ("zh", "en")
+READING_KINDS = ("blog post", "annotated code", "talk or video", "lecture notes",
+                 "official project page")  # fmt: skip
+READING_MAX = 5  # entries a card lists: the best few, not a bibliography
+WHY_EN_CHARS, WHY_ZH_CHARS = 200, 100  # one line: characters; Chinese by zh_length
 # The site's demo widgets, one module each (src/sotazoo/site/static/widgets/<kind>.mjs): what goes
 # in, what comes out.
 DEMO_KINDS = (
@@ -104,6 +109,28 @@ class Demo:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Reading:
+    """A `[[reading]]` table: somebody else's explanation of the paper worth reading, and one
+    line of ours on what it explains best (the site's "Further reading", `sotazoo info`)."""
+
+    title: str
+    url: str  # an address seen in public material, never composed
+    lang: str  # the language of the page's text: READING_LANGS
+    kind: str  # READING_KINDS
+    why: str  # ours, English, one line
+    why_zh: str  # ours, Chinese, one line
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReadingNote:
+    """`[reading_note]`: the languages no write-up was found in, and why."""
+
+    missing: tuple[str, ...]
+    en: str
+    zh: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class ExtraInput:
     """An input a model takes after the image (a question, a mask, a class label)."""
 
@@ -164,6 +191,9 @@ class PaperCard:
     figure_zh: str = ""
     demo: Demo | None = None
     browser_note: str = ""
+    # last in the file: the evidence fingerprint stops before them (provenance.card_evidence_bytes)
+    reading: tuple[Reading, ...] = ()
+    reading_note: ReadingNote | None = None
     # Where the card was read from; set by the loader, not a key of the file.
     path: Path | None = field(default=None, compare=False, metadata={"toml": False})
 
@@ -360,6 +390,7 @@ def _check_values(card: PaperCard, problems: list[str], expected_id: str | None)
                     f"demo.kind {card.demo.kind!r} does not show a {demo_model.task} model: the "
                     f"task's widget is {widget!r} (sotazoo.tasks)"
                 )
+    _check_reading(card, problems)
     if repeated := _repeats([m.name for m in card.models]):
         problems.append(f"model names repeat (models[].name): {repeated}")
     for i, m in enumerate(card.models):
@@ -395,6 +426,68 @@ def _check_values(card: PaperCard, problems: list[str], expected_id: str | None)
                 problems.append(f"{at_x}.shape {list(x.shape)} has a size below 1 {of}")
             if x.high < 1:
                 problems.append(f"{at_x}.high {x.high} must be at least 1 {of}")
+
+
+def _check_reading(card: PaperCard, problems: list[str]) -> None:
+    """The rules on `[[reading]]` and `[reading_note]`: http(s) addresses, known languages and
+    kinds, one-line reasons, no address twice, and every language either linked or noted."""
+    if len(card.reading) > READING_MAX:
+        problems.append(f"reading has {len(card.reading)} entries, expected at most {READING_MAX}")
+    if repeated := _repeats([r.url for r in card.reading]):
+        problems.append(f"reading urls repeat: {repeated}")
+    for i, r in enumerate(card.reading):
+        at = f"reading[{i}]"
+        if not re.fullmatch(r"https?://[A-Za-z0-9.-]+\.[A-Za-z]{2,}(:\d+)?(/\S*)?", r.url):
+            problems.append(f"{at}.url {r.url!r} is not an http(s) address with a host name")
+        if r.lang not in READING_LANGS:
+            problems.append(f"{at}.lang {r.lang!r} is not one of {READING_LANGS}")
+        if r.kind not in READING_KINDS:
+            problems.append(f"{at}.kind {r.kind!r} is not one of {READING_KINDS}")
+        for name in ("title", "why", "why_zh"):
+            text = getattr(r, name)
+            if not text.strip() or "\n" in text:
+                problems.append(f"{at}.{name} must be one non-empty line")
+        if len(r.why) > WHY_EN_CHARS:
+            problems.append(
+                f"{at}.why has {len(r.why)} characters, expected at most {WHY_EN_CHARS}"
+            )
+        if zh_length(r.why_zh) > WHY_ZH_CHARS:
+            problems.append(f"{at}.why_zh is longer than {WHY_ZH_CHARS} characters")
+        if not re.search(r"[\u4e00-\u9fff]", r.why_zh):
+            problems.append(f"{at}.why_zh has no Chinese text")
+    note = card.reading_note
+    linked = {r.lang for r in card.reading}
+    missing = set(note.missing) if note else set()
+    for lang in sorted(missing - set(READING_LANGS)):
+        problems.append(f"reading_note.missing {lang!r} is not one of {READING_LANGS}")
+    for lang in sorted(missing & linked):
+        problems.append(f"reading_note.missing lists {lang!r}, but reading has a {lang} entry")
+    if card.reading or note:
+        for lang in sorted(set(READING_LANGS) - linked - missing):
+            problems.append(f"reading has no {lang} entry: add one, or list {lang!r} in "
+                            "reading_note.missing and say why")  # fmt: skip
+    if note and not (note.en.strip() and re.search(r"[\u4e00-\u9fff]", note.zh)):
+        problems.append("reading_note needs en and zh sentences saying what was searched")
+
+
+def _check_reading_last(text: str, problems: list[str]) -> None:
+    """`[[reading]]` and `[reading_note]` come after every other table of the card: the evidence
+    fingerprint hashes the card up to the first of them (`provenance.card_evidence_bytes`)."""
+    from sotazoo.provenance import card_evidence_bytes
+
+    head = card_evidence_bytes(text.encode("utf-8"))
+    if len(head) == len(text.encode("utf-8")):
+        return
+    tail = text.encode("utf-8")[len(head) :].decode("utf-8")
+    try:
+        keys = set(tomllib.loads(tail))
+    except tomllib.TOMLDecodeError:
+        keys = {"?"}
+    if keys - {"reading", "reading_note"}:
+        problems.append(
+            "the [[reading]] and [reading_note] tables must come last in card.toml (the evidence "
+            "fingerprint stops at the first of them); move the other tables above them"
+        )
 
 
 def _read_toml(path: Path, what: str) -> dict:
@@ -440,6 +533,7 @@ def read_card(path: Path) -> PaperCard:
     data = _read_toml(path, "card")
     problems: list[str] = []
     card = parse_card(data, problems, expected_id=path.parent.name, path=path)
+    _check_reading_last(path.read_text(encoding="utf-8"), problems)
     if card is not None and card.figure:
         if not (path.parent / "figure.py").is_file():
             problems.append(f"figure is set but {path.parent / 'figure.py'} does not exist")

@@ -122,11 +122,12 @@ def _cmd_info(args) -> int:
     zh = args.lang == "zh"
     label = (
         {"summary": "摘要（我们的讲解）", "ideas": "关键技巧", "claims": "论文结论", "base": "对比基线",
-         "dev": "与论文的差异", "models": "模型",
+         "dev": "与论文的差异", "models": "模型", "reading": "延伸阅读",
          "unverified": "* 未能在论文原文中核对的数字（原因见卡片中的注释）"}
         if zh
         else {"summary": "Summary (ours)", "ideas": "Key ideas", "claims": "Claims",
               "base": "Baselines", "dev": "Where sotazoo departs", "models": "Models",
+              "reading": "Further reading",
               "unverified": "* not checked against the paper's own text (the card's comments say why)"}
     )  # fmt: skip
     print(f"{c.title}\n{', '.join(c.authors)}  ·  {c.venue}  ·  arXiv {c.arxiv}")
@@ -156,7 +157,16 @@ def _cmd_info(args) -> int:
         for d in c.deviations:
             print(textwrap.fill(f"{d.what} — {d.why}", 96, initial_indent="  - ",
                                 subsequent_indent="    "))  # fmt: skip
-    print(f"\n{label['models']}: {', '.join(m.name for m in c.models)}")
+    print(f"\n{label['models']}: {', '.join(m.name for m in c.models) or '-'}")
+    if c.reading or c.reading_note:
+        print(f"\n{label['reading']}:")
+        for r in c.reading:
+            print(f"  [{r.lang}] {r.title} ({r.kind})\n      {r.url}")
+            print(textwrap.fill(r.why_zh if zh else r.why, 96, initial_indent="      ",
+                                subsequent_indent="      "))  # fmt: skip
+        if c.reading_note:
+            print(textwrap.fill(c.reading_note.zh if zh else c.reading_note.en, 96,
+                                initial_indent="  ", subsequent_indent="  "))  # fmt: skip
     return 0
 
 

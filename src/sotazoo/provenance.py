@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -50,13 +51,32 @@ def git_commit() -> tuple[str, bool]:
         return "unknown", False
 
 
+_READING = re.compile(rb"^(\[\[reading\]\]|\[reading_note\])[ \t]*$", re.MULTILINE)
+
+
+def card_evidence_bytes(data: bytes) -> bytes:
+    """A card.toml as the evidence fingerprint reads it: the bytes before its first `[[reading]]`
+    or `[reading_note]` table, less the one blank line that separates them. The reading list
+    links other people's write-ups: it changes no result, so adding a link leaves records
+    current (a card without one is read whole)."""
+    m = _READING.search(data)
+    if m is None:
+        return data
+    head = data[: m.start()]
+    return head[:-1] if head.endswith(b"\n\n") else head
+
+
 def folder_fingerprint(folder: Path) -> str:
-    """A hash of every file under `folder` (caches excepted): what a record was made of."""
+    """A hash of every file under `folder` (caches excepted): what a record was made of. A
+    card.toml counts up to its reading list (`card_evidence_bytes`)."""
     h = hashlib.sha256()
     for f in sorted(folder.rglob("*")):
         if f.is_file() and "__pycache__" not in f.parts:
             h.update(f"{f.relative_to(folder).as_posix()}\n".encode())
-            h.update(hashlib.sha256(f.read_bytes()).digest())
+            data = f.read_bytes()
+            if f.name == "card.toml":
+                data = card_evidence_bytes(data)
+            h.update(hashlib.sha256(data).digest())
     return h.hexdigest()[:16]
 
 

@@ -239,8 +239,35 @@ def paper_page(
         body.append(f"<h2>{bi('Where sotazoo departs from the paper', '与论文的差异')}</h2><ul>")
         body += [f"<li><b>{e(d.what)}</b> {e(d.why)}</li>" for d in c.deviations]
         body.append("</ul>")
+    if c.reading or c.reading_note:
+        body.append(_reading_section(c))
     body.append(f"<h2>BibTeX</h2><pre>{e(c.bibtex)}</pre>")
     return layout(c.title, "\n".join(body), "../")
+
+
+_LANG_NAMES = {"zh": ("Chinese", "中文"), "en": ("English", "英文")}
+_KIND_ZH = {"blog post": "博客文章", "annotated code": "带注释的代码", "talk or video": "演讲或视频",
+            "lecture notes": "课程讲义", "official project page": "官方项目页"}  # fmt: skip
+
+
+def _reading_section(c: PaperCard) -> str:
+    """The "Further reading" section: other people's write-ups, the language of each marked, opening in a
+    new tab, with our line on what each explains best."""
+    items = []
+    for r in c.reading:
+        en, zh = _LANG_NAMES[r.lang]
+        items.append(
+            f'<li><span class="lang-tag" lang="{"zh-CN" if r.lang == "zh" else "en"}">'
+            f"{bi(en, zh)}</span> "
+            f'<a href="{e(r.url)}" target="_blank" rel="noopener noreferrer" '
+            f'hreflang="{e(r.lang)}">{e(r.title)}</a> '
+            f'<span class="meta">{bi(e(r.kind), e(_KIND_ZH.get(r.kind, r.kind)))}</span><br>'
+            f"{bi(e(r.why), e(r.why_zh))}</li>"
+        )
+    note = c.reading_note
+    if note:
+        items.append(f'<li class="meta">{bi(e(note.en), e(note.zh))}</li>')
+    return f'<h2>{bi("Further reading", "延伸阅读")}</h2><ul class="reading">{"".join(items)}</ul>'
 
 
 def judge_page() -> str:
