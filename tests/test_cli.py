@@ -40,21 +40,48 @@ def test_list_models(capsys):
     assert "seresnet50" in out and "28,100,000" in out
 
 
+def test_list_cuts_titles_at_a_word(capsys):
+    assert main(["list"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.strip().startswith("edsr "))
+    title = line.split("done  ", 1)[1]
+    assert title.endswith("…") and len(title) <= 70
+    full = "Enhanced Deep Residual Networks for Single Image Super-Resolution (EDSR, MDSR)"
+    assert full.startswith(title[:-1]) and full[len(title) - 1] == " "  # cut before a space
+
+
+def test_list_weights_and_an_empty_match(capsys):
+    assert main(["list", "--weights", "edsr_baseline_x4"]) == 0
+    out = capsys.readouterr().out
+    assert "edsr_baseline_x4.official" in out and "edsr_baseline_x4.sotazoo" in out
+    assert "packaged" in out and "download" in out and "weights=" in out
+    assert main(["list", "--models", "zz*"]) == 1
+    assert "no model matches pattern 'zz*'" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_info_renders_the_card(capsys, lang):
     assert main(["info", "senet", "--lang", lang]) == 0
     out = capsys.readouterr().out
     assert "Squeeze-and-Excitation Networks" in out and "23.29" in out and "Table 2" in out
     assert ("挤压" in out or "通道" in out) if lang == "zh" else "Key ideas" in out
+    assert "ImageNet" in out.split("Baselines" if lang == "en" else "对比基线")[1]  # the dataset
 
 
 def test_unknown_names_exit_nonzero_with_a_suggestion(capsys):
     assert main(["info", "sennet"]) == 1
     assert "did you mean senet" in capsys.readouterr().err
     assert main(["bench", "seresnet5"]) == 1
-    assert "did you mean seresnet50" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "did you mean seresnet50" in err and "`sotazoo list --models`" in err
     assert main(["repro", "mask_rcnn", "--quick"]) == 1  # a card, no experiment yet
     assert "no reproduction experiment yet" in capsys.readouterr().err
+
+
+def test_an_unknown_model_fails_before_torch_is_imported():
+    code = ("import sys; from sotazoo.cli import main; rc = main(['bench', 'nosuch']); "
+            "print(rc, 'torch' in sys.modules)")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["1", "False"] and "unknown model 'nosuch'" in out.stderr
 
 
 def test_status_has_eight_columns_for_27_papers(capsys):

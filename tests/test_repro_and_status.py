@@ -127,6 +127,18 @@ def test_committed_results_are_valid_full_runs(path):
     assert format_result(data).count("paper    :") == len(data["claims"])
 
 
+def test_a_smoke_run_prints_no_verdict():
+    """`--quick` proves the experiment runs; its one seed decides nothing, and says so."""
+    path = repo_root() / "results" / "senet.json" if repo_root() else None
+    if path is None or not path.is_file():
+        pytest.skip("no committed results in this checkout")
+    data = {**json.loads(path.read_text()), "mode": "quick", "quick": True}
+    text = format_result(data)
+    assert text.count("[SMOKE RUN, NO VERDICT]") == len(data["claims"])
+    assert "REPRODUCED" not in text and "PARTLY" not in text and "rule     :" not in text
+    assert "quick smoke run (never a verdict)" in text
+
+
 # Long runs made before `sotazoo repro ID --long` existed, not rerun yet: listed, so that the
 # test fails the day one is rerun and not taken off this list.
 PENDING_LONG = {

@@ -62,12 +62,16 @@ def _cmd_list(args) -> int:
     from sotazoo.registry import list_models, model_entry
     from sotazoo.status import COLUMNS, paper_status
 
+    if args.weights:
+        return _list_weights(args)
     if args.models or args.paper or args.task:
         rows = [("model", "paper", "task", "input", "ref. params")]
         for n in list_models(args.pattern, paper=args.paper, task=args.task):
             pid, e = model_entry(n)
             params = f"{e.params:,}" if e.params else "(laptop)"
             rows.append((n, pid, e.task, "x".join(map(str, e.input_size)), params))
+        if len(rows) == 1:
+            raise SotazooError(_no_model_matches(args))
         widths = [max(len(r[i]) for r in rows) for i in range(5)]  # columns never run together
         for r in rows:
             print("  ".join(f"{c:<{w}}" for c, w in zip(r[:4], widths, strict=False))
@@ -81,8 +85,45 @@ def _cmd_list(args) -> int:
         row = paper_status(p.id)
         done = sum(row[c].done for c in COLUMNS)
         remark = f"  [{p.remark}]" if p.remark else ""
-        print(f"  {p.id:<20} {done}/{len(COLUMNS)} done  {p.title[:70]}{remark}")
+        print(f"  {p.id:<20} {done}/{len(COLUMNS)} done  {_title(p.title)}{remark}")
     return 0
+
+
+def _list_weights(args) -> int:
+    """`sotazoo list --weights`: every weights entry of the matching models, where it comes
+    from and what it scored (`sotazoo.list_weights(model)` in Python)."""
+    from sotazoo.registry import list_models, list_weights
+
+    rows = [("weights", "source", "params", "metrics")]
+    for n in list_models(args.pattern, paper=args.paper, task=args.task):
+        for w in list_weights(n):
+            source = "packaged" if w.packaged else ("download" if w.urls else "file by path")
+            metrics = ", ".join(f"{k} {v:g}" for k, v in w.metrics.items())
+            rows.append((w.name, source, f"{w.num_params:,}", metrics))
+    if len(rows) == 1:
+        raise SotazooError(_no_model_matches(args).replace("no model matches", "no weights for"))
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    for r in rows:
+        print(f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:>{widths[2]}}  {r[3]}")
+    print("\npass one as weights=: create_model(MODEL, weights=TAG), or --weights TAG on the "
+          "command line (TAG: official, sotazoo, or a checkpoint path)")  # fmt: skip
+    return 0
+
+
+def _no_model_matches(args) -> str:
+    asked = [f"pattern {args.pattern!r}"] if args.pattern else []
+    asked += [f"paper {args.paper!r}"] if args.paper else []
+    asked += [f"task {args.task!r}"] if args.task else []
+    return (f"no model matches {' and '.join(asked) or 'the filters'} (`sotazoo list --models` "
+            "lists every model; a pattern is a shell-style glob like 'se*')")  # fmt: skip
+
+
+def _title(text: str, width: int = 70) -> str:
+    """`text` cut to `width` characters at a word boundary, with an ellipsis when cut."""
+    if len(text) <= width:
+        return text
+    cut = text[: width - 1].rsplit(" ", 1)[0].rstrip(" ,:;(")
+    return cut + "…"
 
 
 def _wrap_cjk(para: str, width: int) -> list[str]:
@@ -149,7 +190,8 @@ def _cmd_info(args) -> int:
         print(f"\n{label['base']}:")
         for b in c.baselines:
             mark = "" if b.verified else " *"
-            print(f"  {b.name[:34]:<35}{b.metric[:19]:<20}{b.value:>8g}{b.unit}  {b.source}{mark}")
+            print(f"  {b.name[:34]:<35}{b.dataset[:15]:<16}{b.metric[:19]:<20}{b.value:>8g}"
+                  f"{b.unit}  {b.source}{mark}")  # fmt: skip
     if not all(x.verified for x in (*c.claims, *c.baselines)):
         print("\n  " + label["unverified"])
     if c.deviations:
@@ -224,9 +266,11 @@ def _bench_command(args) -> str:
 
 
 def _cmd_bench(args) -> int:
+    from sotazoo.registry import model_entry
+
+    model_entry(args.model)  # an unknown name fails here, before torch is imported
     from sotazoo.bench import bench, format_bench
     from sotazoo.fileio import write_json_atomic
-    from sotazoo.registry import model_entry
     from sotazoo.repro import check_clean, results_dir
 
     vs = args.vs
@@ -397,8 +441,12 @@ def build_parser() -> argparse.ArgumentParser:
                        description="List the papers of the original page by section with how "
                        "many of the eight definition-of-done columns each has; with --models, "
                        "--paper or --task, list registered models instead.")  # fmt: skip
-    s.add_argument("pattern", nargs="?", default="*", help="glob on model names (with --models)")
+    s.add_argument("pattern", nargs="?", default="*",
+                   help="glob on model names (with --models or --weights)")  # fmt: skip
     s.add_argument("--models", action="store_true", help="list models, not papers")
+    s.add_argument("--weights", action="store_true",
+                   help="list the weights of the models (official, ours), with their source and "
+                   "metrics")  # fmt: skip
     s.add_argument("--paper", help="only the models of this paper id")
     s.add_argument("--task", help="only models of this task (classification, detection, ...)")
     s.set_defaults(func=_cmd_list)

@@ -31,7 +31,9 @@ def _suggest(name: str, choices: list[str], what: str) -> UnknownNameError:
         return UnknownNameError(
             f"unknown {what} {name!r}{hint} (the {what}s: {', '.join(choices)})"
         )
-    return UnknownNameError(f"unknown {what} {name!r}{hint} (`sotazoo list` shows them all)")
+    listing = {"model": "sotazoo list --models", "weights": "sotazoo list --weights"}
+    shows = f"`{listing.get(what, 'sotazoo list')}` shows them all"
+    return UnknownNameError(f"unknown {what} {name!r}{hint} ({shows})")
 
 
 def paper_ids() -> list[str]:

@@ -566,13 +566,15 @@ def format_result(data: dict) -> str:
         if c.get("paper_baseline") is not None:
             paper = f"{_fmt(c['paper_baseline'], c['unit'])} -> {paper}"
         spread = f" ± {m['std']:.3g}" if len(m["per_seed"]) > 1 else ""
+        # a smoke run checks that the experiment runs: its numbers decide nothing
+        label = "SMOKE RUN, NO VERDICT" if data["quick"] else c["verdict"].upper()
         lines += [
-            f"[{c['verdict'].upper()}] {c['id']}",
+            f"[{label}] {c['id']}",
             f"  paper    : {c['statement']} ({paper}; {c['source']})",
             f"  tested   : {c['tested']}",
             f"  measured : {m['mean']:.4g}{spread} {m.get('unit', '')}".rstrip()
             + f"  (per seed: {', '.join(f'{v:.4g}' for v in m['per_seed'])})",
-            f"  rule     : {c['rule']}",
+            *([] if data["quick"] else [f"  rule     : {c['rule']}"]),
             "",
         ]
     for k in data.get("checks", []):
