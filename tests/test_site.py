@@ -159,3 +159,23 @@ def test_charts_group_claims_with_the_baselines_of_the_same_table(tmp_path):
     caption = draw_group(("ImageNet val", "top-1 error"), top1, tmp_path / "c.svg")
     assert "multiply-adds" in caption  # SE-ResNets and ResNets know their GMACs: a scatter
     assert ET.parse(tmp_path / "c.svg").getroot().tag.endswith("svg")
+
+
+def test_verdicts_have_a_class_and_a_chinese_word_each():
+    """Each verdict has a CSS rule (a class name with no space), and the repro badge colours by
+    how many claims reproduced, not by whether a run exists."""
+    from importlib import resources
+
+    from sotazoo.repro import VERDICTS
+    from sotazoo.site.pages import VERDICT_ZH, badges, verdict_class, verdict_html
+    from sotazoo.status import Cell
+
+    css = (resources.files("sotazoo") / "site" / "static" / "site.css").read_text()
+    for v in VERDICTS:
+        assert " " not in verdict_class(v) and f".{verdict_class(v)} " in css
+        assert VERDICT_ZH[v] in verdict_html(v)
+    row = {"card": Cell(True, "done"), "repro": Cell(True, "0/2 repro.")}
+    html = badges(row)
+    assert 'class="badge repro-none"' in html and "repro 0/2" in html
+    assert "repro-all" in badges({"repro": Cell(True, "2/2 repro.")})
+    assert 'class="badge"' in badges({"repro": Cell(False, "1/2 repro. (stale)")})

@@ -6,6 +6,7 @@ onnxruntime-web files): no font, script or image is fetched from another host.
 
 from __future__ import annotations
 
+import re
 from html import escape
 from typing import Any
 
@@ -60,12 +61,36 @@ def layout(title: str, body: str, root: str) -> str:
 """
 
 
-def badges(row: dict) -> str:
-    cells = "".join(
-        f'<span class="badge{" done" if c.done else ""}" title="{e(name)}: {e(c.text)}">'
-        f"{e(name)}</span>"
-        for name, c in row.items()
+VERDICT_ZH = {"reproduced": "已复现", "partly": "部分复现", "not reproduced": "未复现",
+              "inconclusive": "无定论"}  # fmt: skip
+
+
+def verdict_class(verdict: str) -> str:
+    """The CSS class of a verdict: `verdict-not-reproduced` (a class name has no spaces)."""
+    return "verdict-" + verdict.replace(" ", "-").replace("_", "-")
+
+
+def verdict_html(verdict: str) -> str:
+    word = verdict.replace("_", " ")
+    return (
+        f'<span class="{verdict_class(word)}">{bi(e(word), e(VERDICT_ZH.get(word, word)))}</span>'
     )
+
+
+def _badge(name: str, c) -> str:
+    """One column's badge. The repro badge says how many claims reproduced, coloured by that:
+    a run that reproduced nothing is not shown green."""
+    title = f' title="{e(name)}: {e(c.text)}"'
+    m = re.match(r"(\d+)/(\d+) repro", c.text) if name == "repro" and c.done else None
+    if m is None:
+        return f'<span class="badge{" done" if c.done else ""}"{title}>{e(name)}</span>'
+    n, total = int(m[1]), int(m[2])
+    tone = "all" if n == total else "some" if n else "none"
+    return f'<span class="badge repro-{tone}"{title}>{e(name)} {n}/{total}</span>'
+
+
+def badges(row: dict) -> str:
+    cells = "".join(_badge(name, c) for name, c in row.items())
     return f'<div class="badges">{cells}</div>'
 
 
@@ -115,8 +140,7 @@ def _claims_table(card: PaperCard, result: dict | None) -> str:
             o = ours[c.id]
             m = o["measured"]
             mine = (
-                f'<span class="verdict-{e(o["verdict"])}">{e(o["verdict"].replace("_", " "))}</span>'
-                f"<br>{m['mean']:.3g} ± {m['std']:.2g} {e(m['unit'])}"
+                f"{verdict_html(o['verdict'])}<br>{m['mean']:.3g} ± {m['std']:.2g} {e(m['unit'])}"
                 f'<br><span class="meta">{e(o["tested"])}</span>'
                 f'<br><span class="meta">{e(o["rule"])}</span>'
             )
