@@ -6,7 +6,7 @@ import pytest
 
 from sotazoo.cli import build_parser, main
 
-COMMANDS = ["list", "info", "status", "verify", "bench", "export", "sample", "repro", "train",
+COMMANDS = ["list", "info", "status", "verify", "bench", "export", "sample", "predict", "repro", "train",
             "site", "serve"]  # fmt: skip
 
 

@@ -4,10 +4,13 @@
 >>> sotazoo.list_papers()                    # papers with a card, in the page's order
 >>> sotazoo.list_models(paper="senet")
 >>> model = sotazoo.create_model("seresnet50", weights="official")
+>>> sotazoo.list_weights("edsr_baseline_x4")  # official and ours, with sources and metrics
+>>> sotazoo.predict("edsr_baseline_x4", ["photo.jpg"], out="up/")  # as `sotazoo predict`
 """
 
 from sotazoo.cards import PaperCard
 from sotazoo.errors import CardError, InputError, SotazooError, UnknownNameError, WeightsError
+from sotazoo.inference import predict
 from sotazoo.registry import (
     create_model,
     get_paper,
@@ -33,4 +36,5 @@ __all__ = [
     "list_models",
     "list_papers",
     "list_weights",
+    "predict",
 ]

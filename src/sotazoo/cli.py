@@ -328,6 +328,19 @@ def _cmd_sample(args) -> int:
     return 0
 
 
+def _cmd_predict(args) -> int:
+    from sotazoo.registry import model_entry
+
+    model_entry(args.model)  # an unknown name fails before torch is imported
+    from sotazoo.inference import dumps, format_predictions, predict
+
+    summary = predict(args.model, args.files, weights=args.weights, out=args.out,
+                      question=args.question, progress=not args.json)  # fmt: skip
+    print(dumps(summary) if args.json else format_predictions(summary))
+    print(f"wrote {Path(args.out) / 'predictions.json'}", file=sys.stderr)
+    return 0
+
+
 def _cmd_repro(args) -> int:
     from sotazoo.repro import format_result, run_repro
 
@@ -535,6 +548,30 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--nrow", type=POSITIVE, help="images per row (default: the number of classes "
                    "when they cycle and are at most 20, else 10)")  # fmt: skip
     s.set_defaults(func=_cmd_sample)
+
+    s = sub.add_parser("predict", help="run a model on your own images",
+                       description="Run a model on image files the way its demo on the site "
+                       "does: a classifier prints its top-5 classes, a detector draws its boxes "
+                       "into <stem>.<model>.png, a super-resolution model writes the enlarged "
+                       "image (clamped to the valid range), a VQA model answers --question. "
+                       "Every result also goes to predictions.json in --out. Generators take no "
+                       "file: `sotazoo sample`.",
+                       epilog="examples:\n  sotazoo predict edsr_baseline_x4 photo.jpg --out up/\n"
+                       "  sotazoo predict yolov3_mini scene.png\n"
+                       "  sotazoo predict seresnet50 cat.jpg --weights official\n"
+                       "  sotazoo predict rn_mini scene.png --question 'What shape is the red "
+                       "object?'",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    s.add_argument("model", help="model name (`sotazoo list --models`)")
+    s.add_argument("files", nargs="+", metavar="FILE", help="image files (PNG, JPEG, WebP, ...)")
+    s.add_argument("--weights", metavar="TAG|PATH",
+                   help="weights tag (sotazoo, official) or a checkpoint path; default: our "
+                   "packaged weights where the model has them (`sotazoo list --weights`)")  # fmt: skip
+    s.add_argument("--out", default=".", metavar="DIR",
+                   help="folder for the outputs and predictions.json (default: here)")  # fmt: skip
+    s.add_argument("--question", help="the question, in words (VQA models)")
+    s.add_argument("--json", action="store_true", help="print predictions.json")
+    s.set_defaults(func=_cmd_predict)
 
     s = sub.add_parser("repro", help="reproduce a paper's key claim at laptop scale",
                        description="Run the paper's laptop-scale experiment (method vs. its "

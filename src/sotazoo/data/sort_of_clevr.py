@@ -100,6 +100,36 @@ def describe_question(q: np.ndarray) -> str:
     }[(relational, sub)]
 
 
+_TEMPLATES = {  # describe_question's sentences, the colour cut out: (relational, subtype)
+    (False, 0): ("what shape is the ", " object"),
+    (False, 1): ("is the ", " object on the left"),
+    (False, 2): ("is the ", " object at the top"),
+    (True, 0): ("what shape is the object closest to the ", " one"),
+    (True, 1): ("what shape is the object furthest from the ", " one"),
+    (True, 2): ("how many objects have the shape of the ", " one"),
+}
+
+
+def parse_question(text: str) -> np.ndarray:
+    """One of the six questions in words (`describe_question`'s, any case, the question mark
+    optional) -> its 11-bit encoding; `InputError` listing the forms it reads."""
+    from sotazoo.errors import InputError
+
+    s = " ".join(text.lower().strip().rstrip("?").split())
+    for (relational, sub), (head, tail) in _TEMPLATES.items():
+        if s.startswith(head) and s.endswith(tail):
+            colour = s[len(head) : len(s) - len(tail)]
+            if colour in COLOURS:
+                return encode_question(COLOURS.index(colour), relational, sub)
+    forms = [
+        describe_question(encode_question(0, r, k)).replace("red", "COLOUR") for r, k in _TEMPLATES
+    ]
+    raise InputError(
+        f"question {text!r}: Sort-of-CLEVR asks one of these, COLOUR one of {', '.join(COLOURS)}: "
+        + " | ".join(forms)
+    )
+
+
 def make_sort_of_clevr(
     n_images: int, *, seed: int = 0, questions_per_image: int = QUESTIONS_PER_IMAGE
 ) -> dict[str, np.ndarray]:

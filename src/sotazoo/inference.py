@@ -1,0 +1,285 @@
+"""Run a model on your own files: `sotazoo predict MODEL FILE...` and `sotazoo.predict`.
+
+What a model does with a file is its task's, read from the task table (`sotazoo.tasks`: the
+task's demo widget), and done the way the site's demo does it, with the same pre-processing
+(`sotazoo.transforms`) and the paper's own demo hooks (the paper contract):
+
+- `classify`: the image centre-cropped and resized as the weights say, top-5 classes with their
+  probabilities (names from the weights' `classes`, or torchvision's ImageNet names for a
+  1000-class model);
+- `detect`: the paper's demo graph (`demo.export_module`: decode + NMS at the demo's score
+  threshold) on the centre square, boxes mapped back to the file's pixels, drawn into
+  `<stem>.<model>.png` and listed in the JSON;
+- `image2image` (super-resolution, restoration): the whole image at its own resolution, the
+  output clamped to [0, 1] and written to `<stem>.<model>.png`;
+- `vqa`: the image and `question`, in words of the demo's question format (`QUESTION_FORMATS`);
+- `generate` takes no file: `sotazoo sample` draws a grid from seeds.
+
+Outputs are written atomically into `out` (default: the current folder), with
+`predictions.json` listing every file's result, the model and the weights used (their sha256).
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sotazoo.errors import InputError, SotazooError
+from sotazoo.fileio import atomic_path, write_json_atomic
+
+WIDGETS = ("classify", "detect", "image2image", "vqa")  # what predict runs; generate: `sample`
+
+
+def _sort_of_clevr(text: str):
+    from sotazoo.data.sort_of_clevr import parse_question
+
+    return parse_question(text)
+
+
+# A vqa demo's `question_format` (its spec_extra) -> the parser of a question in words.
+QUESTION_FORMATS = {"sort_of_clevr": _sort_of_clevr}
+
+
+def default_weights(model: str) -> str:
+    """The weights `predict` loads when none are named: ours (packaged, offline) where a model
+    has them. A model with only downloadable weights must be told so: `--weights official`."""
+    from sotazoo.registry import list_weights
+
+    tags = {w.tag: w for w in list_weights(model)}
+    if "sotazoo" in tags:
+        return "sotazoo"
+    if tags:
+        some = next(iter(tags.values()))
+        where = f"downloads {some.urls[0]}" if some.urls else "a file you pass by path"
+        raise SotazooError(
+            f"{model} ships no weights with sotazoo; pass --weights {some.tag} ({where}, checked "
+            f"by sha256) or --weights PATH to a checkpoint (`sotazoo list --weights {model}`)"
+        )
+    raise SotazooError(
+        f"{model} has no trained weights (`sotazoo list --weights`): its predictions would be "
+        "noise. Pass --weights PATH to a checkpoint of yours."
+    )
+
+
+def _transforms(model: str, weights: str | Path):
+    """(the weights entry or None for a file, the pre-processing of the weights)."""
+    from sotazoo.registry import list_weights, resolve_weights
+    from sotazoo.weights import Weights
+
+    w = resolve_weights(model, weights)
+    if isinstance(w, Weights):
+        return w, dict(w.transforms)
+    # a checkpoint file: the pre-processing of the model's own entries (the same network)
+    entries = list_weights(model)
+    return None, dict(entries[0].transforms) if entries else {}
+
+
+def _labels(t: dict, n: int) -> list[str]:
+    if "classes" in t and len(t["classes"]) == n:
+        return [str(c) for c in t["classes"]]
+    if n == 1000:  # torchvision ships ImageNet's class names with its weights' metadata
+        from torchvision.models import ResNet50_Weights
+
+        return list(ResNet50_Weights.IMAGENET1K_V1.meta["categories"])
+    return [str(i) for i in range(n)]
+
+
+def _classify_input(image: np.ndarray, t: dict) -> np.ndarray:
+    from sotazoo.transforms import center_crop_square, normalize, preprocess, resize_bilinear
+
+    if "size" in t:
+        return preprocess(image, t)
+    if "resize" in t and "crop" in t:  # ImageNet evaluation: short side to `resize`, centre crop
+        square = resize_bilinear(center_crop_square(image), int(t["resize"]))
+        off = (int(t["resize"]) - int(t["crop"])) // 2
+        square = square[:, off : off + int(t["crop"]), off : off + int(t["crop"])]
+        return normalize(square, t["mean"], t["std"])[None].astype(np.float32)
+    raise SotazooError(f"no image size in the weights' transforms {sorted(t)}")
+
+
+def _square_geometry(shape: tuple[int, int, int], size: int) -> tuple[int, int, float]:
+    """(top, left, scale) of the centre square of a (3, H, W) image resized to `size`: a point
+    (x, y) of the resized square is (left + x * scale, top + y * scale) in the file."""
+    _, h, w = shape
+    side = min(h, w)
+    return (h - side) // 2, (w - side) // 2, side / size
+
+
+def _draw_boxes(image: np.ndarray, dets: list[dict], path: Path) -> None:
+    from PIL import Image, ImageDraw
+
+    rgb = np.clip(np.rint(image.transpose(1, 2, 0) * 255), 0, 255).astype(np.uint8)
+    im = Image.fromarray(rgb, "RGB")
+    draw = ImageDraw.Draw(im)
+    width = max(2, round(min(im.size) / 200))
+    for d in dets:
+        x0, y0, x1, y1 = d["box"]
+        draw.rectangle((x0, y0, x1, y1), outline=(255, 40, 40), width=width)
+        text = f"{d['label']} {d['score']:.2f}"
+        tx, ty = x0 + width, max(0, y0 - 12 - width)
+        bbox = draw.textbbox((tx, ty), text)
+        draw.rectangle(bbox, fill=(255, 255, 255))  # dark text on white: readable on any box
+        draw.text((tx, ty), text, fill=(0, 0, 0))
+    with atomic_path(path) as tmp:
+        im.save(tmp, format="PNG")
+
+
+class _Runner:
+    def __init__(self, model: str, weights: str | Path | None, question: str | None) -> None:
+        import torch
+
+        from sotazoo.papers._contract import paper
+        from sotazoo.registry import create_model, model_entry
+        from sotazoo.tasks import TASKS
+
+        self.name = model
+        pid, self.entry = model_entry(model)
+        task = TASKS.get(self.entry.task)
+        self.widget = task.widget if task else None
+        if self.widget == "generate":
+            raise SotazooError(f"{model} generates images from noise: `sotazoo sample {model}`")
+        if self.widget not in WIDGETS:
+            raise SotazooError(f"predict does not run {self.entry.task} models yet ({model})")
+        self.weights = weights if weights is not None else default_weights(model)
+        self.w, self.t = _transforms(model, self.weights)
+        self.net = create_model(model, weights=self.weights, progress=True).eval()
+        self.hooks = paper(pid).demo
+        self.torch = torch
+        self.question = None
+        if self.widget == "vqa":
+            if not question:
+                raise InputError(f"{model} answers questions about an image: pass --question")
+            fmt = self.hooks.spec_extra().get("question_format")
+            if fmt not in QUESTION_FORMATS:
+                raise SotazooError(f"{model}: its demo names no question format predict reads")
+            self.question = QUESTION_FORMATS[fmt](question)
+        elif question:
+            raise InputError(f"{model} is a {self.entry.task} model: it takes no --question")
+        if self.widget == "detect":
+            self.graph = self.hooks.export_module(self.net)
+            if self.graph is None or getattr(self.graph, "size", None) is None:
+                raise SotazooError(f"{model}: its paper has no detection graph to run")
+            if int(self.graph.size) != int(self.t.get("size", -1)):
+                raise SotazooError(
+                    f"{model}: the demo's detection graph takes {self.graph.size} px inputs; "
+                    f"predict detects with the demo models for now"
+                )
+
+    def run(self, path: Path, out: Path) -> dict[str, Any]:
+        from sotazoo.transforms import load_image, preprocess, save_png
+
+        torch = self.torch
+        image = load_image(path)  # (3, H, W) in [0, 1]; InputError names a bad file
+        result: dict[str, Any] = {"file": str(path), "size": [image.shape[2], image.shape[1]]}
+        with torch.inference_mode():
+            if self.widget == "classify":
+                x = torch.from_numpy(_classify_input(image, self.t))
+                p = torch.softmax(self.net(x)[0].float(), dim=0)
+                labels = _labels(self.t, p.numel())
+                top = torch.topk(p, min(5, p.numel()))
+                result["top5"] = [
+                    {"label": labels[i], "index": int(i), "probability": round(float(v), 6)}
+                    for v, i in zip(top.values, top.indices, strict=True)
+                ]
+            elif self.widget == "detect":
+                size = int(self.t["size"])
+                boxes, scores, labels = self.graph(torch.from_numpy(preprocess(image, self.t)))
+                top, left, scale = _square_geometry(image.shape, size)
+                names = _labels(self.t, len(self.t.get("classes", ())) or 0)
+                dets = []
+                for b, s, c in zip(boxes.tolist(), scores.tolist(), labels.tolist(), strict=True):
+                    x0, y0, x1, y1 = b
+                    box = [left + x0 * scale, top + y0 * scale, left + x1 * scale, top + y1 * scale]
+                    box = [round(min(max(v, 0.0), lim), 1)
+                           for v, lim in zip(box, (image.shape[2], image.shape[1]) * 2, strict=True)]  # fmt: skip
+                    label = names[c] if c < len(names) else str(c)
+                    dets.append({"box": box, "score": round(s, 4), "label": label})
+                result["detections"] = dets
+                result["note"] = ("the centre square of the image, as the demo sees it"
+                                  if image.shape[1] != image.shape[2] else "")  # fmt: skip
+                result["output"] = str(out / f"{path.stem}.{self.name}.png")
+                _draw_boxes(image, dets, Path(result["output"]))
+            elif self.widget == "image2image":
+                mean, std = self.t.get("mean", (0.0,) * 3), self.t.get("std", (1.0,) * 3)
+                m = torch.tensor(mean, dtype=torch.float32).reshape(1, 3, 1, 1)
+                s = torch.tensor(std, dtype=torch.float32).reshape(1, 3, 1, 1)
+                x = (torch.from_numpy(image)[None] - m) / s
+                y = (self.net(x) * s + m).clamp(0.0, 1.0)[0].numpy()  # valid range only
+                result["output"] = str(out / f"{path.stem}.{self.name}.png")
+                result["output_size"] = [y.shape[2], y.shape[1]]
+                with atomic_path(Path(result["output"])) as tmp:
+                    save_png(y, tmp)
+            else:  # vqa
+                x = torch.from_numpy(preprocess(image, self.t))
+                q = torch.from_numpy(np.asarray(self.question))[None]
+                p = torch.softmax(self.net(x, q)[0].float(), dim=0)
+                answers = [str(a) for a in self.t.get("answers", range(p.numel()))]
+                k = int(p.argmax())
+                result["answer"] = {"text": answers[k], "probability": round(float(p[k]), 6)}
+        return result
+
+
+def predict(
+    model: str,
+    files: Sequence[str | Path],
+    *,
+    weights: str | Path | None = None,
+    out: str | Path = ".",
+    question: str | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Run `model` on `files` (see the module's docstring for what each task gives); write the
+    outputs and `predictions.json` into `out`; return what that file holds."""
+    from tqdm.auto import tqdm
+
+    if not files:
+        raise InputError("no files to predict on")
+    paths = [Path(f) for f in files]
+    for p in paths:
+        if not p.is_file():
+            raise InputError(f"{p}: no such file")
+    runner = _Runner(model, weights, question)
+    if runner.w is None and isinstance(runner.weights, str | Path) and not runner.t:
+        warnings.warn(f"{model}: no pre-processing is recorded for a checkpoint file; assuming "
+                      "RGB in [0, 1]", stacklevel=2)  # fmt: skip
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    results = [runner.run(p, out) for p in tqdm(paths, desc=f"predict {model}",
+                                                  disable=not progress or len(paths) < 2)]  # fmt: skip
+    summary = {
+        "model": model,
+        "task": runner.entry.task,
+        "weights": str(runner.weights),
+        "weights_sha256": runner.w.sha256 if runner.w is not None else None,
+        "question": question,
+        "results": results,
+    }
+    write_json_atomic(summary, out / "predictions.json")
+    return summary
+
+
+def format_predictions(summary: dict) -> str:
+    lines = [f"{summary['model']} ({summary['task']}), weights {summary['weights']}"]
+    for r in summary["results"]:
+        lines.append(f"{r['file']}:")
+        for t in r.get("top5", []):
+            lines.append(f"  {t['probability']:8.4f}  {t['label']}")
+        for d in r.get("detections", []):
+            lines.append(f"  {d['score']:.3f}  {d['label']:<12} box {d['box']}")
+        if "detections" in r and not r["detections"]:
+            lines.append("  no detection above the demo's score threshold")
+        if "answer" in r:
+            a = r["answer"]
+            lines.append(f"  Q: {summary['question']}\n  A: {a['text']} ({a['probability']:.3f})")
+        if "output" in r:
+            lines.append(f"  wrote {r['output']}")
+    return "\n".join(lines)
+
+
+def dumps(summary: dict) -> str:
+    return json.dumps(summary, indent=2, ensure_ascii=False)

@@ -1,0 +1,101 @@
+"""`sotazoo predict` / `sotazoo.predict`: each task's output on files, checked against the model
+run directly, and the errors a first-time user meets."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import sotazoo
+from sotazoo.cli import main
+from sotazoo.errors import InputError, SotazooError
+from sotazoo.transforms import load_image, save_png
+
+
+def test_super_resolution_writes_the_whole_image_enlarged_and_clamped(tmp_path):
+    rng = np.random.default_rng(0)
+    image = rng.random((3, 30, 41)).astype(np.float32)  # not square, not the demo's 64
+    src = save_png(image, tmp_path / "in.png")
+    out = sotazoo.predict("edsr_baseline_x2", [src], out=tmp_path / "out", progress=False)
+    r = out["results"][0]
+    assert r["output_size"] == [82, 60] and out["weights"] == "sotazoo"
+    written = load_image(r["output"])
+    model = sotazoo.create_model("edsr_baseline_x2", weights="sotazoo").eval()
+    with torch.inference_mode():
+        direct = model(torch.from_numpy(load_image(src))[None])[0].clamp(0, 1).numpy()
+    # the PNG holds the clamped output rounded to 8 bits: at most half a level apart
+    assert np.abs(written - direct).max() <= 0.5 / 255 + 1e-6
+    saved = json.loads((tmp_path / "out" / "predictions.json").read_text())
+    assert saved["weights_sha256"] == sotazoo.get_weights("edsr_baseline_x2", "sotazoo").sha256
+
+
+def test_detection_boxes_come_back_in_the_files_pixels(tmp_path):
+    """A demo scene pasted into a wider canvas: the boxes are the graph's on the centre square,
+    shifted by the square's offset (scale 1: the square is the demo's 128 px)."""
+    from sotazoo.papers.yolov3.demo import samples
+
+    scene = load_image(samples(tmp_path / "s")[0])  # 128 x 128
+    wide = np.zeros((3, 128, 200), dtype=np.float32)
+    wide[:, :, 36:164] = scene
+    out = sotazoo.predict("yolov3_mini", [save_png(wide, tmp_path / "wide.png"),
+                                          save_png(scene, tmp_path / "sq.png")],
+                          out=tmp_path / "out", progress=False)  # fmt: skip
+    wide_dets, square_dets = (r["detections"] for r in out["results"])
+    assert square_dets, "the demo weights find the objects of a demo scene"
+    assert len(wide_dets) == len(square_dets)
+    for a, b in zip(wide_dets, square_dets, strict=True):
+        assert a["label"] == b["label"] and a["label"] in ("square", "circle", "triangle", "star")
+        # the same pixels in, so the same boxes up to the 0.1 px rounding of the JSON
+        assert np.allclose(np.array(a["box"]) - [36, 0, 36, 0], b["box"], atol=0.11)
+    assert (tmp_path / "out" / "wide.yolov3_mini.png").is_file()
+
+
+def test_classification_gives_the_top5_with_names(tmp_path):
+    from sotazoo.papers.senet.demo import samples
+
+    path = samples(tmp_path / "s")[0]
+    r = sotazoo.predict("seresnet_mini", [path], out=tmp_path, progress=False)["results"][0]
+    probs = [t["probability"] for t in r["top5"]]
+    names = sotazoo.get_weights("seresnet_mini", "sotazoo").transforms["classes"]
+    assert probs == sorted(probs, reverse=True) and 0.0 < sum(probs) <= 1.0 + 1e-5
+    assert all(t["label"] == names[t["index"]] for t in r["top5"])
+
+
+def test_vqa_reads_the_question_in_words(tmp_path):
+    from sotazoo.data.sort_of_clevr import (
+        COLOURS,
+        describe_question,
+        encode_question,
+        make_sort_of_clevr,
+        parse_question,
+    )
+
+    for c in range(len(COLOURS)):
+        for relational in (False, True):
+            for sub in range(3):
+                q = encode_question(c, relational, sub)
+                text = describe_question(q)
+                assert np.array_equal(parse_question(text.upper().rstrip("?")), q), text
+    with pytest.raises(InputError, match="COLOUR one of red"):
+        parse_question("what colour is the sky?")
+    d = make_sort_of_clevr(1, seed=31, questions_per_image=0)
+    path = save_png(d["images"][0], tmp_path / "scene.png")
+    out = sotazoo.predict("rn_mini", [path], question="Is the blue object on the left?",
+                          out=tmp_path, progress=False)  # fmt: skip
+    assert out["results"][0]["answer"]["text"] in ("yes", "no")
+
+
+def test_what_a_first_time_user_gets_wrong(tmp_path, capsys):
+    src = save_png(np.zeros((3, 8, 8), np.float32), tmp_path / "x.png")
+    with pytest.raises(SotazooError, match="sotazoo sample sagan_mini"):
+        sotazoo.predict("sagan_mini", [src], out=tmp_path)
+    with pytest.raises(SotazooError, match="--weights official"):
+        sotazoo.predict("seresnet50", [src], out=tmp_path)  # no packaged weights: no download
+    with pytest.raises(InputError, match="no such file"):
+        sotazoo.predict("edsr_baseline_x2", [tmp_path / "missing.png"], out=tmp_path)
+    with pytest.raises(InputError, match="pass --question"):
+        sotazoo.predict("rn_mini", [src], out=tmp_path)
+    assert main(["predict", "seresnet_mini", str(src), "--out", str(tmp_path / "o")]) == 0
+    assert "wrote" in capsys.readouterr().err
+    assert (tmp_path / "o" / "predictions.json").is_file()
