@@ -93,8 +93,12 @@ def test_status_has_eight_columns_for_27_papers(capsys):
 
 def test_export_prints_the_difference(capsys, tmp_path):
     assert main(["export", "seresnet_mini", "--onnx", str(tmp_path / "m.onnx")]) == 0
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
     assert "max abs diff" in out and (tmp_path / "m.onnx").is_file()
+    assert "WARNING: seresnet_mini has random weights" in err
+    argv = ["export", "seresnet_mini", "--weights", "sotazoo", "--onnx", str(tmp_path / "w.onnx")]
+    assert main(argv) == 0
+    assert "weights: seresnet_mini.sotazoo (sha256 " in capsys.readouterr().err
 
 
 def test_bench_json(capsys):

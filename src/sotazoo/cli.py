@@ -290,6 +290,9 @@ def _cmd_bench(args) -> int:
         progress=not args.json,
     )
     print(json.dumps(r.to_dict(), indent=2) if args.json else format_bench(r))
+    if not args.json:
+        print("weights: random initialisation (speed and size do not depend on them); the "
+              "reference shares them where it can", file=sys.stderr)  # fmt: skip
     if args.save:
         r.command = _bench_command(args)
         out = results_dir() / ("dirty/bench" if args.allow_dirty else "bench")
@@ -299,12 +302,27 @@ def _cmd_bench(args) -> int:
     return 0
 
 
+def _say_weights(model: str, weights, consequence: str) -> None:
+    """Which weights a command built `model` with, on stderr; loudly when none."""
+    if weights is None:
+        print(f"WARNING: {model} has random weights (no --weights): {consequence}. "
+              f"`sotazoo list --weights {model}` shows the trained ones.", file=sys.stderr)  # fmt: skip
+    else:
+        from sotazoo.registry import resolve_weights
+        from sotazoo.weights import Weights
+
+        w = resolve_weights(model, weights)
+        what = f"{w.name} (sha256 {w.sha256[:12]}…)" if isinstance(w, Weights) else str(w)
+        print(f"weights: {what}", file=sys.stderr)
+
+
 def _cmd_export(args) -> int:
     from sotazoo.export import export_onnx
     from sotazoo.registry import create_model, model_entry
 
     _, entry = model_entry(args.model)
     model = create_model(args.model, weights=args.weights)
+    _say_weights(args.model, args.weights, "the exported file computes nothing useful")
     r = export_onnx(model, entry.input_size, args.onnx, opset=args.opset, tolerance=args.tolerance,
                     extra_inputs=entry.extra_inputs, task=entry.task)  # fmt: skip
     print(
@@ -320,6 +338,7 @@ def _cmd_sample(args) -> int:
     from sotazoo.sample import parse_seeds, sample_grid
 
     weights = None if args.weights.lower() == "none" else args.weights
+    _say_weights(args.model, weights, "the grid shows what an untrained generator draws")
     r = sample_grid(args.model, args.out, weights=weights, seeds=parse_seeds(args.seeds),
                     label=args.label, nrow=args.nrow)  # fmt: skip
     labels = "" if r["labels"] is None else f", labels {r['labels'][:10]}..."
