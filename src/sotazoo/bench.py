@@ -193,7 +193,7 @@ def create_reference(spec: str) -> torch.nn.Module:
         try:
             import timm
         except ImportError as e:
-            raise SotazooError("the reference needs timm: pip install timm") from e
+            raise SotazooError('the reference needs timm: pip install "sotazoo[bench]"') from e
         try:
             return timm.create_model(name, pretrained=False, **kwargs)
         except RuntimeError as e:  # timm: "Unknown model (name)"
@@ -203,7 +203,7 @@ def create_reference(spec: str) -> torch.nn.Module:
     try:
         import torchsr.models
     except ImportError as e:
-        raise SotazooError("the reference needs torchsr: pip install torchsr") from e
+        raise SotazooError('the reference needs torchsr: pip install "sotazoo[bench]"') from e
     if not hasattr(torchsr.models, name):
         raise SotazooError(f"reference {spec!r}: torchsr has no model {name!r}")
     return getattr(torchsr.models, name)(**kwargs)
