@@ -191,7 +191,7 @@ class PaperCard:
     figure_zh: str = ""
     demo: Demo | None = None
     browser_note: str = ""
-    # last in the file: the evidence fingerprint stops before them (provenance.card_evidence_bytes)
+    # prose, like the summaries: not part of the evidence fingerprint (provenance.CARD_PROSE_KEYS)
     reading: tuple[Reading, ...] = ()
     reading_note: ReadingNote | None = None
     # Where the card was read from; set by the loader, not a key of the file.
@@ -470,26 +470,6 @@ def _check_reading(card: PaperCard, problems: list[str]) -> None:
         problems.append("reading_note needs en and zh sentences saying what was searched")
 
 
-def _check_reading_last(text: str, problems: list[str]) -> None:
-    """`[[reading]]` and `[reading_note]` come after every other table of the card: the evidence
-    fingerprint hashes the card up to the first of them (`provenance.card_evidence_bytes`)."""
-    from sotazoo.provenance import card_evidence_bytes
-
-    head = card_evidence_bytes(text.encode("utf-8"))
-    if len(head) == len(text.encode("utf-8")):
-        return
-    tail = text.encode("utf-8")[len(head) :].decode("utf-8")
-    try:
-        keys = set(tomllib.loads(tail))
-    except tomllib.TOMLDecodeError:
-        keys = {"?"}
-    if keys - {"reading", "reading_note"}:
-        problems.append(
-            "the [[reading]] and [reading_note] tables must come last in card.toml (the evidence "
-            "fingerprint stops at the first of them); move the other tables above them"
-        )
-
-
 def _read_toml(path: Path, what: str) -> dict:
     """The parsed TOML file `path`; `CardError` naming the file when it cannot be read."""
     try:
@@ -533,7 +513,6 @@ def read_card(path: Path) -> PaperCard:
     data = _read_toml(path, "card")
     problems: list[str] = []
     card = parse_card(data, problems, expected_id=path.parent.name, path=path)
-    _check_reading_last(path.read_text(encoding="utf-8"), problems)
     if card is not None and card.figure:
         if not (path.parent / "figure.py").is_file():
             problems.append(f"figure is set but {path.parent / 'figure.py'} does not exist")

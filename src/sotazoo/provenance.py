@@ -7,10 +7,11 @@ tell which code and which machine made it. Light to import: torch only inside `m
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import platform
-import re
 import subprocess
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -51,24 +52,29 @@ def git_commit() -> tuple[str, bool]:
         return "unknown", False
 
 
-_READING = re.compile(rb"^(\[\[reading\]\]|\[reading_note\])[ \t]*$", re.MULTILINE)
+# Card keys that are words for the reader, never an input of a check or an experiment: editing
+# them (a translation, a typo, a new link) leaves the evidence of the paper current.
+CARD_PROSE_KEYS = frozenset({
+    "summary_en", "summary_zh", "key_ideas", "deviations", "figure", "figure_zh", "bibtex",
+    "reading", "reading_note", "browser_note", "remark",
+})  # fmt: skip
 
 
 def card_evidence_bytes(data: bytes) -> bytes:
-    """A card.toml as the evidence fingerprint reads it: the bytes before its first `[[reading]]`
-    or `[reading_note]` table, less the one blank line that separates them. The reading list
-    links other people's write-ups: it changes no result, so adding a link leaves records
-    current (a card without one is read whole)."""
-    m = _READING.search(data)
-    if m is None:
+    """A card.toml as the evidence fingerprint reads it: its data (models, claims, baselines,
+    demo, ...) as canonical JSON, the prose keys (`CARD_PROSE_KEYS`) left out. A file that does
+    not parse is read whole."""
+    try:
+        card = tomllib.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError):
         return data
-    head = data[: m.start()]
-    return head[:-1] if head.endswith(b"\n\n") else head
+    kept = {k: v for k, v in card.items() if k not in CARD_PROSE_KEYS}
+    return json.dumps(kept, sort_keys=True, ensure_ascii=False, default=str).encode("utf-8")
 
 
 def folder_fingerprint(folder: Path) -> str:
     """A hash of every file under `folder` (caches excepted): what a record was made of. A
-    card.toml counts up to its reading list (`card_evidence_bytes`)."""
+    card.toml counts by its data, not its prose (`card_evidence_bytes`)."""
     h = hashlib.sha256()
     for f in sorted(folder.rglob("*")):
         if f.is_file() and "__pycache__" not in f.parts:

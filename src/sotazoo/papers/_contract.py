@@ -46,8 +46,9 @@ The hooks, by module of the folder (every module is optional unless the card nee
 Any other module of the folder (`layers.py`, `method.py`'s losses, ...) is the paper's own and
 the core never imports it. The evidence (`sotazoo verify` records, `sotazoo repro` results) names
 the folder by a hash of its files (`verify.paper_fingerprint`) and turns stale when one changes;
-the card counts up to its `[[reading]]` list, which comes last in card.toml: a new link to
-somebody's write-up leaves the evidence current. `check_paper(id)` lists where a folder breaks the contract; a
+the card counts by its data (models, claims, demo, ...), not its prose (summaries, key ideas,
+deviations, reading list: `provenance.CARD_PROSE_KEYS`), so a translation, a fixed typo or a new
+link leaves the evidence current. `check_paper(id)` lists where a folder breaks the contract; a
 registry-wide test runs it on every paper, and on a paper made from the template.
 """
 
