@@ -176,6 +176,6 @@ def test_verdicts_have_a_class_and_a_chinese_word_each():
         assert VERDICT_ZH[v] in verdict_html(v)
     row = {"card": Cell(True, "done"), "repro": Cell(True, "0/2 repro.")}
     html = badges(row)
-    assert 'class="badge repro-none"' in html and "repro 0/2" in html
+    assert 'class="badge repro-none"' in html and "复现</span> 0/2</span>" in html
     assert "repro-all" in badges({"repro": Cell(True, "2/2 repro.")})
     assert 'class="badge"' in badges({"repro": Cell(False, "1/2 repro. (stale)")})

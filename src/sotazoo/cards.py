@@ -88,10 +88,12 @@ class Baseline:
 
 @dataclass(frozen=True, kw_only=True)
 class Deviation:
-    """A place where sotazoo departs from the paper, and why."""
+    """A place where sotazoo departs from the paper, and why (in both languages)."""
 
     what: str
     why: str
+    what_zh: str = ""
+    why_zh: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -183,6 +185,7 @@ class PaperCard:
     summary_en: str
     summary_zh: str
     key_ideas: tuple[str, ...]
+    key_ideas_zh: tuple[str, ...] = ()  # the same ideas in Chinese, in the same order
     claims: tuple[Claim, ...] = ()
     baselines: tuple[Baseline, ...] = ()
     deviations: tuple[Deviation, ...] = ()
@@ -210,9 +213,11 @@ class CatalogEntry:
 
     id: str
     section: str
+    section_zh: str
     title: str
     arxiv: str
     remark: str
+    remark_zh: str  # empty where `remark` is
 
 
 def zh_length(text: str) -> int:
@@ -367,6 +372,12 @@ def _check_values(card: PaperCard, problems: list[str], expected_id: str | None)
         problems.append(f"summary_zh has {n_zh} characters, expected {SUMMARY_ZH_CHARS}")
     if not 3 <= len(card.key_ideas) <= 6:
         problems.append(f"key_ideas has {len(card.key_ideas)} items, expected 3 to 6")
+    if card.key_ideas_zh and len(card.key_ideas_zh) != len(card.key_ideas):
+        problems.append(f"key_ideas_zh has {len(card.key_ideas_zh)} items for "
+                        f"{len(card.key_ideas)} key_ideas: one translation each, in order")  # fmt: skip
+    for i, text in enumerate(card.key_ideas_zh):
+        if not re.search(r"[\u4e00-\u9fff]", text):
+            problems.append(f"key_ideas_zh[{i}] has no Chinese text")
     if len(card.claims) < 3:
         problems.append(f"only {len(card.claims)} claims, expected at least 3")
     if repeated := _repeats([c.id for c in card.claims]):
@@ -390,6 +401,10 @@ def _check_values(card: PaperCard, problems: list[str], expected_id: str | None)
                     f"demo.kind {card.demo.kind!r} does not show a {demo_model.task} model: the "
                     f"task's widget is {widget!r} (sotazoo.tasks)"
                 )
+    for i, d in enumerate(card.deviations):
+        for name in ("what_zh", "why_zh"):
+            if not re.search(r"[\u4e00-\u9fff]", getattr(d, name)):
+                problems.append(f"deviations[{i}].{name} is missing (the Chinese of {name[:-3]})")
     _check_reading(card, problems)
     if repeated := _repeats([m.name for m in card.models]):
         problems.append(f"model names repeat (models[].name): {repeated}")

@@ -197,8 +197,12 @@ def _cmd_info(args) -> int:
     if c.deviations:
         print(f"\n{label['dev']}:")
         for d in c.deviations:
-            print(textwrap.fill(f"{d.what} — {d.why}", 96, initial_indent="  - ",
-                                subsequent_indent="    "))  # fmt: skip
+            if zh and d.what_zh:
+                lines = _wrap_cjk(f"{d.what_zh}——{d.why_zh}", 92)
+                print("\n".join(["  - " + lines[0]] + ["    " + x for x in lines[1:]]))
+            else:
+                print(textwrap.fill(f"{d.what} — {d.why}", 96, initial_indent="  - ",
+                                    subsequent_indent="    "))  # fmt: skip
     print(f"\n{label['models']}: {', '.join(m.name for m in c.models) or '-'}")
     if c.reading or c.reading_note:
         print(f"\n{label['reading']}:")

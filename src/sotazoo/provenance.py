@@ -55,7 +55,7 @@ def git_commit() -> tuple[str, bool]:
 # Card keys that are words for the reader, never an input of a check or an experiment: editing
 # them (a translation, a typo, a new link) leaves the evidence of the paper current.
 CARD_PROSE_KEYS = frozenset({
-    "summary_en", "summary_zh", "key_ideas", "deviations", "figure", "figure_zh", "bibtex",
+    "summary_en", "summary_zh", "key_ideas", "key_ideas_zh", "deviations", "figure", "figure_zh", "bibtex",
     "reading", "reading_note", "browser_note", "remark",
 })  # fmt: skip
 

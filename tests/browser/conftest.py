@@ -126,7 +126,9 @@ def check_detect_demo(built_site, site_url, browser_driver):
                 np.testing.assert_allclose([d["score"] for d in drawn],
                                            ref["scores"][shown].numpy(), atol=1e-4, rtol=0)  # fmt: skip
                 assert [d["label"] for d in drawn] == ref["labels"][shown].tolist(), name
-            assert run["shown"].startswith(f"{name}: {len(drawn)} boxes")
+            n = len(drawn)
+            assert run["shown"].startswith(f"{name}: {n} {'box' if n == 1 else 'boxes'} (")
+            assert f"{name}：{n} 个框" in run["shown"]  # the Chinese line beside it
             drawn_all.append({"name": name, "boxes": drawn})
         assert sum(len(d["boxes"]) for d in drawn_all) > 0  # not a comparison of empty sets
         return spec, drawn_all

@@ -10,11 +10,12 @@ import re
 from html import escape
 from typing import Any
 
-from sotazoo.cards import CatalogEntry, PaperCard
+from sotazoo.cards import CatalogEntry, PaperCard, load_catalog
 from sotazoo.tasks import TASKS
 
 UNVERIFIED = (
-    ' <span class="badge" title="not checked against the paper\'s own text">unverified</span>'
+    ' <span class="badge" title="not checked against the paper\'s own text / 未能在论文原文中核对">'
+    '<span class="en" lang="en">unverified</span><span class="zh" lang="zh-CN">未核对</span></span>'
 )
 
 
@@ -77,16 +78,21 @@ def verdict_html(verdict: str) -> str:
     )
 
 
+COLUMN_ZH = {"card": "卡片", "model": "模型", "oracle": "参考对照", "weights": "权重",
+             "repro": "复现", "bench": "测速", "browser": "浏览器", "bad input": "坏输入"}  # fmt: skip
+
+
 def _badge(name: str, c) -> str:
     """One column's badge. The repro badge says how many claims reproduced, coloured by that:
     a run that reproduced nothing is not shown green."""
     title = f' title="{e(name)}: {e(c.text)}"'
+    label = bi(e(name), e(COLUMN_ZH.get(name, name)))
     m = re.match(r"(\d+)/(\d+) repro", c.text) if name == "repro" and c.done else None
     if m is None:
-        return f'<span class="badge{" done" if c.done else ""}"{title}>{e(name)}</span>'
+        return f'<span class="badge{" done" if c.done else ""}"{title}>{label}</span>'
     n, total = int(m[1]), int(m[2])
     tone = "all" if n == total else "some" if n else "none"
-    return f'<span class="badge repro-{tone}"{title}>{e(name)} {n}/{total}</span>'
+    return f'<span class="badge repro-{tone}"{title}>{label} {n}/{total}</span>'
 
 
 def badges(row: dict) -> str:
@@ -112,9 +118,11 @@ def index_page(entries: list[CatalogEntry], rows: dict, demos: set[str]) -> str:
             if section is not None:
                 parts.append("</ul>")
             section = p.section
-            parts.append(f'<h2>{e(section)}</h2><ul class="section-list">')
-        remark = f' <span class="meta">[{e(p.remark)}]</span>' if p.remark else ""
-        demo = ' <span class="badge done">demo</span>' if p.id in demos else ""
+            parts.append(f'<h2>{bi(e(section), e(p.section_zh))}</h2><ul class="section-list">')
+        remark = (
+            f' <span class="meta">[{bi(e(p.remark), e(p.remark_zh))}]</span>' if p.remark else ""
+        )
+        demo = f' <span class="badge done">{bi("demo", "演示")}</span>' if p.id in demos else ""
         done = sum(c.done for c in rows[p.id].values())
         parts.append(
             f'<li><a href="papers/{e(p.id)}.html">{e(p.title)}</a>{remark}{demo} '
@@ -127,8 +135,9 @@ def index_page(entries: list[CatalogEntry], rows: dict, demos: set[str]) -> str:
 def _claims_table(card: PaperCard, result: dict | None) -> str:
     ours = {c["id"]: c for c in (result or {}).get("claims", [])}
     head = (
-        "<tr><th>variant</th><th>dataset</th><th>metric</th><th>paper: baseline → method</th>"
-        "<th>source</th><th>ours, at laptop scale</th></tr>"
+        f"<tr><th>{bi('variant', '变体')}</th><th>{bi('dataset', '数据集')}</th>"
+        f"<th>{bi('metric', '指标')}</th><th>{bi('paper: baseline → method', '论文：基线 → 方法')}</th>"
+        f"<th>{bi('source', '出处')}</th><th>{bi('ours, at laptop scale', '我们在笔记本规模的复现')}</th></tr>"
     )
     rows = []
     for c in card.claims:
@@ -156,8 +165,10 @@ def _bench_table(benches: list[dict]) -> str:
     if not benches:
         return f"<p>{bi('Not benchmarked yet.', '尚未测速。')}</p>"
     head = (
-        "<tr><th>model</th><th>device</th><th>params</th><th>GMACs</th><th>latency, batch 1</th>"
-        "<th>throughput</th><th>compared with</th><th>latency ratio ours / compared</th></tr>"
+        f"<tr><th>{bi('model', '模型')}</th><th>{bi('device', '设备')}</th>"
+        f"<th>{bi('params', '参数量')}</th><th>GMACs</th><th>{bi('latency, batch 1', '延迟（批大小 1）')}</th>"
+        f"<th>{bi('throughput', '吞吐量')}</th><th>{bi('compared with', '对比对象')}</th>"
+        f"<th>{bi('latency ratio ours / compared', '延迟比：我们 / 对比对象')}</th></tr>"
     )
     rows = []
     for b in benches:
@@ -200,9 +211,11 @@ def paper_page(
         links.append(f'<a href="{e(c.code)}">{bi("official code", "官方代码")}</a>')
     if c.weights_url:
         links.append(f'<a href="{e(c.weights_url)}">{bi("official weights", "官方权重")}</a>')
-    remark = f" · [{e(c.remark)}]" if c.remark else ""
+    entry = next((p for p in load_catalog() if p.id == c.id), None)
+    sec_zh, rem_zh = (entry.section_zh, entry.remark_zh) if entry else (c.section, c.remark)
+    remark = f" · [{bi(e(c.remark), e(rem_zh))}]" if c.remark else ""
     body = [
-        f'<p class="meta"><a href="../index.html">{e(c.section)}</a>{remark}</p>',
+        f'<p class="meta"><a href="../index.html">{bi(e(c.section), e(sec_zh))}</a>{remark}</p>',
         f"<h1>{e(c.title)}</h1>",
         f'<p class="meta">{e(", ".join(c.authors))} · {e(c.venue)} · {" · ".join(links)}</p>',
         badges(row),
@@ -246,7 +259,8 @@ def paper_page(
     if c.baselines:
         body.append(f"<h2>{bi('The classic baselines it beats', '对比的经典基线')}</h2><table>")
         body.append(
-            "<tr><th>model</th><th>dataset</th><th>metric</th><th>value</th><th>source</th></tr>"
+            f"<tr><th>{bi('model', '模型')}</th><th>{bi('dataset', '数据集')}</th>"
+            f"<th>{bi('metric', '指标')}</th><th>{bi('value', '数值')}</th><th>{bi('source', '出处')}</th></tr>"
         )
         for b in c.baselines:
             body.append(
@@ -261,7 +275,12 @@ def paper_page(
     body.append(demo_section(c, demo_spec))
     if c.deviations:
         body.append(f"<h2>{bi('Where sotazoo departs from the paper', '与论文的差异')}</h2><ul>")
-        body += [f"<li><b>{e(d.what)}</b> {e(d.why)}</li>" for d in c.deviations]
+        body += [
+            f"<li>{bi(f'<b>{e(d.what)}</b> {e(d.why)}', f'<b>{e(d.what_zh)}</b> {e(d.why_zh)}')}</li>"
+            if d.what_zh
+            else f"<li><b>{e(d.what)}</b> {e(d.why)}</li>"
+            for d in c.deviations
+        ]
         body.append("</ul>")
     if c.reading or c.reading_note:
         body.append(_reading_section(c))
@@ -332,12 +351,12 @@ def demo_section(card: PaperCard, demo_spec: str | None) -> str:
         if models
         else f"sotazoo info {card.id}"
     )
-    return f'<p class="note">{why}</p><p>{bi("From Python:", "用 Python：")}</p><pre>{e(cmd)}</pre>'
+    return f'<p class="note">{why}</p><p>{bi("From the command line:", "在命令行中：")}</p><pre>{e(cmd)}</pre>'
 
 
 def missing_card_page(entry: CatalogEntry) -> str:
     body = (
-        f'<p class="meta">{e(entry.section)}</p><h1>{e(entry.title)}</h1>'
+        f'<p class="meta">{bi(e(entry.section), e(entry.section_zh))}</p><h1>{e(entry.title)}</h1>'
         f'<p><a href="https://arxiv.org/abs/{e(entry.arxiv)}">arXiv {e(entry.arxiv)}</a></p>'
         f'<p class="note">{bi("Its card is not written yet.", "这篇论文的卡片还没有写。")}</p>'
     )
@@ -352,7 +371,7 @@ def tasks_index(tasks: list[tuple[str, int]]) -> str:
     )
     body = (
         f"<h1>{bi('Compare: accuracy against cost', '对比：精度与代价')}</h1>"
-        f"<p>{bi('Per task: the papers claimed numbers beside the classic baselines of the same tables, and the speed we measured.', '按任务列出：论文声称的结果、同一表格中的经典基线，以及我们实测的速度。')}</p>"
+        f"<p>{bi('Per task: the papers’ claimed numbers beside the classic baselines of the same tables, and the speed we measured.', '按任务列出：论文声称的结果、同一表格中的经典基线，以及我们实测的速度。')}</p>"
         f"<ul>{items}</ul>"
     )
     return layout("Compare", body, "../")

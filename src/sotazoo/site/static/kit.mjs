@@ -253,6 +253,12 @@ export async function session(spec, base) {
   return sessions.get(url);
 }
 
+/** A text in both languages: the page's CSS shows the one its switch selects (pages.bi). */
+export function tr(en, zh) {
+  return el('span', {}, el('span', { class: 'en', lang: 'en' }, en),
+    el('span', { class: 'zh', lang: 'zh-CN' }, zh));
+}
+
 export function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
@@ -294,23 +300,25 @@ export function frame(root, { samples = [], file = null } = {}) {
   const error = el('p', { class: 'demo-error', role: 'alert', hidden: '' });
   root.append(el('div', { class: 'demo-samples' }, ...samples));
   if (file) {
-    const input = el('input', { type: 'file', accept: 'image/*', 'aria-label': 'your own image' });
+    const input = el('input', { type: 'file', accept: 'image/*', 'aria-label': 'your own image / 你自己的图片' });
     input.addEventListener('change', () => input.files[0] && file(input.files[0], input.files[0].name));
-    root.append(el('label', { class: 'demo-file' }, 'or your own image: ', input));
+    root.append(el('label', { class: 'demo-file' }, tr('or your own image: ', '或上传你自己的图片：'), input));
   }
   root.append(status, error);
   return {
     async run(label, work) {
       root.dataset.state = 'running';
-      status.textContent = `${label} ...`;
+      status.replaceChildren(`${label} …`);
       error.hidden = true;
       try {
         const { text, result } = await work();
-        status.textContent = text;
+        // a text in both languages is [en, zh]; names and numbers alone are a string
+        status.replaceChildren(Array.isArray(text) ? tr(...text) : text);
         root.result = { name: label, ...result };
         root.dataset.state = 'done';
       } catch (e) {
-        error.textContent = `Could not run the demo: ${e.message || e}`;
+        error.replaceChildren(tr(`Could not run the demo: ${e.message || e}`,
+          `无法运行演示：${e.message || e}`));
         error.hidden = false;
         status.textContent = '';
         root.dataset.state = 'error';
@@ -341,9 +349,10 @@ export function attentionView(root, spec) {
   const [H, W] = a.image_size, [qh, qw] = a.query_grid, [kh, kw] = a.key_grid;
   const k = Math.max(1, Math.floor(192 / W));
   const view = el('canvas', { class: 'demo-attention', width: String(W * k), height: String(H * k),
-                              title: 'click a pixel: where does it look?' });
-  const note = el('p', { class: 'meta' }, 'click a pixel of the enlarged image: red shows the ' +
-    'positions its self-attention draws on (one row of the attention map)');
+                              title: 'click a pixel: where does it look? / 点一个像素：它在看哪里？' });
+  const note = el('p', { class: 'meta' }, tr('click a pixel of the enlarged image: red shows the ' +
+    'positions its self-attention draws on (one row of the attention map)',
+  '点击放大图中的一个像素：红色标出它的自注意力所取的位置（注意力图中的一行）'));
   let image = null, attn = null;
   function show(px, py) {
     const ctx = view.getContext('2d');

@@ -1,5 +1,5 @@
 // The `detect` demo widget (cards.DEMO_KINDS): mounted by sotazoo.mjs for a spec of this kind.
-import { el, frame, imageButton, paintImage, preprocess, runModel, summary } from '../kit.mjs';
+import { el, frame, imageButton, paintImage, preprocess, runModel, summary, tr } from '../kit.mjs';
 
 /** image -> boxes: outputs boxes (N, 4) xyxy in input pixels, scores (N), labels (N), already
  *  decoded and NMS-filtered by the graph (papers/<id>/demo.py); the widget only keeps the
@@ -31,25 +31,47 @@ export default function mount(root, spec, base) {
       ctx.imageSmoothingEnabled = false;
       ctx.drawImage(view, 0, 0, big.width, big.height);
       ctx.lineWidth = 2;
-      ctx.font = '12px sans-serif';
+      ctx.font = '13px sans-serif';
+      ctx.textBaseline = 'top';
+      // one colour per class; the label is dark text on a white tag, readable on any box
+      const colours = ['#e6194b', '#3cb44b', '#4363d8', '#f58231', '#911eb4', '#008080'];
+      const tags = [];
       for (const i of keep) {
         const [x0, y0, x1, y1] = Array.from(boxes.data.slice(4 * i, 4 * i + 4), (v) => v * k);
-        const label = spec.labels[Number(labels.data[i])] ?? String(labels.data[i]);
-        ctx.strokeStyle = '#ff3b30';
+        const c = Number(labels.data[i]);
+        ctx.strokeStyle = colours[c % colours.length];
         ctx.strokeRect(x0, y0, x1 - x0, y1 - y0);
-        ctx.fillStyle = '#ff3b30';
-        ctx.fillText(`${label} ${scores.data[i].toFixed(2)}`, x0 + 2, Math.max(12, y0 - 2));
+        tags.push([x0, y0, c, `${spec.labels[c] ?? c} ${scores.data[i].toFixed(2)}`]);
+      }
+      const placed = [];
+      for (const [x0, y0, c, text] of tags) { // above the box, moved down past tags drawn before
+        const w = ctx.measureText(text).width + 6, h = 16;
+        let x = Math.min(Math.max(0, x0), big.width - w), y = Math.max(0, y0 - h);
+        while (placed.some(([px, py, pw]) => x < px + pw && px < x + w && y < py + h && py < y + h)) {
+          y += h;
+        }
+        placed.push([x, y, w]);
+        ctx.fillStyle = 'rgba(255, 255, 255, 0.9)';
+        ctx.fillRect(x, y, w, h);
+        ctx.strokeStyle = colours[c % colours.length];
+        ctx.lineWidth = 1;
+        ctx.strokeRect(x, y, w, h);
+        ctx.lineWidth = 2;
+        ctx.fillStyle = '#111';
+        ctx.fillText(text, x + 3, y + 2);
       }
       view.width = big.width;
       view.height = big.height;
       view.getContext('2d').drawImage(big, 0, 0);
-      table.replaceChildren(el('tr', {}, el('th', {}, 'label'), el('th', {}, 'score')),
+      table.replaceChildren(el('tr', {}, el('th', {}, tr('label', '类别')), el('th', {}, tr('score', '得分'))),
         ...keep.map((i) => el('tr', {},
           el('td', {}, spec.labels[Number(labels.data[i])] ?? String(labels.data[i])),
           el('td', {}, scores.data[i].toFixed(3)))));
       const drawn = keep.map((i) => ({ box: Array.from(boxes.data.slice(4 * i, 4 * i + 4)),
                                        score: scores.data[i], label: Number(labels.data[i]) }));
-      return { text: `${name}: ${keep.length} boxes (${r.ms.toFixed(1)} ms)`,
+      const n = keep.length;
+      return { text: [`${name}: ${n} ${n === 1 ? 'box' : 'boxes'} (${r.ms.toFixed(1)} ms)`,
+                      `${name}：${n} 个框（${r.ms.toFixed(1)} ms）`],
                result: { ...summary(r), drawn } };
     });
   }

@@ -1,16 +1,16 @@
 // The `generate` demo widget (cards.DEMO_KINDS): mounted by sotazoo.mjs for a spec of this kind.
 import {
-  attentionView, el, frame, outputImage, runModel, seededNormal, summary, textButton,
+  attentionView, el, frame, tr, outputImage, runModel, seededNormal, summary, textButton,
 } from '../kit.mjs';
 
 /** noise (+ class) + seed -> image; with spec.attention and a second output (an attention
  *  map), a click on the enlarged image shows where the clicked pixel looks */
 export default function mount(root, spec, base) {
   const out = el('canvas', { class: 'demo-after' });
-  const seed = el('input', { type: 'number', value: '0', min: '0', 'aria-label': 'seed' });
-  const cls = el('select', { 'aria-label': 'class' },
+  const seed = el('input', { type: 'number', value: '0', min: '0', 'aria-label': 'seed / 种子' });
+  const cls = el('select', { 'aria-label': 'class / 类别' },
     ...(spec.labels || []).map((l, i) => el('option', { value: String(i) }, l)));
-  const go = el('button', { type: 'button' }, 'generate');
+  const go = el('button', { type: 'button' }, tr('generate', '生成'));
   const seeds = (spec.samples || []).map((s) => textButton(s.name, () => {
     seed.value = String(s.seed);
     if (s.label !== undefined && spec.labels?.length) cls.value = String(s.label);
@@ -18,7 +18,7 @@ export default function mount(root, spec, base) {
   }));
   const ui = frame(root, { samples: seeds });
   const looks = spec.attention ? attentionView(root, spec) : null;
-  root.append(el('label', {}, 'seed ', seed), spec.labels?.length ? cls : '', go,
+  root.append(el('label', {}, tr('seed ', '种子 '), seed), spec.labels?.length ? cls : '', go,
     el('div', { class: 'demo-output' }, out, ...(looks ? looks.nodes : [])));
   go.addEventListener('click', run);
   function run() {
@@ -30,7 +30,8 @@ export default function mount(root, spec, base) {
       const r = await runModel(spec, base, feeds);
       outputImage(out, r.outputs[0], spec);
       if (looks && r.outputs.length > 1) looks.update(out, r.outputs[1]);
-      return { text: `seed ${s}: ${out.width}x${out.height} (${r.ms.toFixed(1)} ms)`,
+      return { text: [`seed ${s}: ${out.width}x${out.height} (${r.ms.toFixed(1)} ms)`,
+                      `种子 ${s}：${out.width}x${out.height}（${r.ms.toFixed(1)} ms）`],
                result: summary(r) };
     });
   }

@@ -1,6 +1,6 @@
 // The `inpaint` demo widget (cards.DEMO_KINDS): mounted by sotazoo.mjs for a spec of this kind.
 import {
-  el, frame, holeMask, imageButton, maskImage, outputImage, paintImage, preprocess, runModel, summary,
+  el, tr, frame, holeMask, imageButton, maskImage, outputImage, paintImage, preprocess, runModel, summary,
 } from '../kit.mjs';
 
 /** image + user-drawn mask -> image (1 = known pixel, 0 = hole; holes are zeroed) */
@@ -8,7 +8,7 @@ export default function mount(root, spec, base) {
   const t = spec.transforms;
   const canvas = el('canvas', { class: 'demo-mask', width: String(t.size), height: String(t.size) });
   const after = el('canvas', { class: 'demo-after' });
-  const again = el('button', { type: 'button' }, 'fill the holes');
+  const again = el('button', { type: 'button' }, tr('fill the holes', '填补空洞'));
   let img = null, mask = holeMask(t.size), name = '';
   const paintMasked = () => {
     const masked = maskImage(img.data, mask, t.size);
@@ -32,7 +32,8 @@ export default function mount(root, spec, base) {
     file: pick,
   });
   root.append(el('div', { class: 'demo-output' }, canvas, after), again,
-    el('p', { class: 'meta' }, 'draw on the left image to add holes, then fill them'));
+    el('p', { class: 'meta' }, tr('draw on the left image to add holes, then fill them',
+      '在左图上涂画来添加空洞，然后填补它们')));
   again.addEventListener('click', () => img && fill());
   async function pick(source, n) {
     name = n;
@@ -52,6 +53,7 @@ export default function mount(root, spec, base) {
       ['float32', Float32Array.from(mask), [1, 1, t.size, t.size]],
     ]);
     outputImage(after, r.outputs[0], spec);
-    return { text: `${name}: filled (${r.ms.toFixed(1)} ms)`, result: summary(r) };
+    return { text: [`${name}: filled (${r.ms.toFixed(1)} ms)`, `${name}：已填补（${r.ms.toFixed(1)} ms）`],
+             result: summary(r) };
   }
 }

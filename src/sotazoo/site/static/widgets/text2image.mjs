@@ -1,12 +1,12 @@
 // The `text2image` demo widget (cards.DEMO_KINDS): mounted by sotazoo.mjs for a spec of this kind.
-import { el, frame, outputImage, runModel, seededNormal, summary, textButton, tokenize } from '../kit.mjs';
+import { el, tr, frame, outputImage, runModel, seededNormal, summary, textButton, tokenize } from '../kit.mjs';
 
 /** text (+ seeded noise) -> image */
 export default function mount(root, spec, base) {
   const out = el('canvas', { class: 'demo-after' });
-  const text = el('input', { type: 'text', size: '50', 'aria-label': 'description',
+  const text = el('input', { type: 'text', size: '50', 'aria-label': 'description / 描述',
                              value: spec.examples?.[0] ?? '' });
-  const go = el('button', { type: 'button' }, 'draw it');
+  const go = el('button', { type: 'button' }, tr('draw it', '画出来'));
   const examples = (spec.examples || []).map((ex) => textButton(ex, () => {
     text.value = ex;
     run();
@@ -23,7 +23,7 @@ export default function mount(root, spec, base) {
         ['float32', seededNormal(spec.seed ?? 0, n), [1, ...spec.latent_shape]],
       ]);
       outputImage(out, r.outputs[0], spec);
-      return { text: `drawn in ${r.ms.toFixed(1)} ms`, result: summary(r) };
+      return { text: [`drawn in ${r.ms.toFixed(1)} ms`, `用时 ${r.ms.toFixed(1)} ms`], result: summary(r) };
     });
   }
 }

@@ -1,6 +1,6 @@
 // The `vqa` demo widget (cards.DEMO_KINDS): mounted by sotazoo.mjs for a spec of this kind.
 import {
-  el, frame, imageButton, paintImage, preprocess, runModel, softmax, summary, tokenize,
+  el, frame, tr, imageButton, paintImage, preprocess, runModel, softmax, summary, tokenize,
 } from '../kit.mjs';
 
 /** image + question -> answer. Questions are words (`vocab`, `max_len`) or, with
@@ -8,14 +8,14 @@ import {
 export default function mount(root, spec, base) {
   const t = spec.transforms;
   const soc = spec.question_format === 'sort_of_clevr';
-  const text = el('input', { type: 'text', size: '50', 'aria-label': 'question',
+  const text = el('input', { type: 'text', size: '50', 'aria-label': 'question / 问题',
                              value: spec.examples?.[0] ?? '' });
-  const colour = el('select', { 'aria-label': 'colour' },
+  const colour = el('select', { 'aria-label': 'colour / 颜色' },
     ...(spec.colours || []).map((c, i) => el('option', { value: String(i) }, c)));
-  const kind = el('select', { 'aria-label': 'question' },
+  const kind = el('select', { 'aria-label': 'question / 问题' },
     ...(spec.question_types || []).map((q, i) => el('option', { value: String(i) },
       q.replace('{colour}', '…'))));
-  const ask = el('button', { type: 'button' }, 'ask');
+  const ask = el('button', { type: 'button' }, tr('ask', '提问'));
   const preview = el('canvas', { class: 'demo-preview' });
   const table = el('table', { class: 'demo-top5' });
   const truth = el('p', { class: 'meta' });
@@ -47,12 +47,14 @@ export default function mount(root, spec, base) {
       const r = await runModel(spec, base, [['float32', x.data, [1, 3, t.size, t.size]], question()]);
       const probs = softmax(Array.from(r.outputs[0].data));
       const top = probs.map((p, i) => [p, i]).sort((a, b) => b[0] - a[0]).slice(0, 3);
-      table.replaceChildren(el('tr', {}, el('th', {}, 'answer'), el('th', {}, 'confidence')),
+      table.replaceChildren(el('tr', {}, el('th', {}, tr('answer', '答案')), el('th', {}, tr('confidence', '置信度'))),
         ...top.map(([p, i]) => el('tr', {}, el('td', {}, spec.answers[i]),
           el('td', {}, `${(100 * p).toFixed(1)}%`))));
       const sample = (spec.samples || []).find((s) => s.name === name);
       const key = `${colour.value},${kind.value}`;
-      truth.textContent = soc && sample?.answers ? `${asked()} — correct answer: ${sample.answers[key]}` : asked();
+      truth.replaceChildren(soc && sample?.answers
+        ? tr(`${asked()} — correct answer: ${sample.answers[key]}`, `${asked()} —— 正确答案：${sample.answers[key]}`)
+        : asked());
       return { text: `${spec.answers[top[0][1]]} (${(100 * top[0][0]).toFixed(1)}%)`,
                result: summary(r) };
     });
