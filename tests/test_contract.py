@@ -128,7 +128,8 @@ class _registered:
         catalog.write_text(
             cards.catalog_path().read_text(encoding="utf-8")
             + f'\n[[paper]]\nid = "{self.id}"\nsection = "Image Classification"\n'
-            'title = "A paper from the template"\narxiv = "1801.00001"\nremark = ""\n',
+            'section_zh = "图像分类"\ntitle = "A paper from the template"\narxiv = "1801.00001"\n'
+            'remark = ""\nremark_zh = ""\n',
             encoding="utf-8",
         )
         self.mp.setattr(cards, "catalog_path", lambda: catalog)

@@ -1,8 +1,10 @@
 """The static site: build output, manifest, demo spec, and the server's headers and paths."""
 
 import json
+import re
 import urllib.error
 import urllib.request
+from html.parser import HTMLParser
 
 import numpy as np
 import pytest
@@ -156,8 +158,9 @@ def test_charts_group_claims_with_the_baselines_of_the_same_table(tmp_path):
     baselines = {p.label for p in top1 if not p.is_paper}
     assert "SE-ResNet-50 (senet)" in papers and "ResNet-50 (re-implemented)" in baselines
     assert all(p.lower_is_better for p in top1 if p.is_paper)
-    caption = draw_group(("ImageNet val", "top-1 error"), top1, tmp_path / "c.svg")
+    caption, caption_zh = draw_group(("ImageNet val", "top-1 error"), top1, tmp_path / "c.svg")
     assert "multiply-adds" in caption  # SE-ResNets and ResNets know their GMACs: a scatter
+    assert "乘加" in caption_zh
     assert ET.parse(tmp_path / "c.svg").getroot().tag.endswith("svg")
 
 
@@ -179,3 +182,66 @@ def test_verdicts_have_a_class_and_a_chinese_word_each():
     assert 'class="badge repro-none"' in html and "复现</span> 0/2</span>" in html
     assert "repro-all" in badges({"repro": Cell(True, "2/2 repro.")})
     assert 'class="badge"' in badges({"repro": Cell(False, "1/2 repro. (stale)")})
+
+
+# Text of ours that exists only in English, shown marked as such on the Chinese page: what a
+# result's experiment tested and measured, a check's details, a card's reference note (the
+# results and cards hold no Chinese for them yet). Anything else in English is a failure.
+UNTRANSLATED_FIELDS = {"tested", "measured", "check", "reference_note", "rule"}
+
+
+class _ZhView(HTMLParser):
+    """The text a reader sees with the switch on 中文: what is not in an `.en` element, not
+    code, not quoted data (`translate="no"`: titles, authors, the papers' table cells)."""
+
+    SKIP = {"script", "style", "pre", "code", "head"}
+    VOID = {"br", "img", "input", "meta", "link", "hr", "source", "wbr"}
+
+    def __init__(self):
+        super().__init__()
+        self.stack, self.english, self.untranslated = [], [], []
+
+    def handle_starttag(self, tag, attrs):
+        if tag in self.VOID:
+            return
+        a = dict(attrs)
+        if "untranslated" in (a.get("class") or "").split():
+            self.untranslated.append(a.get("data-field"))
+        hidden = (
+            tag in self.SKIP
+            or "en" in (a.get("class") or "").split()
+            or "untranslated" in (a.get("class") or "").split()
+            or a.get("translate") == "no"
+            or (tag != "html" and (a.get("lang") or "").startswith("en"))
+        )
+        self.stack.append((tag, hidden or (self.stack[-1][1] if self.stack else False)))
+
+    def handle_endtag(self, tag):
+        while self.stack and tag not in self.VOID:
+            if self.stack.pop()[0] == tag:
+                break
+
+    def handle_data(self, data):
+        text = data.strip()
+        if self.stack and self.stack[-1][1] or not text:
+            return
+        if re.search(r"[A-Za-z]{3,}", text) and not re.search(r"[\u4e00-\u9fff]", text):
+            self.english.append(text[:80])
+
+
+def test_the_chinese_pages_have_no_english_of_ours(built_site):
+    site, _ = built_site
+    pages = json.loads((site / "site.json").read_text())["pages"]
+    fields = set()
+    for page in pages:
+        view = _ZhView()
+        view.feed((site / page).read_text(encoding="utf-8"))
+        assert view.english == [], (page, view.english[:5])
+        fields |= set(view.untranslated)
+    assert fields <= UNTRANSLATED_FIELDS, fields - UNTRANSLATED_FIELDS
+    # the parser sees English where there is some: a page without the Chinese halves fails
+    view = _ZhView()
+    view.feed(
+        '<main><h2><span class="zh">论文</span>Papers</h2><td translate="no">COCO</td></main>'
+    )
+    assert view.english == ["Papers"]

@@ -194,6 +194,7 @@ class PaperCard:
     figure_zh: str = ""
     demo: Demo | None = None
     browser_note: str = ""
+    browser_note_zh: str = ""
     # prose, like the summaries: not part of the evidence fingerprint (provenance.CARD_PROSE_KEYS)
     reading: tuple[Reading, ...] = ()
     reading_note: ReadingNote | None = None
@@ -372,7 +373,7 @@ def _check_values(card: PaperCard, problems: list[str], expected_id: str | None)
         problems.append(f"summary_zh has {n_zh} characters, expected {SUMMARY_ZH_CHARS}")
     if not 3 <= len(card.key_ideas) <= 6:
         problems.append(f"key_ideas has {len(card.key_ideas)} items, expected 3 to 6")
-    if card.key_ideas_zh and len(card.key_ideas_zh) != len(card.key_ideas):
+    if len(card.key_ideas_zh) != len(card.key_ideas):
         problems.append(f"key_ideas_zh has {len(card.key_ideas_zh)} items for "
                         f"{len(card.key_ideas)} key_ideas: one translation each, in order")  # fmt: skip
     for i, text in enumerate(card.key_ideas_zh):
@@ -401,6 +402,8 @@ def _check_values(card: PaperCard, problems: list[str], expected_id: str | None)
                     f"demo.kind {card.demo.kind!r} does not show a {demo_model.task} model: the "
                     f"task's widget is {widget!r} (sotazoo.tasks)"
                 )
+    if bool(card.browser_note) != bool(card.browser_note_zh):
+        problems.append("browser_note and browser_note_zh go together (the note in both languages)")
     for i, d in enumerate(card.deviations):
         for name in ("what_zh", "why_zh"):
             if not re.search(r"[\u4e00-\u9fff]", getattr(d, name)):

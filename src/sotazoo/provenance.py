@@ -56,7 +56,7 @@ def git_commit() -> tuple[str, bool]:
 # them (a translation, a typo, a new link) leaves the evidence of the paper current.
 CARD_PROSE_KEYS = frozenset({
     "summary_en", "summary_zh", "key_ideas", "key_ideas_zh", "deviations", "figure", "figure_zh", "bibtex",
-    "reading", "reading_note", "browser_note", "remark",
+    "reading", "reading_note", "browser_note", "browser_note_zh", "remark",
 })  # fmt: skip
 
 

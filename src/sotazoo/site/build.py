@@ -182,11 +182,13 @@ def _task_pages(cards: list[PaperCard], out: Path) -> list[tuple[str, int]]:
             name = f"{task}-measured.svg"
             figs.append((name, charts.draw_measured(benches, out / "tasks" / name)))
         rows = "".join(
-            f'<tr><td><a href="../papers/{c.id}.html">{pages.e(c.title)}</a></td>'
+            f'<tr><td><a href="../papers/{c.id}.html" translate="no">{pages.e(c.title)}</a></td>'
             f"<td>{len(c.claims)}</td><td>{len(c.baselines)}</td></tr>"
             for c in group
         )
-        table = f"<table><tr><th>paper</th><th>claims</th><th>baselines</th></tr>{rows}</table>"
+        bi = pages.bi
+        table = (f"<table><tr><th>{bi('paper', '论文')}</th><th>{bi('claims', '论文结论')}</th>"
+                 f"<th>{bi('baselines', '基线')}</th></tr>{rows}</table>")  # fmt: skip
         (out / "tasks" / f"{task}.html").write_text(
             pages.task_page(task, figs, table), encoding="utf-8"
         )

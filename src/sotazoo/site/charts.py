@@ -94,7 +94,7 @@ def draw_group(key: tuple[str, str], points: list[Point], path: Path) -> str:
         ax.set_xlabel("GMACs per image (the paper's count)")
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
-        kind = "against multiply-adds"
+        kind, kind_zh = "against multiply-adds", "与乘加次数对照"
     else:
         ordered = sorted(points, key=lambda p: p.value, reverse=not lower)
         ax.barh(range(len(ordered)), [p.value for p in ordered],
@@ -104,13 +104,15 @@ def draw_group(key: tuple[str, str], points: list[Point], path: Path) -> str:
         ax.set_xlabel(metric)
         for i, p in enumerate(ordered):
             ax.text(p.value, i, f" {p.value:g}", va="center", fontsize=7)
-        kind = "papers (blue) and baselines (grey)"
+        kind, kind_zh = "papers (blue) and baselines (grey)", "论文（蓝）与基线（灰）"
     better = "lower is better" if lower else "higher is better"
     ax.set_title(f"{dataset}: {metric} ({better})", fontsize=10)
     _save(fig, path)
     starred = any(p.label.endswith(" *") for p in points)
     note = "; * not checked against the paper's own text" if starred else ""
-    return f"{dataset}, {metric}: {kind}, numbers as the papers report them{note}"
+    note_zh = "；* 未能在论文原文中核对" if starred else ""
+    return (f"{dataset}, {metric}: {kind}, numbers as the papers report them{note}",
+            f"{dataset}，{metric}：{kind_zh}，数字均取自论文{note_zh}")  # fmt: skip
 
 
 def draw_measured(benches: list[dict], path: Path) -> str:
@@ -144,4 +146,4 @@ def draw_measured(benches: list[dict], path: Path) -> str:
                  "(grey square)\nor, where none installs, another model of ours (grey circle)",
                  fontsize=9)  # fmt: skip
     _save(fig, path)
-    return "measured latency on " + "; ".join(devices)
+    return "measured latency on " + "; ".join(devices), "实测延迟：" + "；".join(devices)

@@ -48,10 +48,10 @@ def layout(title: str, body: str, root: str) -> str:
 </head>
 <body>
 <header class="top">
-<a class="brand" href="{root}index.html">sotazoo</a>
+<a class="brand" href="{root}index.html" translate="no">sotazoo</a>
 <nav><a href="{root}index.html">{bi("Papers", "论文")}</a><a href="{root}tasks/index.html">{bi("Compare", "对比")}</a><a href="{root}judge.html">{bi("How we judge", "如何判定")}</a></nav>
 <div class="lang-switch" role="group" aria-label="language">
-<button type="button" data-set-lang="en" aria-pressed="true">English</button><button type="button" data-set-lang="zh" aria-pressed="false">中文</button>
+<button type="button" data-set-lang="en" aria-pressed="true" lang="en">English</button><button type="button" data-set-lang="zh" aria-pressed="false">中文</button>
 </div>
 </header>
 <main>
@@ -80,6 +80,63 @@ def verdict_html(verdict: str) -> str:
 
 COLUMN_ZH = {"card": "卡片", "model": "模型", "oracle": "参考对照", "weights": "权重",
              "repro": "复现", "bench": "测速", "browser": "浏览器", "bad input": "坏输入"}  # fmt: skip
+
+
+def untranslated(text: str, field: str) -> str:
+    """Text of ours that exists only in English (what a result's experiment tested, a check's
+    details, a card's reference note): shown as is, marked as English on the Chinese page."""
+    return f'<span class="untranslated" data-field="{e(field)}" lang="en">{e(text)}</span>'
+
+
+def state_zh(state: str) -> str:
+    """A status cell's words (`sotazoo.status`) in Chinese."""
+    for en, zh in (("repro.", "项复现"), ("(stale)", "（已过期）"), ("(dirty)", "（未提交的代码）"),
+                   ("old rule", "旧规则"), ("invalid", "无效")):  # fmt: skip
+        state = state.replace(en, zh)
+    return state
+
+
+def rule_zh(claim: dict) -> str:
+    """The rule's figures for one claim (`repro.judge`'s test), in Chinese; the effect measured
+    is described in English beside it."""
+    from sotazoo.repro import LEVEL
+
+    t = claim.get("test")
+    if not t:
+        return untranslated(claim["rule"], "rule")
+    lo, hi = t.get("lower"), t.get("upper")
+    bounds = f"[{lo:.3g}, {hi:.3g}]" if lo is not None and hi is not None else "—"
+    paper = t.get("paper_effect")
+    return e(
+        f"n = {t['n']}，单侧 {100 * (1 - LEVEL):g}% 置信界 {bounds}，对照 {t.get('threshold', 0):g}，"
+        f"p = {t['p']:.3g}"
+        + (f"；论文的效应 {paper:.3g}" if paper is not None else "")
+        + "（sotazoo.repro.RULE）"
+    )
+
+
+def reference_label_zh(bench: dict) -> str:
+    """What a benchmark was compared with, in Chinese (`bench_labels.reference_label`)."""
+    from sotazoo.bench_labels import LIBRARIES, reference_kind
+
+    ref = bench.get("reference")
+    if not ref:
+        return ""
+    lib, _, rest = ref["name"].partition(":")
+    name, _, opts = rest.partition(":")
+    note = ""
+    if "(" in bench.get("reference_label", ""):
+        note = bench["reference_label"].split("(", 1)[1].rsplit(")", 1)[0]
+    if reference_kind(ref["name"]) == "independent":
+        if note == "independent implementation":
+            return e(f"对比 {LIBRARIES.get(lib, lib)} 的 {name}（独立实现）")
+        return (
+            e(f"对比 {LIBRARIES.get(lib, lib)} 的 {name}（")
+            + untranslated(note, "reference_note")
+            + "）"
+        )
+    label = e(f"对比我们自己的 {name}" + (f"，{opts}" if opts else ""))
+    return f"{label}（{untranslated(note, 'reference_note')}）" if note else label
 
 
 def _badge(name: str, c) -> str:
@@ -125,7 +182,7 @@ def index_page(entries: list[CatalogEntry], rows: dict, demos: set[str]) -> str:
         demo = f' <span class="badge done">{bi("demo", "演示")}</span>' if p.id in demos else ""
         done = sum(c.done for c in rows[p.id].values())
         parts.append(
-            f'<li><a href="papers/{e(p.id)}.html">{e(p.title)}</a>{remark}{demo} '
+            f'<li><a href="papers/{e(p.id)}.html" translate="no">{e(p.title)}</a>{remark}{demo} '
             f'<span class="meta">{done}/{len(rows[p.id])}</span>{badges(rows[p.id])}</li>'
         )
     parts.append("</ul>")
@@ -149,13 +206,15 @@ def _claims_table(card: PaperCard, result: dict | None) -> str:
             o = ours[c.id]
             m = o["measured"]
             mine = (
-                f"{verdict_html(o['verdict'])}<br>{m['mean']:.3g} ± {m['std']:.2g} {e(m['unit'])}"
-                f'<br><span class="meta">{e(o["tested"])}</span>'
-                f'<br><span class="meta">{e(o["rule"])}</span>'
+                f"{verdict_html(o['verdict'])}<br>{m['mean']:.3g} ± {m['std']:.2g} "
+                f"{untranslated(m['unit'], 'measured')}"
+                f'<br><span class="meta">{untranslated(o["tested"], "tested")}</span>'
+                f'<br><span class="meta">{bi(e(o["rule"]), rule_zh(o))}</span>'
             )
         rows.append(
-            f"<tr><td>{e(c.variant)}</td><td>{e(c.dataset)} {e(c.split)}</td><td>{e(c.metric)}</td>"
-            f'<td class="num">{e(v)}</td><td>{e(c.source)}{"" if c.verified else UNVERIFIED}</td>'
+            f'<tr><td translate="no">{e(c.variant)}</td><td translate="no">{e(c.dataset)} {e(c.split)}</td>'
+            f'<td translate="no">{e(c.metric)}</td><td class="num" translate="no">{e(v)}</td>'
+            f'<td><span translate="no">{e(c.source)}</span>{"" if c.verified else UNVERIFIED}</td>'
             f"<td>{mine}</td></tr>"
         )
     return f"<table>{head}{''.join(rows)}</table>"
@@ -166,7 +225,7 @@ def _bench_table(benches: list[dict]) -> str:
         return f"<p>{bi('Not benchmarked yet.', '尚未测速。')}</p>"
     head = (
         f"<tr><th>{bi('model', '模型')}</th><th>{bi('device', '设备')}</th>"
-        f"<th>{bi('params', '参数量')}</th><th>GMACs</th><th>{bi('latency, batch 1', '延迟（批大小 1）')}</th>"
+        f"<th>{bi('params', '参数量')}</th><th>{bi('GMACs', 'GMACs（十亿次乘加）')}</th><th>{bi('latency, batch 1', '延迟（批大小 1）')}</th>"
         f"<th>{bi('throughput', '吞吐量')}</th><th>{bi('compared with', '对比对象')}</th>"
         f"<th>{bi('latency ratio ours / compared', '延迟比：我们 / 对比对象')}</th></tr>"
     )
@@ -177,15 +236,17 @@ def _bench_table(benches: list[dict]) -> str:
         # the label says whether this is an independent implementation or a model of ours
         # (site.build._benches fills it in); the spec below it is what bench ran
         compared = (
-            f'{e(b.get("reference_label", ""))}<br><code class="meta">{e(r["name"])}</code>'
+            f"{bi(e(b.get('reference_label', '')), reference_label_zh(b))}"
+            f'<br><code class="meta">{e(r["name"])}</code>'
             if r
             else ""
         )
         rows.append(
-            f"<tr><td>{e(b['model'])}</td><td>{e(b['device'])} ({e(b.get('cpu', ''))}, "
-            f'{e(b.get("threads", ""))} threads)</td><td class="num">{o["params"]:,}</td>'
+            f'<tr><td><code>{e(b["model"])}</code></td><td><span translate="no">{e(b["device"])} '
+            f"({e(b.get('cpu', ''))}</span>, {e(b.get('threads', ''))} {bi('threads', '线程')})</td>"
+            f'<td class="num">{o["params"]:,}</td>'
             f'<td class="num">{o["gmacs"]:.2f}</td><td class="num">{o["latency_ms"]:.1f} ms</td>'
-            f'<td class="num">{o["throughput"]:.1f} img/s</td><td>{compared}</td>'
+            f'<td class="num">{o["throughput"]:.1f} {bi("img/s", "张/秒")}</td><td>{compared}</td>'
             f'<td class="num">{ratio}</td></tr>'
         )
     return f"<table>{head}{''.join(rows)}</table>"
@@ -206,7 +267,7 @@ def paper_page(
     demo_spec: str | None,
 ) -> str:
     c = card
-    links = [f'<a href="https://arxiv.org/abs/{e(c.arxiv)}">arXiv {e(c.arxiv)}</a>']
+    links = [f'<a href="https://arxiv.org/abs/{e(c.arxiv)}" translate="no">arXiv {e(c.arxiv)}</a>']
     if c.code:
         links.append(f'<a href="{e(c.code)}">{bi("official code", "官方代码")}</a>')
     if c.weights_url:
@@ -216,8 +277,9 @@ def paper_page(
     remark = f" · [{bi(e(c.remark), e(rem_zh))}]" if c.remark else ""
     body = [
         f'<p class="meta"><a href="../index.html">{bi(e(c.section), e(sec_zh))}</a>{remark}</p>',
-        f"<h1>{e(c.title)}</h1>",
-        f'<p class="meta">{e(", ".join(c.authors))} · {e(c.venue)} · {" · ".join(links)}</p>',
+        f'<h1 translate="no">{e(c.title)}</h1>',
+        f'<p class="meta"><span translate="no">{e(", ".join(c.authors))} · {e(c.venue)}</span> · '
+        f"{' · '.join(links)}</p>",
         badges(row),
         f"<h2>{bi('The idea, in our words', '核心思路（我们的讲解）')}</h2>",
         f'<div class="summary"><div class="en" lang="en">{_paragraphs(c.summary_en)}</div>'
@@ -229,7 +291,11 @@ def paper_page(
             f"<figcaption>{bi(e(c.figure), e(c.figure_zh))}</figcaption></figure>"
         )
     body.append(f"<h2>{bi('Key ideas for a re-implementer', '复现要点')}</h2><ul>")
-    body += [f"<li>{e(k)}</li>" for k in c.key_ideas]
+    zh_ideas = c.key_ideas_zh or (None,) * len(c.key_ideas)
+    body += [
+        f"<li>{bi(e(k), e(z)) if z else e(k)}</li>"
+        for k, z in zip(c.key_ideas, zh_ideas, strict=True)
+    ]
     body.append("</ul>")
     body.append(f"<h2>{bi('Claims, and what we measured', '论文结论与我们的复现')}</h2>")
     body.append(_claims_table(c, result))
@@ -238,8 +304,9 @@ def paper_page(
         state = row["repro"].text if not row["repro"].done else ""
         body.append(
             f'<p class="meta">{bi("Reproduced with", "复现命令")} <code>{e(command)}</code>'
-            f" · {result['wall_seconds']:.0f} s · seeds {e(result['seeds'])} · commit "
-            f"{e(result['git_commit'][:10])}{' · ' + e(state) if state else ''} · "
+            f" · {result['wall_seconds']:.0f} s · {bi('seeds', '种子')} {e(result['seeds'])} · "
+            f"{bi('commit', '提交')} <code>{e(result['git_commit'][:10])}</code>"
+            f"{' · ' + bi(e(state), e(state_zh(state))) if state else ''} · "
             f'<a href="../judge.html">{bi("how we judge", "如何判定")}</a></p>'
         )
         checks = result.get("checks") or []
@@ -247,8 +314,8 @@ def paper_page(
             body.append(
                 f"<p>{bi('Checks of our model (not reproductions):', '对模型的检查（不算复现）：')}</p><ul>"
             )
-            body += [f"<li>{e(k['id'])}: {'ok' if k['ok'] else 'off'}, {e(k['how'])}</li>"
-                     for k in checks]  # fmt: skip
+            body += [f"<li><code>{e(k['id'])}</code>: {bi('ok' if k['ok'] else 'off', '符合' if k['ok'] else '不符')}, "
+                     f"{untranslated(k['how'], 'check')}</li>" for k in checks]  # fmt: skip
             body.append("</ul>")
     else:
         body.append(f"<p>{bi('No laptop-scale reproduction yet.', '尚无笔记本规模的复现。')}</p>")
@@ -264,9 +331,10 @@ def paper_page(
         )
         for b in c.baselines:
             body.append(
-                f"<tr><td>{e(b.name)}</td><td>{e(b.dataset)}</td><td>{e(b.metric)}</td>"
-                f'<td class="num">{b.value:g} {e(b.unit)}</td>'
-                f"<td>{e(b.source)}{'' if b.verified else UNVERIFIED}</td></tr>"
+                f'<tr><td translate="no">{e(b.name)}</td><td translate="no">{e(b.dataset)}</td>'
+                f'<td translate="no">{e(b.metric)}</td>'
+                f'<td class="num" translate="no">{b.value:g} {e(b.unit)}</td>'
+                f'<td><span translate="no">{e(b.source)}</span>{"" if b.verified else UNVERIFIED}</td></tr>'
             )
         body.append("</table>")
     body.append(f"<h2>{bi('Speed and size on our machine', '在我们机器上的速度与规模')}</h2>")
@@ -284,7 +352,7 @@ def paper_page(
         body.append("</ul>")
     if c.reading or c.reading_note:
         body.append(_reading_section(c))
-    body.append(f"<h2>BibTeX</h2><pre>{e(c.bibtex)}</pre>")
+    body.append(f"<h2>{bi('BibTeX', 'BibTeX 引用')}</h2><pre>{e(c.bibtex)}</pre>")
     return layout(c.title, "\n".join(body), "../")
 
 
@@ -303,7 +371,7 @@ def _reading_section(c: PaperCard) -> str:
             f'<li><span class="lang-tag" lang="{"zh-CN" if r.lang == "zh" else "en"}">'
             f"{bi(en, zh)}</span> "
             f'<a href="{e(r.url)}" target="_blank" rel="noopener noreferrer" '
-            f'hreflang="{e(r.lang)}">{e(r.title)}</a> '
+            f'hreflang="{e(r.lang)}" translate="no">{e(r.title)}</a> '
             f'<span class="meta">{bi(e(r.kind), e(_KIND_ZH.get(r.kind, r.kind)))}</span><br>'
             f"{bi(e(r.why), e(r.why_zh))}</li>"
         )
@@ -333,15 +401,22 @@ def judge_page() -> str:
 def demo_section(card: PaperCard, demo_spec: str | None) -> str:
     if demo_spec:
         d = card.demo
-        note = f'<p class="note">{e(card.browser_note)}</p>' if card.browser_note else ""
+        note = (f'<p class="note">{bi(e(card.browser_note), e(card.browser_note_zh))}</p>'
+                if card.browser_note else "")  # fmt: skip
         return (
             f'{note}<div class="demo" data-demo data-spec="{e(demo_spec)}">'
-            f'<p class="meta">{e(d.model)} with weights <code>{e(d.model)}.{e(d.weights)}</code>, '
-            f"run by onnxruntime-web (wasm) on this page; nothing leaves your machine.</p></div>"
+            f'<p class="meta"><code>{e(d.model)}</code> '
+            + bi("with weights", "，权重")
+            + f" <code>{e(d.model)}.{e(d.weights)}</code>"
+            + bi(
+                ", run by onnxruntime-web (wasm) on this page; nothing leaves your machine.",
+                "，由 onnxruntime-web（wasm）在本页运行；数据不会离开你的电脑。",
+            )
+            + "</p></div>"
         )
     models = [m.name for m in card.models]
     if card.browser_note:
-        why = e(card.browser_note)
+        why = bi(e(card.browser_note), e(card.browser_note_zh))
     elif models:
         why = bi("This paper has no browser demo yet.", "这篇论文还没有浏览器演示。")
     else:
@@ -356,7 +431,7 @@ def demo_section(card: PaperCard, demo_spec: str | None) -> str:
 
 def missing_card_page(entry: CatalogEntry) -> str:
     body = (
-        f'<p class="meta">{bi(e(entry.section), e(entry.section_zh))}</p><h1>{e(entry.title)}</h1>'
+        f'<p class="meta">{bi(e(entry.section), e(entry.section_zh))}</p><h1 translate="no">{e(entry.title)}</h1>'
         f'<p><a href="https://arxiv.org/abs/{e(entry.arxiv)}">arXiv {e(entry.arxiv)}</a></p>'
         f'<p class="note">{bi("Its card is not written yet.", "这篇论文的卡片还没有写。")}</p>'
     )
@@ -366,7 +441,7 @@ def missing_card_page(entry: CatalogEntry) -> str:
 def tasks_index(tasks: list[tuple[str, int]]) -> str:
     items = "".join(
         f'<li><a href="{e(t)}.html">{_task_title(t)}</a> '
-        f'<span class="meta">({n} charts)</span></li>'
+        f'<span class="meta">{bi(f"({n} charts)", f"（{n} 张图）")}</span></li>'
         for t, n in tasks
     )
     body = (
@@ -377,10 +452,12 @@ def tasks_index(tasks: list[tuple[str, int]]) -> str:
     return layout("Compare", body, "../")
 
 
-def task_page(task: str, charts: list[tuple[str, str]], table: str) -> str:
+def task_page(task: str, charts: list[tuple[str, tuple[str, str]]], table: str) -> str:
+    """A task's comparison page: each chart with its caption in both languages (en, zh)."""
     figs = "".join(
-        f'<figure class="chart"><img src="{e(src)}" alt="{e(cap)}"><figcaption>{e(cap)}</figcaption></figure>'
-        for src, cap in charts
+        f'<figure class="chart"><img src="{e(src)}" alt="{e(en)}">'
+        f"<figcaption>{bi(e(en), e(zh))}</figcaption></figure>"
+        for src, (en, zh) in charts
     )
     body = f"<h1>{_task_title(task)}</h1>{figs}{table}"
     return layout(TASKS[task].title if task in TASKS else task, body, "../")
