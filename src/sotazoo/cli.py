@@ -175,8 +175,9 @@ def _cmd_info(args) -> int:
     print(f"{c.section}  ·  code: {c.code}\n")
     print(f"{label['summary']}:\n{_wrap(c.summary_zh if zh else c.summary_en)}\n")
     print(f"{label['ideas']}:")
-    for idea in c.key_ideas:
-        print(textwrap.fill(idea, 96, initial_indent="  - ", subsequent_indent="    "))
+    for idea in c.key_ideas_zh if zh and c.key_ideas_zh else c.key_ideas:
+        lines = _wrap_cjk(idea, 92) if zh else textwrap.wrap(idea, 92)
+        print("\n".join(["  - " + lines[0]] + ["    " + x for x in lines[1:]]))
     print(f"\n{label['claims']}:")
     print(f"  {'variant':<26}{'dataset':<12}{'metric':<22}{'baseline -> method':<26}source")
     for cl in c.claims:
