@@ -5,6 +5,7 @@ import re
 import urllib.error
 import urllib.request
 from html.parser import HTMLParser
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -245,3 +246,15 @@ def test_the_chinese_pages_have_no_english_of_ours(built_site):
         '<main><h2><span class="zh">论文</span>Papers</h2><td translate="no">COCO</td></main>'
     )
     assert view.english == ["Papers"]
+
+
+def test_the_claims_table_has_our_column_only_with_a_result():
+    from sotazoo.cards import load_card
+    from sotazoo.site.pages import _claims_table
+
+    card = load_card("senet")
+    empty = _claims_table(card, None)
+    assert "laptop scale" not in empty and empty.count("<th>") == 5
+    result = json.loads((Path(__file__).parents[1] / "results" / "senet.json").read_text())
+    full = _claims_table(card, result)
+    assert "laptop scale" in full and full.count("<th>") == 6

@@ -1,7 +1,8 @@
 // Headless-Chromium driver for a served sotazoo site: the browser tests and `sotazoo site bench`.
 //
-// usage: node check.mjs NODE_MODULES BASE_URL [--pages a.html,b.html] [--demo PAGE]
-//                       [--samples N] [--click FX,FY] [--screenshot PATH] [--bench MODEL.onnx --shape 1,3,32,32
+// usage: node check.mjs NODE_MODULES BASE_URL [--pages a.html,b.html [--widths 1280,390]]
+//                       [--demo PAGE] [--samples N] [--click FX,FY] [--upload FILE
+//                       [--upload-click FX,FY]] [--screenshot PATH] [--bench MODEL.onnx --shape 1,3,32,32
 //                       --reps N]
 // Prints one JSON object: per page, console errors, page errors and requests to other hosts;
 // for --demo, what the widget computed for each bundled sample (input tensor and logits), and with
@@ -38,6 +39,19 @@ async function open(path) {
 for (const path of (opt.pages || '').split(',').filter(Boolean)) {
   const { page, seen } = await open(path);
   seen.title = await page.title();
+  if (opt.widths) { // per window width: how far the page scrolls sideways, and what sticks out
+    seen.overflow = {};
+    for (const w of opt.widths.split(',').map(Number)) {
+      await page.setViewportSize({ width: w, height: 900 });
+      seen.overflow[w] = await page.evaluate(() => {
+        const d = document.documentElement;
+        const wide = [...document.body.querySelectorAll('*')]
+          .filter((e) => e.getBoundingClientRect().right > d.clientWidth + 1)
+          .map((e) => `${e.tagName.toLowerCase()}.${e.className}`).slice(0, 5);
+        return { scroll: d.scrollWidth - d.clientWidth, wide };
+      });
+    }
+  }
   report.pages[path] = seen;
   await page.close();
 }
@@ -71,8 +85,33 @@ if (opt.demo) {
     }
     await page.evaluate(() => { document.querySelector('[data-demo]').dataset.state = 'ready'; });
   }
+  const finished = async () => {
+    await page.waitForFunction(() => {
+      const s = document.querySelector('[data-demo]').dataset.state;
+      return s === 'done' || s === 'error';
+    }, null, { timeout: 60000 });
+    const run = await page.evaluate(() => {
+      const root = document.querySelector('[data-demo]');
+      return { state: root.dataset.state, ...(root.result || {}),
+               shown: root.querySelector('.demo-status').textContent };
+    });
+    await page.evaluate(() => { document.querySelector('[data-demo]').dataset.state = 'ready'; });
+    return run;
+  };
+  const uploads = [];
+  if (opt.upload) { // a file of the reader's, through the file input; then a click on its thumbnail
+    await (await page.$('[data-demo] input[type="file"]')).setInputFiles(opt.upload);
+    uploads.push(await finished());
+    if (opt['upload-click']) {
+      const [fx, fy] = opt['upload-click'].split(',').map(Number);
+      const loc = await page.$('[data-demo] canvas.demo-locator');
+      const box = await loc.boundingBox();
+      await loc.click({ position: { x: fx * box.width, y: fy * box.height } });
+      uploads.push(await finished());
+    }
+  }
   if (opt.screenshot) await page.screenshot({ path: opt.screenshot, fullPage: true });
-  report.demo = { page: opt.demo, runs, ...seen };
+  report.demo = { page: opt.demo, runs, uploads, ...seen };
   await page.close();
 }
 

@@ -194,7 +194,10 @@ def _claims_table(card: PaperCard, result: dict | None) -> str:
     head = (
         f"<tr><th>{bi('variant', '变体')}</th><th>{bi('dataset', '数据集')}</th>"
         f"<th>{bi('metric', '指标')}</th><th>{bi('paper: baseline → method', '论文：基线 → 方法')}</th>"
-        f"<th>{bi('source', '出处')}</th><th>{bi('ours, at laptop scale', '我们在笔记本规模的复现')}</th></tr>"
+        f"<th>{bi('source', '出处')}</th>"
+        # the column of our results only where a result exists (an empty column reads as broken)
+        + (f"<th>{bi('ours, at laptop scale', '我们在笔记本规模的复现')}</th>" if ours else "")
+        + "</tr>"
     )
     rows = []
     for c in card.claims:
@@ -215,7 +218,8 @@ def _claims_table(card: PaperCard, result: dict | None) -> str:
             f'<tr><td translate="no">{e(c.variant)}</td><td translate="no">{e(c.dataset)} {e(c.split)}</td>'
             f'<td translate="no">{e(c.metric)}</td><td class="num" translate="no">{e(v)}</td>'
             f'<td><span translate="no">{e(c.source)}</span>{"" if c.verified else UNVERIFIED}</td>'
-            f"<td>{mine}</td></tr>"
+            + (f"<td>{mine}</td>" if ours else "")
+            + "</tr>"
         )
     return f"<table>{head}{''.join(rows)}</table>"
 
