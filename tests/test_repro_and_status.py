@@ -1,5 +1,6 @@
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -208,3 +209,37 @@ def test_readme_tables_are_up_to_date():
     readme = repo_root() / "README.md"
     text = readme.read_text(encoding="utf-8")
     assert render(text) == text, "README is stale: run `python -m sotazoo.readme`"
+
+
+def test_a_reproduction_is_current_after_its_demo_or_weights_change(tmp_path, monkeypatch):
+    """A result names the files its experiment is made of: retrained demo weights or a fixed
+    demo leave it current, a change to the model or the repro code does not; and no repro.py
+    reads what the fingerprint leaves out (the contract)."""
+    import ast
+    import shutil
+
+    from sotazoo.papers._contract import paper
+    from sotazoo.provenance import folder_fingerprint
+
+    src = paper("edsr").folder
+    copy = tmp_path / "edsr"
+    shutil.copytree(src, copy, ignore=shutil.ignore_patterns("__pycache__"))
+
+    def fp():
+        return folder_fingerprint(copy, leave_out=repro.NOT_IN_EXPERIMENT)
+
+    before = fp()
+    assert before == repro.experiment_fingerprint("edsr")
+    (copy / "weights.py").write_text((copy / "weights.py").read_text() + "\n# retrained\n")
+    (copy / "checkpoints" / "edsr_baseline_x2.sotazoo.safetensors").write_bytes(b"other")
+    (copy / "demo.py").write_text((copy / "demo.py").read_text() + "\n# fixed\n")
+    assert fp() == before
+    (copy / "model.py").write_text((copy / "model.py").read_text() + "\n# changed\n")
+    assert fp() != before
+    left_out = {n.removesuffix(".py") for n in repro.NOT_IN_EXPERIMENT}
+    for path in sorted(Path(src).parent.glob("*/repro.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                own = node.module.startswith(f"sotazoo.papers.{path.parent.name}.") or node.level
+                last = node.module.rsplit(".", 1)[-1]
+                assert not (own and last in left_out), (path, node.module)

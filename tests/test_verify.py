@@ -104,14 +104,13 @@ def test_the_oracle_check_records_each_oracles_figure():
 
 
 def _result(tmp_path, monkeypatch, paper_id: str, **fields) -> None:
-    from sotazoo.repro import SCHEMA_VERSION
-    from sotazoo.verify import paper_fingerprint
+    from sotazoo.repro import SCHEMA_VERSION, experiment_fingerprint
 
     claim = {"id": "c", "statement": "s", "paper_value": 1.0, "tested": "t", "rule": "r",
              "verdict": "reproduced", "measured": {"mean": 1.0, "std": 0.1, "per_seed": [1] * 3}}  # fmt: skip
     data = {"schema": SCHEMA_VERSION, "paper": paper_id, "mode": "full", "quick": False,
             "seeds": [0, 1, 2], "wall_seconds": 1.0, "command": f"sotazoo repro {paper_id}",
-            "git_commit": "x", "git_dirty": False, "fingerprint": paper_fingerprint(paper_id),
+            "git_commit": "x", "git_dirty": False, "fingerprint": experiment_fingerprint(paper_id),
             "versions": {}, "machine": {}, "claims": [claim, {**claim, "verdict": "partly"}]}  # fmt: skip
     (tmp_path / f"{paper_id}.json").write_text(json.dumps(data | fields))
     monkeypatch.setenv("SOTAZOO_RESULTS", str(tmp_path))

@@ -72,11 +72,15 @@ def card_evidence_bytes(data: bytes) -> bytes:
     return json.dumps(kept, sort_keys=True, ensure_ascii=False, default=str).encode("utf-8")
 
 
-def folder_fingerprint(folder: Path) -> str:
-    """A hash of every file under `folder` (caches excepted): what a record was made of. A
-    card.toml counts by its data, not its prose (`card_evidence_bytes`)."""
+def folder_fingerprint(folder: Path, *, leave_out: tuple[str, ...] = ()) -> str:
+    """A hash of every file under `folder` (caches excepted, and the files or folders named in
+    `leave_out`, at its top): what a record was made of. A card.toml counts by its data, not its
+    prose (`card_evidence_bytes`)."""
     h = hashlib.sha256()
     for f in sorted(folder.rglob("*")):
+        rel = f.relative_to(folder).parts
+        if rel[0] in leave_out:
+            continue
         if f.is_file() and "__pycache__" not in f.parts:
             h.update(f"{f.relative_to(folder).as_posix()}\n".encode())
             data = f.read_bytes()

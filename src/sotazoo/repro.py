@@ -21,7 +21,7 @@ or long run writes into `results/` only from a clean checkout (`check_clean`):
       "wall_seconds": 412.7,
       "command": "sotazoo repro senet",  # what to run to make this file again
       "git_commit": "3f2c…", "git_dirty": false,
-      "fingerprint": "…",               # of the paper's folder: a later change makes it stale
+      "fingerprint": "…",               # of the experiment's files: a later change makes it stale
       "versions": {"sotazoo": …, "torch": …, "torchvision": …, "numpy": …, "python": …},
       "machine": {"cpu": "…", "cores": 2, "threads": 2, "torch": "…", "python": "…", …},
       "config": {…},                    # the experiment's config dataclass
@@ -368,16 +368,31 @@ class DirtyTreeError(SotazooError):
     """A committed result would not say which code made it."""
 
 
+# What a laptop reproduction never reads (the contract: repro.py imports none of them): the
+# paper's packaged and official weights, its demo, converters, references and card figure.
+# Retraining the demo weights or fixing the demo leaves the reproduction current.
+NOT_IN_EXPERIMENT = ("weights.py", "checkpoints", "demo.py", "convert.py", "reference.py",
+                     "figure.py")  # fmt: skip
+
+
+def experiment_fingerprint(paper_id: str) -> str:
+    """A hash of the files of the paper's folder a reproduction is made of (the card's data,
+    the model, method, training and repro code; not `NOT_IN_EXPERIMENT`)."""
+    from sotazoo.papers._contract import paper
+    from sotazoo.provenance import folder_fingerprint
+
+    return folder_fingerprint(paper(paper_id).folder, leave_out=NOT_IN_EXPERIMENT)
+
+
 def _provenance(paper_id: str, command: str) -> dict:
     from sotazoo.provenance import versions
-    from sotazoo.verify import paper_fingerprint
 
     commit, dirty = git_commit()
     return {
         "command": command,
         "git_commit": commit,
         "git_dirty": dirty,
-        "fingerprint": paper_fingerprint(paper_id),
+        "fingerprint": experiment_fingerprint(paper_id),
         "versions": versions(),
         "machine": machine(),
     }
@@ -523,10 +538,9 @@ def validate_result(data: dict) -> list[str]:
 
 
 def is_stale(data: dict) -> bool:
-    """Whether the paper's files changed after the result was made (its fingerprint differs)."""
-    from sotazoo.verify import paper_fingerprint
-
-    return data.get("fingerprint") != paper_fingerprint(data["paper"])
+    """Whether the files the experiment is made of changed after the result was made (its
+    fingerprint differs: `experiment_fingerprint`)."""
+    return data.get("fingerprint") != experiment_fingerprint(data["paper"])
 
 
 def full_result_paths(out_dir: Path | None = None) -> list[Path]:

@@ -48,7 +48,10 @@ the core never imports it. The evidence (`sotazoo verify` records, `sotazoo repr
 the folder by a hash of its files (`verify.paper_fingerprint`) and turns stale when one changes;
 the card counts by its data (models, claims, demo, ...), not its prose (summaries, key ideas,
 deviations, reading list: `provenance.CARD_PROSE_KEYS`), so a translation, a fixed typo or a new
-link leaves the evidence current. `check_paper(id)` lists where a folder breaks the contract; a
+link leaves the evidence current. A reproduction's result names only the files its experiment is
+made of (`repro.experiment_fingerprint`): `repro.py` never imports the folder's `weights`,
+`demo`, `convert`, `reference` or `figure` modules, so retrained demo weights or a fixed demo
+leave it current (a test reads every repro.py's imports). `check_paper(id)` lists where a folder breaks the contract; a
 registry-wide test runs it on every paper, and on a paper made from the template.
 """
 
