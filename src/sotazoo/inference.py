@@ -110,17 +110,33 @@ def _square_geometry(shape: tuple[int, int, int], size: int) -> tuple[int, int, 
     return (h - side) // 2, (w - side) // 2, side / size
 
 
+def _iou(a: list[float], b: list[float]) -> float:
+    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h
+    return w * h / union if union > 0 else 0.0
+
+
 def _draw_boxes(image: np.ndarray, dets: list[dict], path: Path) -> None:
+    """The boxes on the image; boxes that coincide (IoU >= 0.9: one object scored for two
+    classes by their independent sigmoids) are drawn once, with both classes on the tag."""
     from PIL import Image, ImageDraw
 
     rgb = np.clip(np.rint(image.transpose(1, 2, 0) * 255), 0, 255).astype(np.uint8)
     im = Image.fromarray(rgb, "RGB")
     draw = ImageDraw.Draw(im)
     width = max(2, round(min(im.size) / 200))
-    for d in dets:
-        x0, y0, x1, y1 = d["box"]
+    groups: list[list[dict]] = []
+    for d in sorted(dets, key=lambda d: -d["score"]):
+        g = next((g for g in groups if _iou(g[0]["box"], d["box"]) >= 0.9), None)
+        if g is None:
+            groups.append([d])
+        else:
+            g.append(d)
+    for g in groups:
+        x0, y0, x1, y1 = g[0]["box"]
         draw.rectangle((x0, y0, x1, y1), outline=(255, 40, 40), width=width)
-        text = f"{d['label']} {d['score']:.2f}"
+        text = " / ".join(f"{d['label']} {d['score']:.2f}" for d in g)
         tx, ty = x0 + width, max(0, y0 - 12 - width)
         bbox = draw.textbbox((tx, ty), text)
         draw.rectangle(bbox, fill=(255, 255, 255))  # dark text on white: readable on any box

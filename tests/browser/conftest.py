@@ -127,6 +127,8 @@ def check_detect_demo(built_site, site_url, browser_driver):
                                            ref["scores"][shown].numpy(), atol=1e-4, rtol=0)  # fmt: skip
                 assert [d["label"] for d in drawn] == ref["labels"][shown].tolist(), name
             n = len(drawn)
+            # coinciding boxes of two classes share one tag: every drawn box is in one group
+            assert sum(run["groups"]) == n and all(k >= 1 for k in run["groups"])
             assert run["shown"].startswith(f"{name}: {n} {'box' if n == 1 else 'boxes'} (")
             assert f"{name}：{n} 个框" in run["shown"]  # the Chinese line beside it
             drawn_all.append({"name": name, "boxes": drawn})

@@ -35,13 +35,29 @@ export default function mount(root, spec, base) {
       ctx.textBaseline = 'top';
       // one colour per class; the label is dark text on a white tag, readable on any box
       const colours = ['#e6194b', '#3cb44b', '#4363d8', '#f58231', '#911eb4', '#008080'];
+      // Both papers score each class with its own sigmoid, so one box can carry two classes (NMS
+      // runs per class, as in the papers): boxes that coincide (IoU >= 0.9) are drawn once,
+      // with every class on one tag, the best first.
+      const box = (i) => Array.from(boxes.data.slice(4 * i, 4 * i + 4));
+      const iou = (a, b) => {
+        const w = Math.max(0, Math.min(a[2], b[2]) - Math.max(a[0], b[0]));
+        const h = Math.max(0, Math.min(a[3], b[3]) - Math.max(a[1], b[1]));
+        const area = (r) => (r[2] - r[0]) * (r[3] - r[1]);
+        return (w * h) / (area(a) + area(b) - w * h || 1);
+      };
+      const groups = [];
+      for (const i of [...keep].sort((a, b) => scores.data[b] - scores.data[a])) {
+        const g = groups.find((m) => iou(box(m[0]), box(i)) >= 0.9);
+        if (g) g.push(i); else groups.push([i]);
+      }
       const tags = [];
-      for (const i of keep) {
-        const [x0, y0, x1, y1] = Array.from(boxes.data.slice(4 * i, 4 * i + 4), (v) => v * k);
-        const c = Number(labels.data[i]);
+      for (const g of groups) {
+        const [x0, y0, x1, y1] = box(g[0]).map((v) => v * k);
+        const c = Number(labels.data[g[0]]);
         ctx.strokeStyle = colours[c % colours.length];
         ctx.strokeRect(x0, y0, x1 - x0, y1 - y0);
-        tags.push([x0, y0, c, `${spec.labels[c] ?? c} ${scores.data[i].toFixed(2)}`]);
+        tags.push([x0, y0, c, g.map((i) => `${spec.labels[Number(labels.data[i])] ?? labels.data[i]} ` +
+          `${scores.data[i].toFixed(2)}`).join(' / ')]);
       }
       const placed = [];
       for (const [x0, y0, c, text] of tags) { // above the box, moved down past tags drawn before
@@ -72,7 +88,7 @@ export default function mount(root, spec, base) {
       const n = keep.length;
       return { text: [`${name}: ${n} ${n === 1 ? 'box' : 'boxes'} (${r.ms.toFixed(1)} ms)`,
                       `${name}：${n} 个框（${r.ms.toFixed(1)} ms）`],
-               result: { ...summary(r), drawn } };
+               result: { ...summary(r), drawn, groups: groups.map((g) => g.length) } };
     });
   }
 }
