@@ -99,3 +99,19 @@ def test_what_a_first_time_user_gets_wrong(tmp_path, capsys):
     assert main(["predict", "seresnet_mini", str(src), "--out", str(tmp_path / "o")]) == 0
     assert "wrote" in capsys.readouterr().err
     assert (tmp_path / "o" / "predictions.json").is_file()
+
+
+def test_tiles_with_context_give_the_whole_image_pass():
+    """EDSR baseline's receptive radius (37 px of input: 37 3x3 convs before the upsampler) is
+    within the 48 px margin, so tiled and whole passes agree up to float32 summation order."""
+    from sotazoo.inference import tiled
+
+    model = sotazoo.create_model("edsr_baseline_x2", weights="sotazoo").eval()
+    x = torch.rand(1, 3, 90, 130, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        whole, parts = model(x), tiled(model, x, tile=40, margin=48)
+        cut = tiled(model, x, tile=40, margin=4)  # too little context: the seams show
+    assert parts.shape == whole.shape == (1, 3, 180, 260)
+    # outputs are O(1); 1e-4 is a few hundred float32 ulps of summation-order difference
+    assert (parts - whole).abs().max() <= 1e-4
+    assert (cut - whole).abs().max() > 1e-3
