@@ -13,7 +13,7 @@ from sotazoo.bench import count_gmacs, count_params
 from sotazoo.cards import load_card
 from sotazoo.errors import InputError, WeightsError
 from sotazoo.papers.nasnet.convert import convert_state_dict, detect_layout
-from sotazoo.papers.nasnet.model import SameConv2d, SamePool, ScheduledDropPath, same_pads
+from sotazoo.papers.nasnet.layers import SameConv2d, SamePool, ScheduledDropPath, same_pads
 
 from .oracle import within
 
