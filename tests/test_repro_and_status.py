@@ -104,7 +104,7 @@ def test_long_run_smoke_writes_the_common_schema(paper_id, tmp_path):
 
 # Full results made before the verdict rule and not rerun yet (each run is 5 to 13 minutes of both
 # cores): listed, so the test fails the day one is rerun and not taken off this list.
-PENDING_REPRO = {"yolov3"}
+PENDING_REPRO: set[str] = set()
 COMMITTED = [
     pytest.param(p, marks=pytest.mark.xfail(strict=True, reason=f"rerun: sotazoo repro {p.stem}"))
     if p.stem in PENDING_REPRO
