@@ -17,3 +17,18 @@ def within(diff: float, bound: float, what: str = "") -> None:
         with open(path, "a", encoding="utf-8") as f:
             f.write(json.dumps(row) + "\n")
     assert diff <= bound, f"{what or 'oracle'}: differs by {diff:.3g}, above its bound {bound:.3g}"
+
+
+def randomise_bn(model, seed: int = 1):
+    """Give BN non-trivial statistics and affine terms (a reference built with random init has
+    mean 0, var 1, weight 1, bias 0), so that a wrong key mapping cannot hide; eval mode."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.normal_(0, 0.1, generator=g)
+            m.running_var.uniform_(0.5, 2.0, generator=g)
+            m.weight.data.uniform_(0.5, 1.5, generator=g)
+            m.bias.data.normal_(0, 0.1, generator=g)
+    return model.eval()

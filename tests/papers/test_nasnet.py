@@ -15,7 +15,7 @@ from sotazoo.errors import InputError, WeightsError
 from sotazoo.papers.nasnet.convert import convert_state_dict, detect_layout
 from sotazoo.papers.nasnet.layers import SameConv2d, SamePool, ScheduledDropPath, same_pads
 
-from .oracle import within
+from .oracle import randomise_bn, within
 
 CARD = load_card("nasnet")
 VARIANTS = [m for m in CARD.models if not m.laptop]
@@ -161,25 +161,13 @@ def test_meta_count_equals_a_real_forward():
 # ---------------------------------------------------------------------- the timm oracle
 
 
-def _randomise_bn(model: torch.nn.Module) -> torch.nn.Module:
-    """Give BN non-trivial statistics so that a wrong key mapping cannot hide."""
-    g = torch.Generator().manual_seed(1)
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.normal_(0, 0.1, generator=g)
-            m.running_var.uniform_(0.5, 2.0, generator=g)
-            m.weight.data.uniform_(0.5, 1.5, generator=g)
-            m.bias.data.normal_(0, 0.1, generator=g)
-    return model.eval()
-
-
 @pytest.mark.slow
 def test_oracle_timm_nasnetalarge():
     """timm's nasnetalarge (random weights, eval) loads into ours through the converter, and the
     logits on a random 331x331 image agree. Ours is built with count_pool_padding=True, the one
     place where timm's port departs from TF (its stride-2 average pools count the padding)."""
     timm = pytest.importorskip("timm")
-    theirs = _randomise_bn(timm.create_model("nasnetalarge", pretrained=False))
+    theirs = randomise_bn(timm.create_model("nasnetalarge", pretrained=False))
     sd, overrides, layout = convert_state_dict(theirs.state_dict())
     assert layout == "timm" and overrides == {"num_classes": 1000}
     model = sotazoo.create_model("nasnet_a_large", count_pool_padding=True, **overrides)

@@ -11,23 +11,11 @@ from sotazoo.errors import InputError, WeightsError
 from sotazoo.nn import SqueezeExcite
 from sotazoo.papers.senet.convert import convert_state_dict, detect_layout
 
-from .oracle import within
+from .oracle import randomise_bn, within
 
 timm = pytest.importorskip("timm")
 CARD = load_card("senet")
 VARIANTS = [m for m in CARD.models if not m.laptop]
-
-
-def _randomise_bn(model: torch.nn.Module) -> torch.nn.Module:
-    """Give BN non-trivial statistics so that a wrong key mapping cannot hide."""
-    g = torch.Generator().manual_seed(1)
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.normal_(0, 0.1, generator=g)
-            m.running_var.uniform_(0.5, 2.0, generator=g)
-            m.weight.data.uniform_(0.5, 1.5, generator=g)
-            m.bias.data.normal_(0, 0.1, generator=g)
-    return model.eval()
 
 
 @pytest.mark.parametrize("entry", VARIANTS, ids=lambda e: e.name)
@@ -64,7 +52,7 @@ ORACLES = [(e.name, e.reference.split(":")[1]) for e in VARIANTS]
 @pytest.mark.parametrize(("ours", "ref"), ORACLES, ids=[o for o, _ in ORACLES])
 def test_oracle_timm_legacy(ours, ref):
     """timm's legacy_* (the PyTorch port of the Caffe release) loads into ours; outputs agree."""
-    theirs = _randomise_bn(timm.create_model(ref))
+    theirs = randomise_bn(timm.create_model(ref))
     sd, overrides, layout = convert_state_dict(theirs.state_dict())
     assert layout == "sotazoo" and overrides == {"num_classes": 1000}
     model = sotazoo.create_model(ours)
@@ -84,7 +72,7 @@ def test_oracle_timm_legacy(ours, ref):
 def test_oracle_timm_resnet_layout(ref, tmp_path):
     """timm's ResNet-family SE models (other keys, padded pool, strides on the 3x3) load through
     the converter with the overrides it derives, and compute what timm computes."""
-    theirs = _randomise_bn(timm.create_model(ref, num_classes=7))
+    theirs = randomise_bn(timm.create_model(ref, num_classes=7))
     path = tmp_path / f"{ref}.pth"
     torch.save(theirs.state_dict(), path)
     ours_name = {"senet154": "senet154"}.get(ref, ref)
@@ -99,7 +87,7 @@ def test_oracle_timm_resnet_layout(ref, tmp_path):
 def _cadene_layout_file(tmp_path, fmt="pth"):
     """A synthetic checkpoint in the layout of `se_resnet50-ce0d4300.pth` (pretrainedmodels):
     the keys and shapes of timm's legacy_seresnet50, random values, 1000 classes."""
-    sd = _randomise_bn(timm.create_model("legacy_seresnet50")).state_dict()
+    sd = randomise_bn(timm.create_model("legacy_seresnet50")).state_dict()
     sd = {k: v for k, v in sd.items() if not k.endswith("num_batches_tracked")}  # as in the file
     assert "layer0.conv1.weight" in sd and "layer1.0.se_module.fc1.weight" in sd
     path = tmp_path / f"se_resnet50-synthetic.{fmt}"
@@ -221,7 +209,7 @@ def test_export_seresnet50_full_size(tmp_path):
     from sotazoo.export import export_onnx
 
     r = export_onnx(
-        _randomise_bn(sotazoo.create_model("seresnet50")), (3, 224, 224), tmp_path / "m.onnx"
+        randomise_bn(sotazoo.create_model("seresnet50")), (3, 224, 224), tmp_path / "m.onnx"
     )
     assert r.max_rel_diff <= 1e-4  # of max(1, max |output|), sotazoo.export's rule
 
