@@ -181,7 +181,6 @@ def test_saved_files_are_byte_stable(tmp_path):
 PENDING_RETRAIN = {
     "edsr_baseline_x2": "sotazoo train edsr_baseline_x2 --seed 0 (7 minutes), then x4 from it",
     "edsr_baseline_x4": "sotazoo train edsr_baseline_x4 --seed 0 (15 minutes, from the x2)",
-    "rn_mini": "sotazoo train rn_mini --seed 0 (29 minutes)",
 }
 _LOGS = [
     pytest.param(p, marks=pytest.mark.xfail(strict=True, reason=f"retrain: {PENDING_RETRAIN[n]}"))

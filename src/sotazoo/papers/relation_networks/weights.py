@@ -42,8 +42,8 @@ WEIGHTS = (
     ),
 )
 
-# Ours: `sotazoo train rn_mini --seed 0`, run on CPU (29 min); the log beside the file records the
-# command, commit, machine, recipe and the held-out learning curve.
+# Ours: `sotazoo train rn_mini --seed 0`, run on CPU (29 minutes alone on 2 cores); the log beside
+# the file records the command, commit, machine, recipe, wall time and held-out learning curve.
 WEIGHTS += (
     trained_here(
         "relation_networks",
