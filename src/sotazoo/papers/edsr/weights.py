@@ -79,11 +79,11 @@ def _ours(model: str, sha256: str, num_params: int, metrics: dict[str, float]) -
 WEIGHTS += (
     _ours(
         "edsr_baseline_x2",
-        "1f4d0326f4895ec0c4eb81add1417007a87ca6c2bf72744222f4d8033a3d741a",
+        "38367f6796f45dbc88b3e11db737e6e5ca755524f669fdac8b8c36d302603b32",
         1_369_859,
         {
-            "heldout_psnr_y": 33.782,
-            "heldout_ssim_y": 0.9359,
+            "heldout_psnr_y": 33.786,
+            "heldout_ssim_y": 0.9361,
             "bicubic_psnr_y": 32.517,
             "bicubic_ssim_y": 0.9158,
         },
