@@ -179,7 +179,6 @@ def test_saved_files_are_byte_stable(tmp_path):
 # Logs written from a dirty tree that are not retrained yet (each takes 15 to 30 minutes of both
 # cores): listed, so the test fails the day one is retrained and not taken off this list.
 PENDING_RETRAIN = {
-    "edsr_baseline_x2": "sotazoo train edsr_baseline_x2 --seed 0 (7 minutes), then x4 from it",
     "edsr_baseline_x4": "sotazoo train edsr_baseline_x4 --seed 0 (15 minutes, from the x2)",
 }
 _LOGS = [
