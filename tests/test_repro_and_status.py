@@ -164,9 +164,7 @@ def test_committed_long_runs_have_the_schema_and_a_clean_commit(path):
 
 # Benchmarks saved before `sotazoo bench --save` recorded its command (and refused a dirty tree),
 # not rerun yet: listed, so that the test fails the day one is rerun and not taken off this list.
-PENDING_BENCH = {"ddbpn_x4", "edsr_baseline_x2", "edsr_baseline_x4", "progan_1024",
-                 "retinanet_resnet50_fpn", "rn_sort_of_clevr", "sagan_128", "seresnet50",
-                 "yolov3_416"}  # fmt: skip
+PENDING_BENCH: set[str] = set()
 BENCH = [
     pytest.param(p, marks=pytest.mark.xfail(strict=True, reason="rerun: sotazoo bench --save"))
     if p.stem in PENDING_BENCH
