@@ -343,9 +343,9 @@ def _cmd_sample(args) -> int:
     from sotazoo.sample import parse_seeds, sample_grid
 
     weights = None if args.weights.lower() == "none" else args.weights
-    _say_weights(args.model, weights, "the grid shows what an untrained generator draws")
     r = sample_grid(args.model, args.out, weights=weights, seeds=parse_seeds(args.seeds),
                     label=args.label, nrow=args.nrow)  # fmt: skip
+    _say_weights(args.model, weights, "the grid shows what an untrained generator draws")
     labels = "" if r["labels"] is None else f", labels {r['labels'][:10]}..."
     print(f"wrote {r['path']}: {len(r['seeds'])} samples of {args.model} "
           f"({'x'.join(map(str, r['image_shape']))}), weights {weights}{labels}")  # fmt: skip

@@ -29,7 +29,8 @@ def _suggest(name: str, choices: list[str], what: str) -> UnknownNameError:
     hint = f"; did you mean {', '.join(close)}?" if close else ""
     if len(choices) <= 12:  # few enough to name them all
         return UnknownNameError(
-            f"unknown {what} {name!r}{hint} (the {what}s: {', '.join(choices)})"
+            f"unknown {what} {name!r}{hint} (the {what if what.endswith('s') else what + 's'}: "
+            f"{', '.join(choices)})"
         )
     listing = {"model": "sotazoo list --models", "weights": "sotazoo list --weights"}
     shows = f"`{listing.get(what, 'sotazoo list')}` shows them all"

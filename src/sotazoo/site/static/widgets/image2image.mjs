@@ -89,8 +89,9 @@ export default function mount(root, spec, base) {
   }
   function run(source, name) {
     return infer(name, async () => {
-      const img = await decodeImage(source);
-      if (img.width <= t.size || img.height <= t.size) { // small: the usual pre-processing
+      // a bundled sample (a URL) is the model's input, pre-processed as Python does
+      const img = typeof source === 'string' ? null : await decodeImage(source);
+      if (!img || img.width <= t.size || img.height <= t.size) { // small: the usual pre-processing
         photo = null;
         locator.hidden = true;
         return preprocess(source, t);
