@@ -90,10 +90,10 @@ WEIGHTS += (
     ),
     _ours(
         "edsr_baseline_x4",
-        "423c127761f8b5117e49867c68d76cb2efce7d695db2fb1dd27426bf98310f6c",
+        "fb7683aa370012a7f8fbaddc64701d06f710f847461e5042651a9d494f6814c4",
         1_517_571,
         {
-            "heldout_psnr_y": 29.508,
+            "heldout_psnr_y": 29.512,
             "heldout_ssim_y": 0.8311,
             "bicubic_psnr_y": 28.534,
             "bicubic_ssim_y": 0.8046,
