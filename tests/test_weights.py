@@ -178,9 +178,7 @@ def test_saved_files_are_byte_stable(tmp_path):
 
 # Logs written from a dirty tree that are not retrained yet (each takes 15 to 30 minutes of both
 # cores): listed, so the test fails the day one is retrained and not taken off this list.
-PENDING_RETRAIN = {
-    "edsr_baseline_x4": "sotazoo train edsr_baseline_x4 --seed 0 (15 minutes, from the x2)",
-}
+PENDING_RETRAIN: dict[str, str] = {}
 _LOGS = [
     pytest.param(p, marks=pytest.mark.xfail(strict=True, reason=f"retrain: {PENDING_RETRAIN[n]}"))
     if (n := p.name.split(".")[0]) in PENDING_RETRAIN
