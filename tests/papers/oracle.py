@@ -19,9 +19,10 @@ def within(diff: float, bound: float, what: str = "") -> None:
     assert diff <= bound, f"{what or 'oracle'}: differs by {diff:.3g}, above its bound {bound:.3g}"
 
 
-def randomise_bn(model, seed: int = 1):
+def randomise_bn(model, seed: int = 1, *, conv_bias: bool = False):
     """Give BN non-trivial statistics and affine terms (a reference built with random init has
-    mean 0, var 1, weight 1, bias 0), so that a wrong key mapping cannot hide; eval mode."""
+    mean 0, var 1, weight 1, bias 0), and with `conv_bias` the convolutions' biases too, so that
+    a wrong key mapping cannot hide; eval mode."""
     import torch
 
     g = torch.Generator().manual_seed(seed)
@@ -30,5 +31,7 @@ def randomise_bn(model, seed: int = 1):
             m.running_mean.normal_(0, 0.1, generator=g)
             m.running_var.uniform_(0.5, 2.0, generator=g)
             m.weight.data.uniform_(0.5, 1.5, generator=g)
+            m.bias.data.normal_(0, 0.1, generator=g)
+        elif conv_bias and isinstance(m, torch.nn.Conv2d) and m.bias is not None:
             m.bias.data.normal_(0, 0.1, generator=g)
     return model.eval()

@@ -37,7 +37,7 @@ from sotazoo.papers.yolov3.method import (
 from sotazoo.papers.yolov3.model import ANCHORS, MASKS, Residual, yolov3_mini, yolov3_tiny
 from sotazoo.papers.yolov3.reference import OPENCV_BN_EPS, OpenCVDarknet, darknet_cfg
 
-from .oracle import within
+from .oracle import randomise_bn, within
 
 FIXTURES = Path(__file__).parent / "fixtures"
 # The official cfg files, verbatim (pjreddie/darknet at f86901f, cfg/yolov3.cfg and
@@ -174,18 +174,9 @@ def test_gmacs_darknet53_vs_table_2():
 # ---------------------------------------------------------------- darknet .weights files
 
 
-def _randomise(model: torch.nn.Module, seed: int = 1) -> torch.nn.Module:
+def _randomise(model: torch.nn.Module) -> torch.nn.Module:
     """Non-trivial BN statistics and biases, so that a wrong layout cannot hide."""
-    g = torch.Generator().manual_seed(seed)
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.normal_(0, 0.1, generator=g)
-            m.running_var.uniform_(0.5, 2.0, generator=g)
-            m.weight.data.uniform_(0.5, 1.5, generator=g)
-            m.bias.data.normal_(0, 0.1, generator=g)
-        elif isinstance(m, torch.nn.Conv2d) and m.bias is not None:
-            m.bias.data.normal_(0, 0.1, generator=g)
-    return model.eval()
+    return randomise_bn(model, conv_bias=True)
 
 
 def _equal_state(a: torch.nn.Module, b: torch.nn.Module) -> bool:
