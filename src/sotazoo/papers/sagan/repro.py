@@ -212,13 +212,16 @@ def _stability_claim(per_arm: dict, cfg: ReproConfig, seeds: list[int]):
 def _draw(per_arm: dict, path: Path) -> None:
     """Left: late FID per arm (a dot per seed, the mean as a bar). Right: FID against steps."""
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     colours = {"sagan": "#d62728", "no_attention": "#1f77b4", "sn_d_only": "#2ca02c",
                "equal_lr": "#9467bd"}  # fmt: skip
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(9.0, 3.4))
+    short = {"sagan": "SAGAN", "no_attention": "no attention", "sn_d_only": "SN on D only",
+             "equal_lr": "equal rates"}  # fmt: skip
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(9.0, 3.6))
     for i, (arm, v) in enumerate(per_arm.items()):
         vals = [min(x, 200.0) for x in v["late_fid"]]
         ax.bar(i, statistics.fmean(vals), color=colours[arm], alpha=0.5, width=0.6)
@@ -228,14 +231,16 @@ def _draw(per_arm: dict, path: Path) -> None:
                 steps, fids = zip(*curve, strict=True)
                 ax2.plot(steps, fids, color=colours[arm], alpha=0.8, lw=1,
                          label=v["label"] if j == 0 else None)  # fmt: skip
-    ax.set_xticks(range(len(per_arm)), [v["label"] for v in per_arm.values()], rotation=15,
-                  fontsize=7, ha="right")  # fmt: skip
-    ax.set_ylabel("proxy FID vs held-out digits (lower is better)")
+    ax.set_xticks(range(len(per_arm)), [short.get(a, a) for a in per_arm], fontsize=8)
+    ax.set_ylabel("proxy FID (lower is better)")
     ax.set_title("late FID (mean of the last third)", fontsize=9)
     ax.grid(alpha=0.3, axis="y")
     ax2.set_xlabel("training step")
     ax2.set_ylabel("proxy FID")
     ax2.set_yscale("log")
+    ax2.yaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 1.5, 2.0, 3.0, 5.0)))
+    ax2.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+    ax2.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax2.set_title("FID during training (one line per seed)", fontsize=9)
     ax2.grid(alpha=0.3)
     ax2.legend(fontsize=7)
