@@ -115,3 +115,105 @@ def test_tiles_with_context_give_the_whole_image_pass():
     # outputs are O(1); 1e-4 is a few hundred float32 ulps of summation-order difference
     assert (parts - whole).abs().max() <= 1e-4
     assert (cut - whole).abs().max() > 1e-3
+
+
+def test_full_size_geometry_maps_the_input_back_onto_the_file():
+    """Darknet's letterbox and torchvision's min/max resize, checked on a flat image: the content
+    lands where the returned map says, the rest is the fill."""
+    from sotazoo.transforms import letterbox, resize_min_max
+
+    image = np.full((3, 30, 60), 0.25, dtype=np.float32)
+    canvas, (sx, sy, px, py) = letterbox(image, 64, 0.5)
+    assert (sx, sy, px, py) == (64 / 60, 32 / 30, 0.0, 16.0)
+    assert np.all(canvas[:, 16:48] == 0.25) and np.all(canvas[:, :16] == 0.5)
+    assert np.all(canvas[:, 48:] == 0.5)
+    # the canvas corners of the content are the file's corners
+    assert ((0 - px) / sx, (16 - py) / sy, (64 - px) / sx, (48 - py) / sy) == (0, 0, 60, 30)
+    resized, (sx, sy) = resize_min_max(image, 40, 70)  # 40/30 would make the long side 80 > 70
+    assert resized.shape == (3, 35, 70) and (sx, sy) == (70 / 60, 35 / 30)
+
+
+def test_full_size_yolov3_letterboxes_as_the_paper_code_does(tmp_path):
+    """yolov3_tiny (the official weights' transforms: letterbox to 416 on grey 0.5) from a
+    checkpoint file, against the paper module's own `letterbox`/`unletterbox` around the
+    detector: the same boxes, scores and labels."""
+    from sotazoo.papers.yolov3.method import detector, letterbox, unletterbox
+
+    torch.manual_seed(0)
+    model = sotazoo.create_model("yolov3_tiny").eval()
+    torch.save(model.state_dict(), tmp_path / "tiny.pth")
+    image = np.random.default_rng(1).random((3, 90, 150)).astype(np.float32)
+    src = save_png(image, tmp_path / "in.png")
+    out = sotazoo.predict("yolov3_tiny", [src], weights=tmp_path / "tiny.pth", out=tmp_path,
+                          threshold=0.5, progress=False)  # fmt: skip
+    dets = out["results"][0]["detections"]
+    x, info = letterbox(torch.from_numpy(load_image(src)), 416)
+    det = detector(model, size=416)
+    with torch.inference_mode():
+        ref = det.postprocess(model(x[None]), score_thresh=0.5)[0]
+    boxes = unletterbox(ref["boxes"], info)
+    boxes = torch.stack([boxes[:, 0].clamp(0, 150), boxes[:, 1].clamp(0, 90),
+                         boxes[:, 2].clamp(0, 150), boxes[:, 3].clamp(0, 90)], 1)  # fmt: skip
+    assert dets and len(dets) == len(boxes), "seed 0's random tiny YOLO scores some boxes > 0.5"
+    # JSON rounds boxes to 0.1 px and scores to 1e-4
+    assert np.allclose([d["box"] for d in dets], boxes.numpy(), atol=0.051)
+    assert np.allclose([d["score"] for d in dets], ref["scores"].numpy(), atol=5.1e-5)
+    names = [n for n in _coco_categories() if n not in ("__background__", "N/A")]
+    assert [d["label"] for d in dets] == [names[i] for i in ref["labels"].tolist()]
+
+
+def _coco_categories():
+    from torchvision.models.detection import RetinaNet_ResNet50_FPN_Weights
+
+    return RetinaNet_ResNet50_FPN_Weights.COCO_V1.meta["categories"]
+
+
+def test_full_size_retinanet_gives_torchvisions_detections(tmp_path, monkeypatch):
+    """torchvision's RetinaNet (random weights, the classifier's prior bias zeroed so that boxes
+    score ~0.5-0.75) as the oracle: its own resize, normalisation and box mapping against ours,
+    from its checkpoint file. The transforms' sizes are shrunk to 256 for speed; a 200 px square
+    then needs no padding in either, so the inputs are the same pixels."""
+    from torchvision.models.detection import retinanet_resnet50_fpn
+
+    import sotazoo.inference as inference
+
+    torch.manual_seed(0)
+    tv = retinanet_resnet50_fpn(weights=None, weights_backbone=None, min_size=256, max_size=256,
+                                score_thresh=0.3).eval()  # fmt: skip
+    with torch.no_grad():
+        tv.head.classification_head.cls_logits.bias.zero_()
+    torch.save(tv.state_dict(), tmp_path / "tv.pth")
+    src = save_png(np.random.default_rng(0).random((3, 200, 200)).astype(np.float32),
+                   tmp_path / "in.png")  # fmt: skip
+    with torch.no_grad():
+        ref = tv([torch.from_numpy(load_image(src))])[0]
+    real = inference._transforms
+
+    def small(model, weights):
+        w, t = real(model, weights)
+        return w, {**t, "min_size": 256, "max_size": 256}
+
+    monkeypatch.setattr(inference, "_transforms", small)
+    out = sotazoo.predict("retinanet_resnet50_fpn", [src], weights=tmp_path / "tv.pth",
+                          out=tmp_path, threshold=0.3, progress=False)  # fmt: skip
+    dets = out["results"][0]["detections"]
+    n = len(dets)
+    assert n == 100  # the paper's (Detectron's) 100 per image; torchvision keeps 300
+    # Same network and pixels: float32 differences only (boxes rounded to 0.1 px, scores to
+    # 1e-4 in the JSON). Two near-equal scores may swap places between the two implementations on
+    # another CPU, so each of ours is matched in torchvision's list (its first 110: the 100th
+    # and 101st may swap too), and the scores are compared in order, which near-ties keep.
+    names = _coco_categories()
+    ref_boxes, ref_labels = ref["boxes"][:110].numpy(), [names[i] for i in ref["labels"][:110]]
+    for d in dets:
+        close = np.abs(ref_boxes - d["box"]).max(axis=1) <= 0.06
+        assert any(c and lb == d["label"] for c, lb in zip(close, ref_labels, strict=True)), d
+    assert np.allclose([d["score"] for d in dets], ref["scores"][:n].numpy(), atol=1e-4)
+
+
+def test_threshold_is_for_detectors(tmp_path):
+    src = save_png(np.zeros((3, 8, 8), np.float32), tmp_path / "x.png")
+    with pytest.raises(InputError, match="no --threshold"):
+        sotazoo.predict("seresnet_mini", [src], out=tmp_path, threshold=0.5)
+    with pytest.raises(InputError, match=r"in \[0, 1\)"):
+        sotazoo.predict("yolov3_mini", [src], out=tmp_path, threshold=1.5)

@@ -359,7 +359,8 @@ def _cmd_predict(args) -> int:
     from sotazoo.inference import dumps, format_predictions, predict
 
     summary = predict(args.model, args.files, weights=args.weights, out=args.out,
-                      question=args.question, progress=not args.json)  # fmt: skip
+                      question=args.question, threshold=args.threshold,
+                      progress=not args.json)  # fmt: skip
     print(dumps(summary) if args.json else format_predictions(summary))
     print(f"wrote {Path(args.out) / 'predictions.json'}", file=sys.stderr)
     return 0
@@ -582,6 +583,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "file: `sotazoo sample`.",
                        epilog="examples:\n  sotazoo predict edsr_baseline_x4 photo.jpg --out up/\n"
                        "  sotazoo predict yolov3_mini scene.png\n"
+                       "  sotazoo predict retinanet_resnet50_fpn street.jpg --weights official\n"
                        "  sotazoo predict seresnet50 cat.jpg --weights official\n"
                        "  sotazoo predict rn_mini scene.png --question 'What shape is the red "
                        "object?'",
@@ -594,6 +596,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", default=".", metavar="DIR",
                    help="folder for the outputs and predictions.json (default: here)")  # fmt: skip
     s.add_argument("--question", help="the question, in words (VQA models)")
+    s.add_argument("--threshold", type=float, metavar="SCORE",
+                   help="detectors at full size (official weights): show boxes scoring above "
+                   "this (default 0.5); the demo models use their demo's threshold")  # fmt: skip
     s.add_argument("--json", action="store_true", help="print predictions.json")
     s.set_defaults(func=_cmd_predict)
 

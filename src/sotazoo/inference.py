@@ -7,8 +7,12 @@ task's demo widget), and done the way the site's demo does it, with the same pre
 - `classify`: the image centre-cropped and resized as the weights say, top-5 classes with their
   probabilities (names from the weights' `classes`, or torchvision's ImageNet names for a
   1000-class model);
-- `detect`: the paper's demo graph (`demo.export_module`: decode + NMS at the demo's score
-  threshold) on the centre square, boxes mapped back to the file's pixels, drawn into
+- `detect`: with the demo weights, the paper's demo graph (`demo.export_module`: decode + NMS at
+  the demo's score threshold) on the centre square; with full-size weights (the official ones),
+  the whole image as the weights' transforms say (`letterbox`: darknet's; `min_size`/`max_size`:
+  torchvision's resize, padded to a square of whole strides with the mean colour, which the
+  network sees as zero, as torchvision pads) through the paper's detector (`method.detector`),
+  kept above `threshold`. Boxes are mapped back to the file's pixels, drawn into
   `<stem>.<model>.png` and listed in the JSON;
 - `image2image` (super-resolution, restoration): the whole image at its own resolution (in tiles
   with context, `tiled`, so a large photo fits in memory), the output clamped to [0, 1] and
@@ -90,6 +94,18 @@ def _labels(t: dict, n: int) -> list[str]:
     return [str(i) for i in range(n)]
 
 
+def _coco_names(n: int) -> list[str] | None:
+    """COCO's class names for a detector with `n` class slots: 91 (torchvision's weights keep
+    COCO's original ids, with background and unused slots) or 80 (darknet's contiguous ones)."""
+    from torchvision.models.detection import RetinaNet_ResNet50_FPN_Weights
+
+    slots = list(RetinaNet_ResNet50_FPN_Weights.COCO_V1.meta["categories"])
+    if n == len(slots):
+        return slots
+    used = [c for c in slots if c not in ("__background__", "N/A")]
+    return used if n == len(used) else None
+
+
 def _classify_input(image: np.ndarray, t: dict) -> np.ndarray:
     from sotazoo.transforms import center_crop_square, normalize, preprocess, resize_bilinear
 
@@ -109,6 +125,36 @@ def _square_geometry(shape: tuple[int, int, int], size: int) -> tuple[int, int, 
     _, h, w = shape
     side = min(h, w)
     return (h - side) // 2, (w - side) // 2, side / size
+
+
+# Full-size detection: boxes shown above this score (darknet's `detector test` default; the demo
+# graphs carry their own), and the padded input a multiple of the coarsest stride (RetinaNet's P7).
+DISPLAY_THRESHOLD = 0.5
+PAD_TO = 128
+
+
+def _full_size(t: dict) -> bool:
+    """Whether a detector's weights say how to run a whole image (else: the demo's square)."""
+    return "letterbox" in t or ("min_size" in t and "max_size" in t)
+
+
+def _detector_input(image: np.ndarray, t: dict) -> tuple[np.ndarray, tuple[float, ...]]:
+    """The (3, S, S) input of a full-size detector and the map back to the file's pixels,
+    (ax, bx, ay, by): x_file = ax + bx * x (likewise y), for transforms that are `_full_size`."""
+    from sotazoo.transforms import letterbox, resize_min_max
+
+    if "letterbox" in t:
+        x, (sx, sy, px, py) = letterbox(image, int(t["size"]), float(t["letterbox"]))
+        return x, (-px / sx, 1 / sx, -py / sy, 1 / sy)
+    if "min_size" in t and "max_size" in t:
+        r, (sx, sy) = resize_min_max(image, int(t["min_size"]), int(t["max_size"]))
+        side = -(-max(r.shape[1:]) // PAD_TO) * PAD_TO
+        mean = np.asarray(t.get("mean", (0.0,) * 3), dtype=np.float32)
+        x = np.empty((3, side, side), dtype=np.float32)
+        x[:] = mean[:, None, None]  # normalised to zero, torchvision's padding value
+        x[:, : r.shape[1], : r.shape[2]] = r
+        return x, (0.0, 1 / sx, 0.0, 1 / sy)
+    raise SotazooError(f"no full-size detection input in the weights' transforms {sorted(t)}")
 
 
 TILE, MARGIN = 512, 48  # input pixels; MARGIN covers the receptive radius of our SR networks
@@ -176,7 +222,9 @@ def _draw_boxes(image: np.ndarray, dets: list[dict], path: Path) -> None:
 
 
 class _Runner:
-    def __init__(self, model: str, weights: str | Path | None, question: str | None) -> None:
+    def __init__(
+        self, model: str, weights: str | Path | None, question: str | None, threshold: float | None
+    ) -> None:
         import torch
 
         from sotazoo.papers._contract import paper
@@ -194,8 +242,10 @@ class _Runner:
         self.weights = weights if weights is not None else default_weights(model)
         self.w, self.t = _transforms(model, self.weights)
         self.net = create_model(model, weights=self.weights, progress=True).eval()
-        self.hooks = paper(pid).demo
+        self.paper = paper(pid)
+        self.hooks = self.paper.demo
         self.torch = torch
+        self.threshold = threshold
         self.question = None
         if self.widget == "vqa":
             if not question:
@@ -206,14 +256,20 @@ class _Runner:
             self.question = QUESTION_FORMATS[fmt](question)
         elif question:
             raise InputError(f"{model} is a {self.entry.task} model: it takes no --question")
-        if self.widget == "detect":
+        if threshold is not None and not 0.0 <= threshold < 1.0:
+            raise InputError(f"--threshold must be in [0, 1), got {threshold}")
+        if threshold is not None and self.widget != "detect":
+            raise InputError(f"{model} is a {self.entry.task} model: it takes no --threshold")
+        self.graph = None
+        if self.widget == "detect" and not _full_size(self.t):
             self.graph = self.hooks.export_module(self.net)
             if self.graph is None or getattr(self.graph, "size", None) is None:
                 raise SotazooError(f"{model}: its paper has no detection graph to run")
             if int(self.graph.size) != int(self.t.get("size", -1)):
                 raise SotazooError(
-                    f"{model}: the demo's detection graph takes {self.graph.size} px inputs; "
-                    f"predict detects with the demo models for now"
+                    f"{model}: the demo's detection graph takes {self.graph.size} px inputs, but "
+                    f"the weights' transforms say {self.t.get('size')} and no letterbox or "
+                    "min_size/max_size to run them at full size"
                 )
 
     def run(self, path: Path, out: Path) -> dict[str, Any]:
@@ -233,21 +289,33 @@ class _Runner:
                     for v, i in zip(top.values, top.indices, strict=True)
                 ]
             elif self.widget == "detect":
-                size = int(self.t["size"])
-                boxes, scores, labels = self.graph(torch.from_numpy(preprocess(image, self.t)))
-                top, left, scale = _square_geometry(image.shape, size)
-                names = _labels(self.t, len(self.t.get("classes", ())) or 0)
+                if self.graph is not None:  # the demo's graph on the centre square
+                    size = int(self.t["size"])
+                    boxes, scores, labels = self.graph(torch.from_numpy(preprocess(image, self.t)))
+                    top, left, scale = _square_geometry(image.shape, size)
+                    ax, bx, ay, by = left, scale, top, scale
+                    names = _labels(self.t, len(self.t.get("classes", ())) or 0)
+                    whole = image.shape[1] == image.shape[2]
+                    result["note"] = "" if whole else "the centre square, as the demo sees it"
+                else:  # full size: the whole image, through the paper's detector
+                    x, (ax, bx, ay, by) = _detector_input(image, self.t)
+                    det = self.paper.detector(self.net, size=x.shape[1])
+                    thr = DISPLAY_THRESHOLD if self.threshold is None else self.threshold
+                    found = det.postprocess(self.net(det.prepare(torch.from_numpy(x)[None])),
+                                            score_thresh=thr)[0]  # fmt: skip
+                    boxes, scores, labels = found["boxes"], found["scores"], found["labels"]
+                    n = int(getattr(getattr(self.net, "cfg", None), "num_classes", 0))
+                    names = self.t.get("classes") or _coco_names(n) or [str(i) for i in range(n)]
+                    result["threshold"] = thr
                 dets = []
                 for b, s, c in zip(boxes.tolist(), scores.tolist(), labels.tolist(), strict=True):
                     x0, y0, x1, y1 = b
-                    box = [left + x0 * scale, top + y0 * scale, left + x1 * scale, top + y1 * scale]
+                    box = [ax + x0 * bx, ay + y0 * by, ax + x1 * bx, ay + y1 * by]
                     box = [round(min(max(v, 0.0), lim), 1)
                            for v, lim in zip(box, (image.shape[2], image.shape[1]) * 2, strict=True)]  # fmt: skip
                     label = names[c] if c < len(names) else str(c)
                     dets.append({"box": box, "score": round(s, 4), "label": label})
                 result["detections"] = dets
-                result["note"] = ("the centre square of the image, as the demo sees it"
-                                  if image.shape[1] != image.shape[2] else "")  # fmt: skip
                 result["output"] = str(out / f"{path.stem}.{self.name}.png")
                 _draw_boxes(image, dets, Path(result["output"]))
             elif self.widget == "image2image":
@@ -277,6 +345,7 @@ def predict(
     weights: str | Path | None = None,
     out: str | Path = ".",
     question: str | None = None,
+    threshold: float | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Run `model` on `files` (see the module's docstring for what each task gives); write the
@@ -289,7 +358,7 @@ def predict(
     for p in paths:
         if not p.is_file():
             raise InputError(f"{p}: no such file")
-    runner = _Runner(model, weights, question)
+    runner = _Runner(model, weights, question, threshold)
     if runner.w is None and isinstance(runner.weights, str | Path) and not runner.t:
         warnings.warn(f"{model}: no pre-processing is recorded for a checkpoint file; assuming "
                       "RGB in [0, 1]", stacklevel=2)  # fmt: skip
@@ -318,7 +387,8 @@ def format_predictions(summary: dict) -> str:
         for d in r.get("detections", []):
             lines.append(f"  {d['score']:.3f}  {d['label']:<12} box {d['box']}")
         if "detections" in r and not r["detections"]:
-            lines.append("  no detection above the demo's score threshold")
+            thr = r.get("threshold", "the demo's")
+            lines.append(f"  no detection above the score threshold ({thr})")
         if "answer" in r:
             a = r["answer"]
             lines.append(f"  Q: {summary['question']}\n  A: {a['text']} ({a['probability']:.3f})")

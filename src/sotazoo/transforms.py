@@ -193,6 +193,41 @@ def resize_bilinear(image: np.ndarray, size: int) -> np.ndarray:
     return y[0].numpy()
 
 
+def _resize_hw(image: np.ndarray, h: int, w: int) -> np.ndarray:
+    import torch
+    import torch.nn.functional as F
+
+    x = torch.from_numpy(np.ascontiguousarray(image))[None]
+    return F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False)[0].numpy()
+
+
+def letterbox(image: np.ndarray, size: int, fill: float) -> tuple[np.ndarray, tuple[float, ...]]:
+    """Darknet's test-time resize (`letterbox_image`, image.c): the whole (3, H, W) image scaled
+    to fit a `size` square with its aspect ratio kept, centred on `fill`. Returns the canvas and
+    (sx, sy, px, py): a point (x, y) of the canvas is ((x - px) / sx, (y - py) / sy) in the file."""
+    _, h, w = image.shape
+    if size / w < size / h:
+        nw, nh = size, max(1, h * size // w)
+    else:
+        nw, nh = max(1, w * size // h), size
+    canvas = np.full((3, size, size), fill, dtype=np.float32)
+    px, py = (size - nw) // 2, (size - nh) // 2
+    canvas[:, py : py + nh, px : px + nw] = _resize_hw(image, nh, nw)
+    return canvas, (nw / w, nh / h, float(px), float(py))
+
+
+def resize_min_max(
+    image: np.ndarray, min_size: int, max_size: int
+) -> tuple[np.ndarray, tuple[float, float]]:
+    """torchvision's detection resize (`GeneralizedRCNNTransform`): scale so the short side is
+    `min_size` unless the long side would pass `max_size`, then it is `max_size`. Returns the
+    image and (sx, sy): a point (x, y) of it is (x / sx, y / sy) in the file."""
+    _, h, w = image.shape
+    scale = min(min_size / min(h, w), max_size / max(h, w))
+    nh, nw = max(1, int(h * scale)), max(1, int(w * scale))  # torchvision floors the size too
+    return _resize_hw(image, nh, nw), (nw / w, nh / h)
+
+
 def normalize(image: np.ndarray, mean: Sequence[float], std: Sequence[float]) -> np.ndarray:
     m = np.asarray(mean, dtype=np.float32)[:, None, None]
     s = np.asarray(std, dtype=np.float32)[:, None, None]

@@ -35,7 +35,8 @@ def _official(model: str, size: int, ap: float | None, ap50: float | None) -> We
         metrics_source=_PAPER if metrics else "",
         recipe="https://github.com/pjreddie/darknet (cfg/yolov3.cfg, darknet53.conv.74 init)",
         license=_LICENSE,
-        transforms={"size": size, "range": "RGB in [0, 1], letterboxed on grey 0.5"},
+        transforms={"size": size, "range": "RGB in [0, 1], letterboxed on grey 0.5",
+                    "letterbox": 0.5},
     )
 
 
@@ -53,7 +54,8 @@ WEIGHTS = (
         num_params=8_852_366,
         recipe="https://github.com/pjreddie/darknet (cfg/yolov3-tiny.cfg)",
         license=_LICENSE,
-        transforms={"size": 416, "range": "RGB in [0, 1], letterboxed on grey 0.5"},
+        transforms={"size": 416, "range": "RGB in [0, 1], letterboxed on grey 0.5",
+                    "letterbox": 0.5},
     ),
 )
 
