@@ -106,6 +106,10 @@ def test_missing_and_truncated_shards(tmp_path):
         read_tf_checkpoint(prefix)
     with pytest.raises(WeightsError, match="no such file"):
         read_tf_checkpoint(tmp_path / "nothing" / "model.ckpt")
+    # TensorFlow writes absolute paths into `checkpoint`: a moved folder still reads
+    moved = _copy(tmp_path / "moved").parent
+    (moved / "checkpoint").write_text('model_checkpoint_path: "/elsewhere/gone/model.ckpt"\n')
+    assert len(read_tf_checkpoint(moved)) == 311
     (tmp_path / "two").mkdir()
     for name in ("a.index", "b.index"):
         (tmp_path / "two" / name).write_bytes(b"")

@@ -243,7 +243,14 @@ def checkpoint_prefix(path: str | Path) -> Path:
             m = re.search(r'^model_checkpoint_path:\s*"(.*)"', state.read_text(), re.MULTILINE)
             if m:
                 named = Path(m.group(1))
-                return named if named.is_absolute() else path / named
+                if not named.is_absolute():
+                    return path / named
+                # TensorFlow records absolute paths: a checkpoint moved since is in this folder
+                moved = path / named.name
+                here = named.with_name(named.name + ".index").is_file()
+                return (
+                    named if here or not moved.with_name(moved.name + ".index").is_file() else moved
+                )
         found = sorted(path.glob("*.index"))
         if len(found) == 1:
             return found[0].with_suffix("")
