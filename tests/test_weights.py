@@ -58,6 +58,9 @@ def test_only_a_full_digest_pins_a_file(tmp_path):
     assert verify(p, digest) == digest
     with pytest.raises(WeightsError, match="must be the full 64-hex digest"):
         verify(p, digest[:8])
+    md5_only = dataclasses.replace(w, sha256="", md5="0" * 32)
+    with pytest.raises(WeightsError, match="only an MD5 .* pass its path"):
+        fetch(md5_only, progress=False)
     prefix_only = dataclasses.replace(w, sha256=digest[:8])
     with pytest.raises(WeightsError, match="only the sha256 prefix .* pass its path"):
         fetch(prefix_only, progress=False)
@@ -72,7 +75,9 @@ def test_every_fetchable_entry_is_pinned_by_its_full_digest():
             if w.packaged or w.tag == "sotazoo":
                 assert w.full_hash, w.name
             elif not w.full_hash:
-                assert len(w.sha256) == 8 and w.sha256 in w.filename, w.name
+                prefix = len(w.sha256) == 8 and w.sha256 in w.filename
+                md5_only = w.sha256 == "" and len(w.md5) == 32
+                assert prefix or md5_only, w.name
 
 
 def test_wrong_hash_download_leaves_nothing_behind(tmp_path):

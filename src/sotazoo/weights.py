@@ -48,7 +48,8 @@ class Weights:
     packaged: str = ""  # path inside the sotazoo package of small weights that ship with it
     sha256: str
     filename: str
-    format: Literal["safetensors", "pth", "darknet"]  # darknet: read by the paper's convert.load
+    format: Literal["safetensors", "pth", "darknet", "keras_h5", "tf_checkpoint"]  # the last three:
+    # read by the paper's convert.load (darknet .weights, Keras HDF5, TensorFlow's .index + .data)
     converter: str = ""  # "module:function" mapping the file's keys to ours; "" when identical
     num_params: int
     gflops: float | None = None
@@ -58,6 +59,8 @@ class Weights:
     license: str = ""
     transforms: Mapping[str, Any] = field(default_factory=dict)
     notes: str = ""
+    md5: str = ""  # the publisher's MD5 where it gives no sha256 (Keras applications): recorded,
+    # but not trusted for a download (MD5 collisions are cheap), so `fetch` refuses such an entry
 
     @property
     def name(self) -> str:
@@ -170,9 +173,11 @@ def fetch(w: Weights, *, progress: bool = True) -> Path:
     find it cached. The temporary files of downloads that were killed are removed here.
     """
     if not w.full_hash:
+        given = (f"an MD5 ({w.md5}), which a forged file can match" if w.md5 and not w.sha256 else
+                 f"the sha256 prefix {w.sha256} ({len(w.sha256) * 4} bits, too few to trust a "
+                 "download)")  # fmt: skip
         raise WeightsError(
-            f"sotazoo does not fetch {w.name}: its publisher gives only the sha256 prefix "
-            f"{w.sha256} ({len(w.sha256) * 4} bits, too few to trust a download) and no full "
+            f"sotazoo does not fetch {w.name}: its publisher gives only {given} and no full "
             f"digest is on record. Download {w.urls[0] if w.urls else w.filename} yourself, "
             f"check it as you see fit, and pass its path: create_model({w.model!r}, "
             f"weights='path/to/{w.filename}')"

@@ -1,8 +1,11 @@
 """NASNet-A: parameter counts and multiply-adds against the paper and the official release, the
 timm oracle, the converter, TF "SAME" padding, ScheduledDropPath, and bad input."""
 
+import gzip
 import math
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -12,8 +15,14 @@ import sotazoo
 from sotazoo.bench import count_gmacs, count_params
 from sotazoo.cards import load_card
 from sotazoo.errors import InputError, WeightsError
-from sotazoo.papers.nasnet.convert import convert_state_dict, detect_layout
+from sotazoo.papers.nasnet.convert import (
+    convert_state_dict,
+    detect_layout,
+    read_keras_h5,
+    read_tf_slim,
+)
 from sotazoo.papers.nasnet.layers import SameConv2d, SamePool, ScheduledDropPath, same_pads
+from sotazoo.weights import save_safetensors
 
 from .oracle import randomise_bn, within
 
@@ -169,7 +178,10 @@ def test_oracle_timm_nasnetalarge():
     timm = pytest.importorskip("timm")
     theirs = randomise_bn(timm.create_model("nasnetalarge", pretrained=False))
     sd, overrides, layout = convert_state_dict(theirs.state_dict())
-    assert layout == "timm" and overrides == {"num_classes": 1000}
+    # the config read from the shapes: the large model's (Table 2: 6 @ 4032, stem 96)
+    assert layout == "timm" and overrides == {"num_classes": 1000, "num_cells": 18,
+                                              "num_conv_filters": 168, "stem": "imagenet",
+                                              "stem_multiplier": 3}  # fmt: skip
     model = sotazoo.create_model("nasnet_a_large", count_pool_padding=True, **overrides)
     model.load_state_dict(sd, strict=True)
     model.eval()
@@ -195,7 +207,7 @@ def test_convert_maps_every_timm_key_onto_ours():
     assert len(sd) == len(theirs) and set(sd) == set(ours)
     assert all(sd[k].shape == ours[k].shape for k in ours)
     again, overrides, layout = convert_state_dict(ours)  # our own layout passes unchanged
-    assert layout == "sotazoo" and again is ours and overrides == {"num_classes": 1000}
+    assert layout == "sotazoo" and again is ours and overrides["num_classes"] == 1000
 
 
 def test_convert_rejects_unknown_layouts_and_keys(tmp_path):
@@ -214,6 +226,66 @@ def test_convert_rejects_unknown_layouts_and_keys(tmp_path):
     torch.save(sd, tmp_path / "mini.pth")
     with pytest.raises(WeightsError, match=r"1 missing keys, e\.g\. \['cell_1\.prev\.path_2"):
         sotazoo.create_model("nasnet_mini", weights=tmp_path / "mini.pth")
+
+
+# ---------------------------------------------------------------------- the Keras port, TF-Slim
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "nasnet"
+
+
+def _keras_file(tmp_path: Path) -> Path:
+    """The Keras fixture as a user has it (tests/data/nasnet/make_keras.py: Keras 3.15.1's NASNet
+    at Mobile's shape, 4 filters, one Normal cell per stage, random weights and BN statistics)."""
+    path = tmp_path / "keras_tiny.h5"
+    path.write_bytes(gzip.decompress((DATA / "keras_tiny.h5.gz").read_bytes()))
+    return path
+
+
+def test_oracle_keras_port_loads_and_gives_its_logits(tmp_path):
+    """The Keras port's HDF5 file (the layout of the released NASNet-mobile.h5) loads through the
+    converter, which reads the network's size from the shapes; with the Keras port's two
+    stride-2 pool deviations switched on, our logits are the ones Keras computed. Tolerance:
+    logits of magnitude ~4 after ~30 float32 layers whose sums TF and PyTorch order differently
+    (measured 4.8e-7 here); 2e-5 leaves 40x for another CPU's kernels."""
+    io = np.load(DATA / "keras_tiny_io.npz")
+    x, logits = torch.from_numpy(io["x"]), io["logits"]
+    path = _keras_file(tmp_path)
+    keras = sotazoo.create_model("nasnet_a_mobile", weights=path, count_pool_padding=True,
+                                 zero_pad_max_pool=True)  # fmt: skip
+    assert (keras.cfg.num_cells, keras.cfg.num_conv_filters, keras.cfg.num_classes) == (3, 4, 10)
+    with torch.inference_mode():
+        assert np.abs(keras(x).numpy() - logits).max() <= 2e-5
+        # TF-Slim's pools (our default) are not the port's: the borders change the logits
+        tf_pools = sotazoo.create_model("nasnet_a_mobile", weights=path)
+        assert np.abs(tf_pools(x).numpy() - logits).max() > 1e-2
+
+
+def test_tf_slim_checkpoint_converts_to_the_same_network(tmp_path):
+    """The same weights under the TF-Slim release's variable names (tests/data/nasnet/
+    make_tf_slim.py, written by TensorFlow, with a training checkpoint's global_step, auxiliary
+    head and momentum slot) convert to exactly the state dict of the Keras file."""
+    raw = read_tf_slim(DATA / "tf_slim_tiny" / "model.ckpt.index")
+    assert "global_step" not in raw  # not a float: left out by the reader
+    assert "cell_0/comb_iter_0/left/separable_5x5_1/depthwise_weights" in raw
+    sd, cfg, layout = convert_state_dict(raw)
+    keras_sd, keras_cfg, keras_layout = convert_state_dict(read_keras_h5(_keras_file(tmp_path)))
+    assert (layout, keras_layout) == ("tf_slim", "keras") and cfg == keras_cfg
+    assert sd.keys() == keras_sd.keys()
+    assert all(torch.equal(sd[k], keras_sd[k]) for k in sd)
+    model = sotazoo.create_model("nasnet_a_mobile",
+                                 weights=DATA / "tf_slim_tiny" / "model.ckpt.index")  # fmt: skip
+    assert model.cfg.num_classes == 10
+    # saved as ours and loaded again: the config still comes from the shapes
+    save_safetensors(model.state_dict(), tmp_path / "ours.safetensors", model="nasnet_a_mobile")
+    again = sotazoo.create_model("nasnet_a_mobile", weights=tmp_path / "ours.safetensors")
+    assert again.cfg == model.cfg
+
+
+def test_tf_slim_unknown_variables_are_named():
+    raw = read_tf_slim(DATA / "tf_slim_tiny" / "model.ckpt.index")
+    raw["cell_0/comb_iter_0/middle/separable_3x3_1/depthwise_weights"] = torch.zeros(3, 3, 4, 1)
+    with pytest.raises(WeightsError, match=r"1 keys of the tf_slim .*comb_iter_0/middle"):
+        convert_state_dict(raw)
 
 
 # ---------------------------------------------------------------------- TF "SAME" padding

@@ -53,17 +53,27 @@ class SamePool(nn.Module):
     TF's average never counts the padding ("the reduction never includes out-of-bounds
     positions", tf.nn.pool): PyTorch's `count_include_pad=False` where the padding is symmetric,
     a sum over a count where it is not. timm's port pads stride-2 pools itself (AvgPool2dSame)
-    and so divides by 9 at the borders; `count_padding=True` does that, for its oracle.
+    and so divides by 9 at the borders; `count_padding=True` does that, for its oracle. The
+    Keras port zero-pads the input of its stride-2 pools (`ZeroPadding2D`, then "valid"), so its
+    averages count the padding and its maxima see zeros: `count_padding` and `zero_pad_max`.
     """
 
-    def __init__(self, kind: Literal["max", "avg"], stride: int, count_padding: bool) -> None:
+    def __init__(
+        self,
+        kind: Literal["max", "avg"],
+        stride: int,
+        count_padding: bool,
+        zero_pad_max: bool = False,
+    ) -> None:
         super().__init__()
         self.kind, self.stride, self.count_padding = kind, stride, count_padding
+        self.zero_pad_max = zero_pad_max
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         k, s = 3, self.stride
         if self.kind == "max":
-            return F.max_pool2d(pad_same(x, k, s, value=-math.inf), k, s)
+            fill = 0.0 if s > 1 and self.zero_pad_max else -math.inf
+            return F.max_pool2d(pad_same(x, k, s, value=fill), k, s)
         if s > 1 and self.count_padding:
             return F.avg_pool2d(pad_same(x, k, s), k, s)
         (top, bottom), (left, right) = (same_pads(n, k, s) for n in x.shape[-2:])

@@ -18,9 +18,10 @@ block 2 in the Reduction cell although other blocks read them (Section 3 says "u
 states"); ScheduledDropPath also grows with depth; the large model's Normal cell after a
 reduction reads the cell before the reduction's input (`skip_reduction_layer_input`).
 
-What is ours: `nasnet_mini` (the laptop-scale reproduction's network), `count_pool_padding` (which
-reproduces the timm port's stride-2 average pools, see `SamePool`), and the auxiliary head being
-off unless asked for (the released checkpoints' ports carry none, and it only trains).
+What is ours: `nasnet_mini` (the laptop-scale reproduction's network), `count_pool_padding` and
+`zero_pad_max_pool` (which reproduce the timm and Keras ports' stride-2 pools, see `SamePool`),
+and the auxiliary head being off unless asked for (the released checkpoints' ports carry none, and
+it only trains).
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ class NASNetConfig:
     bn_eps: float = 1e-3
     bn_momentum: float = 3e-4  # PyTorch's momentum is 1 - TF's decay (0.9997)
     count_pool_padding: bool = False  # ours: True = timm's stride-2 average pools (see SamePool)
+    zero_pad_max_pool: bool = False  # ours: True = the Keras port's stride-2 max pools (SamePool)
     num_classes: int = 1001  # TF-Slim ImageNet checkpoints: index 0 is "background"
     in_chans: int = 3
 
@@ -116,7 +118,7 @@ class PoolOp(nn.Module):
 
     def __init__(self, kind, cin: int, cout: int, stride: int, cfg: NASNetConfig, bn) -> None:
         super().__init__()
-        self.pool = SamePool(kind, stride, cfg.count_pool_padding)
+        self.pool = SamePool(kind, stride, cfg.count_pool_padding, cfg.zero_pad_max_pool)
         self.proj = ConvBN(cin, cout, bn, relu=False) if cin != cout else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
