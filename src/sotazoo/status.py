@@ -131,7 +131,8 @@ def status_table() -> list[tuple[str, str, dict[str, Cell]]]:
 
 def format_status(rows=None) -> str:
     rows = rows if rows is not None else status_table()
-    widths = [max(len(c), 11) for c in COLUMNS]
+    # each column as wide as its widest cell, so no cell runs into the next
+    widths = [max([len(c), 11, *(len(r[c].text) for _, _, r in rows)]) for c in COLUMNS]
     head = f"{'paper':<20}" + "".join(f"{c:<{w + 1}}" for c, w in zip(COLUMNS, widths, strict=True))
     lines = [head, "-" * len(head)]
     for pid, _section, row in rows:
