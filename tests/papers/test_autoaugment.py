@@ -406,3 +406,113 @@ def test_draw_frequencies():
     sd = np.sqrt(counts[:, None] * probs * (1 - probs))
     assert np.all(np.abs(runs - counts[:, None] * probs) <= 5 * sd + 1e-9)
     assert runs[14, 1] == 0  # ("Invert", 0.0, 3): probability 0 never runs
+
+
+# ---------------------------------------------------------------------- the reproduction
+
+
+def test_baseline_augment_flips_and_shifts_within_the_padding():
+    """The baseline arm by hand: no shift and no flip is the identity; a shift of s px keeps
+    each image a window of the zero-padded original; the same generator seed, the same batch."""
+    from sotazoo.papers.autoaugment.repro import baseline_augment
+
+    x = torch.randint(1, 256, (6, 3, 8, 8), generator=torch.Generator().manual_seed(0))
+    x = x.to(torch.uint8)
+    g = torch.Generator().manual_seed(1)
+    assert torch.equal(baseline_augment(x, shift=0, flip=False, generator=g), x)
+    out = baseline_augment(x, shift=2, flip=True, generator=torch.Generator().manual_seed(1))
+    again = baseline_augment(x, shift=2, flip=True, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(out, again) and out.shape == x.shape and out.dtype == torch.uint8
+    padded = torch.nn.functional.pad(x, (2, 2, 2, 2))
+    for img, pad in zip(out, padded, strict=True):
+        windows = [p[:, dy : dy + 8, dx : dx + 8] for p in (pad, pad.flip(2))
+                   for dy in range(5) for dx in range(5)]  # fmt: skip
+        assert any(torch.equal(img, w) for w in windows)
+        assert (img > 0).sum() >= 3 * 6 * 6  # at most 2 of 8 rows and columns uncovered
+
+
+def test_repro_child_cnn_has_the_stated_size():
+    from sotazoo.papers.autoaugment.repro import child_cnn
+
+    model = child_cnn(32)
+    assert sum(p.numel() for p in model.parameters()) == 57_130  # the repro's docstring
+    assert model(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
+
+
+def test_repro_quick(tmp_path):
+    """`sotazoo repro autoaugment --quick`: both claims, one seed, no verdict."""
+    from sotazoo.repro import run_repro, validate_result
+
+    data = run_repro("autoaugment", quick=True, out_dir=tmp_path, progress=False)
+    assert data["quick"] and validate_result(data) == []
+    assert (tmp_path / "autoaugment.quick.json").is_file()
+    assert (tmp_path / "autoaugment.quick.svg").is_file()
+    assert [c["id"] for c in data["claims"]] == ["svhn_error", "stanford_cars_error"]
+    assert all(c["verdict"] == "inconclusive" for c in data["claims"])  # one seed decides nothing
+    errors = data["details"]["test_error_percent"]
+    assert set(errors) == {"digits", "shapes"} and all(len(arms) == 3 for arms in errors.values())
+
+
+# ---------------------------------------------------------------------- the search's mechanics
+
+
+def _invert_share(policy) -> float:
+    """A made-up reward: the share of the policy's ops that are Invert (chance: 1/16)."""
+    ops = [op for sub in policy for op, _, _ in sub]
+    return sum(op == "Invert" for op in ops) / len(ops)
+
+
+def test_controller_samples_valid_policies_and_scores_its_own_decisions():
+    from sotazoo.papers.autoaugment.search import CHOICES, Controller, SearchConfig, decode
+
+    cfg = SearchConfig(hidden=16)
+    torch.manual_seed(0)
+    controller = Controller(cfg)
+    actions, log_prob, entropy = controller(generator=torch.Generator().manual_seed(3))
+    assert len(actions) == 30 and all(0 <= a < CHOICES[i % 3] for i, a in enumerate(actions))
+    again, _, _ = controller(generator=torch.Generator().manual_seed(3))
+    assert again == actions  # the generator is all the randomness
+    rescored, lp, ent = controller(actions)  # teacher-forced: the same decisions, same scores
+    assert rescored == actions and torch.allclose(lp, log_prob) and torch.allclose(ent, entropy)
+    # near-uniform at initialisation: each softmax's entropy close to log(choices)
+    uniform = 10 * sum(math.log(n) for n in CHOICES)
+    assert uniform - 0.5 < entropy.item() <= uniform + 1e-4
+    policy = decode(actions)
+    assert len(policy) == 5 and all(len(sub) == 2 for sub in policy)
+    AutoAugment(policy, rng=0)  # every decoded policy is one AutoAugment accepts
+    assert decode([6, 10, 9, 0, 0, 0]) == ((("Invert", 1.0, 9), ("ShearX", 0.0, 0)),)
+    with pytest.raises(ValueError, match="whole sub-policies"):
+        decode([0, 0, 0])
+
+
+def test_reinforce_learns_a_made_up_reward_that_random_search_does_not():
+    """REINFORCE with a moving-average baseline on the share-of-Invert reward: the controller's
+    last 30 policies are mostly Invert; random search with the same budget stays near 1/16."""
+    from sotazoo.papers.autoaugment.search import SearchConfig, search
+
+    cfg = SearchConfig(samples=120, hidden=32)
+    ctrl = search(_invert_share, cfg=cfg, seed=0)
+    rand = search(_invert_share, method="random", cfg=cfg, seed=0)
+    assert len(ctrl.rewards) == len(rand.rewards) == 120 and not rand.baselines
+    assert np.mean(ctrl.rewards[-30:]) > 0.5 > 0.2 > np.mean(rand.rewards[-30:])
+    assert np.mean(ctrl.rewards[:30]) < 0.3  # it starts near chance, it learns
+    # the baseline: the first reward, then a 0.95 moving average of the rewards
+    b = [ctrl.rewards[0]]
+    for r in ctrl.rewards[:-1]:
+        b.append(0.95 * b[-1] + 0.05 * r)
+    assert ctrl.baselines == pytest.approx(b)
+    policy, best = ctrl.best
+    assert best == max(ctrl.rewards) and _invert_share(policy) == best
+    again = search(_invert_share, cfg=cfg, seed=0)
+    assert again.rewards == ctrl.rewards  # seeded
+
+
+def test_search_with_a_child_network_runs():
+    """The real reward end to end at a toy size: two children, accuracies in [0, 100]."""
+    from sotazoo.papers.autoaugment.search import SearchConfig, digits_reward, search
+
+    reward = digits_reward(per_class=2, n_val=20, width=4, epochs=1)
+    res = search(reward, cfg=SearchConfig(samples=2, hidden=8), seed=0)
+    assert len(res.rewards) == 2 and all(0 <= r <= 100 for r in res.rewards)
+    with pytest.raises(ValueError, match="method"):
+        search(reward, method="grid")
