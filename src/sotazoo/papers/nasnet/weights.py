@@ -18,6 +18,10 @@ Metrics: the slim README's ImageNet top-1/top-5 of the release these files conve
 
 from sotazoo.weights import Weights
 
+# The demo classifier's normalisation of the shapes images ([0, 1] RGB), used by its recipe
+# (train.py): the same constants as SENet's seresnet_mini, which trains on the same data.
+MEAN = (0.5, 0.5, 0.5)
+STD = (0.25, 0.25, 0.25)
 _KERAS = "https://storage.googleapis.com/tensorflow/keras-applications/nasnet/"
 _SOURCE = "TF-Slim README (research/slim), the checkpoint these Keras files convert: ImageNet val"
 _RECIPE = "https://github.com/tensorflow/models/tree/master/research/slim (nasnet.py configs)"
