@@ -144,7 +144,6 @@ def test_a_smoke_run_prints_no_verdict():
 # test fails the day one is rerun and not taken off this list.
 PENDING_LONG = {
     "relation_networks": "sotazoo repro relation_networks --long (36 minutes)",
-    "sagan": "sotazoo repro sagan --long (14 minutes)",
 }
 LONG = [
     pytest.param(p, marks=pytest.mark.xfail(strict=True, reason=f"rerun: {PENDING_LONG[p.stem]}"))
