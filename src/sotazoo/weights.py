@@ -173,7 +173,7 @@ def fetch(w: Weights, *, progress: bool = True) -> Path:
     find it cached. The temporary files of downloads that were killed are removed here.
     """
     if not w.full_hash:
-        given = (f"an MD5 ({w.md5}), which a forged file can match" if w.md5 and not w.sha256 else
+        given = (f"an MD5 ({w.md5}), which a forged file can match," if w.md5 and not w.sha256 else
                  f"the sha256 prefix {w.sha256} ({len(w.sha256) * 4} bits, too few to trust a "
                  "download)")  # fmt: skip
         raise WeightsError(
