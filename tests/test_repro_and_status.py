@@ -142,9 +142,7 @@ def test_a_smoke_run_prints_no_verdict():
 
 # Long runs made before `sotazoo repro ID --long` existed, not rerun yet: listed, so that the
 # test fails the day one is rerun and not taken off this list.
-PENDING_LONG = {
-    "relation_networks": "sotazoo repro relation_networks --long (36 minutes)",
-}
+PENDING_LONG = {}
 LONG = [
     pytest.param(p, marks=pytest.mark.xfail(strict=True, reason=f"rerun: {PENDING_LONG[p.stem]}"))
     if p.stem in PENDING_LONG
