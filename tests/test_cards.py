@@ -236,3 +236,47 @@ def test_info_and_the_paper_page_show_the_reading_list(capsys, tmp_path):
     assert "延伸阅读" in html and "Further reading" in html
     assert 'href="https://example.org/se-block" target="_blank" rel="noopener noreferrer"' in html
     assert "英文" in html and "逐步推导这个模块。" in html and "没有找到。" in html
+
+
+# -------------------------------------------------------------------------- methods, n/a columns
+
+
+def _autoaugment_data() -> dict:
+    return tomllib.loads(card_path("autoaugment").read_text(encoding="utf-8"))
+
+
+def test_a_method_paper_validates_with_a_method_demo_and_a_reason():
+    data = _autoaugment_data()
+    assert [m["name"] for m in data["methods"]] and data["not_applicable"]
+    demo = {"kind": "augment", "model": data["methods"][0]["name"]}
+    assert validate_card({**data, "demo": demo}, expected_id="autoaugment") == []
+
+
+@pytest.mark.parametrize(
+    ("change", "needle"),
+    [
+        ({"not_applicable": [{"column": "oracle", "why": "x", "why_zh": "没有"}]},
+         "not_applicable[0].column 'oracle' is not one of ('weights', 'browser')"),
+        ({"not_applicable": [{"column": "weights", "why": "none", "why_zh": "none"}]},
+         "not_applicable[0] needs why and why_zh"),
+        ({"demo": {"kind": "augment", "model": "autoaugment_svhn", "weights": "sotazoo"}},
+         "demo.weights 'sotazoo': a method has no weights"),
+        ({"demo": {"kind": "classify", "model": "autoaugment_svhn"}},
+         "the task's widget is 'augment'"),
+        ({"methods": [{"name": "a", "builder": "a", "task": "augmentation", "summary": "x"}] * 2},
+         "method names repeat"),
+        ({"methods": [{"name": "a", "builder": "a-b", "task": "flying", "summary": ""}]},
+         "methods[0].builder 'a-b' is not a Python function name"),
+        ({"demo": {"kind": "augment", "model": "autoaugment_svhn"},
+          "not_applicable": [{"column": "browser", "why": "x", "why_zh": "没有"}]},
+         "the card has a demo and says the browser column does not apply"),
+    ],
+)  # fmt: skip
+def test_a_bad_method_or_not_applicable_entry_is_named(change, needle):
+    problems = "\n".join(validate_card({**_autoaugment_data(), **change}, expected_id="autoaugment"))
+    assert needle in problems
+
+
+def test_a_model_demo_still_needs_its_weights_tag():
+    data = {**_senet_data(), "demo": {"kind": "classify", "model": "seresnet_mini"}}
+    assert "demo.weights is missing" in "\n".join(validate_card(data, expected_id="senet"))

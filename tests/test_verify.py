@@ -15,9 +15,11 @@ import pytest
 import sotazoo
 from sotazoo import status as status_mod
 from sotazoo import verify as verify_mod
-from sotazoo.verify import QUICK_CHECKS, load_record, paper_fingerprint, verify_paper
+from sotazoo.papers._contract import paper
+from sotazoo.verify import checks_of, load_record, paper_fingerprint, verify_paper
 
-PAPERS = [p for p in sotazoo.list_papers() if sotazoo.list_models(paper=p)]
+PAPERS = [p for p in sotazoo.list_papers()
+          if sotazoo.list_models(paper=p) or sotazoo.list_methods(paper=p)]  # fmt: skip
 
 
 @pytest.mark.parametrize("paper_id", PAPERS)
@@ -29,7 +31,9 @@ def test_the_committed_record_is_current_and_repeats_here(paper_id, tmp_path):
         f"papers/{paper_id} changed after its record: run `sotazoo verify {paper_id}` again"
     )
     fresh = verify_paper(paper_id, quick=True, out_dir=tmp_path, progress=False)
-    for name in QUICK_CHECKS:
+    assert set(fresh["checks"]) == set(checks_of(paper(paper_id), quick=True))
+    assert set(fresh["checks"]) <= set(record["checks"])  # the full run ran every quick check
+    for name in fresh["checks"]:
         assert fresh["checks"][name]["ok"] == record["checks"][name]["ok"], name
     assert (tmp_path / f"{paper_id}.quick.json").is_file()
 
@@ -127,3 +131,65 @@ def test_the_repro_cell_counts_verdicts_of_clean_current_results_only(tmp_path, 
     assert cell.text == "1/2 repro. (stale)" and not cell.done
     _result(tmp_path, monkeypatch, "senet", schema=1)
     assert status_mod.paper_status("senet")["repro"].text == "old rule"
+
+
+# ---------------------------------------------------------------------- papers of methods
+
+
+def test_status_of_a_paper_of_methods(tmp_path, monkeypatch):
+    """AutoAugment's artefacts are methods: the model column reads the methods check, weights
+    are not applicable by its card, and the browser column is the browser check alone (there
+    is no network to export)."""
+    checks = {"methods": {"ok": True, "variants": 3}, "bad_input": {"ok": True},
+              "oracle": {"ok": True}, "browser": {"ok": True}}  # fmt: skip
+    record = {"schema": 1, "paper": "autoaugment", "quick": False, "git_commit": "x",
+              "git_dirty": False, "fingerprint": paper_fingerprint("autoaugment"),
+              "checks": checks}  # fmt: skip
+    (tmp_path / "verify").mkdir()
+    (tmp_path / "verify" / "autoaugment.json").write_text(json.dumps(record))
+    monkeypatch.setenv("SOTAZOO_RESULTS", str(tmp_path))
+    row = status_mod.paper_status("autoaugment")
+    assert row["model"].text == "3 methods" and row["model"].done
+    assert row["weights"].text == "n/a" and row["weights"].done
+    assert row["browser"].done and row["bad input"].done and row["oracle"].done
+    checks["browser"] = {"ok": None, "note": "Chromium is not installed here"}
+    (tmp_path / "verify" / "autoaugment.json").write_text(json.dumps(record))
+    assert not status_mod.paper_status("autoaugment")["browser"].done
+
+
+def test_the_checks_that_apply_follow_the_card():
+    assert checks_of(paper("autoaugment")) == ("methods", "bad_input", "oracle", "browser")
+    assert checks_of(paper("senet"), quick=True) == ("params", "export", "bad_input", "weights")
+
+
+def test_the_methods_check_catches_hidden_randomness_and_changed_kinds(monkeypatch):
+    import random
+
+    import torch
+
+    p = paper("autoaugment")
+    honest = p.method_builder("autoaugment_svhn")
+    assert verify_mod._methods(p, quick=True)["ok"]
+
+    def global_random(*, rng, **kw):  # ignores its seed: two builds differ
+        return honest(rng=random.randrange(10**9), **kw)
+
+    monkeypatch.setattr(p, "method_builder", lambda name: global_random)
+    got = verify_mod._methods(p, quick=True)
+    assert not got["ok"] and "the same seed gave another image" in str(got["rows"])
+
+    def to_float(*, rng, **kw):
+        m = honest(rng=rng, **kw)
+        return lambda img: m(img).float() if isinstance(img, torch.Tensor) else m(img)
+
+    monkeypatch.setattr(p, "method_builder", lambda name: to_float)
+    got = verify_mod._methods(p, quick=True)
+    assert not got["ok"] and "returned another kind, size or dtype" in str(got["rows"])
+
+
+def test_a_method_that_takes_anything_fails_the_bad_input_check(monkeypatch):
+    p = paper("autoaugment")
+    assert verify_mod._bad_input(p)["ok"]
+    monkeypatch.setattr(p, "method_builder", lambda name: lambda *, rng: lambda img: img)
+    got = verify_mod._bad_input(p)
+    assert not got["ok"] and got["clear"] == 0 and "nan: no error" in str(got["failures"])

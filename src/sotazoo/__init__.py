@@ -12,9 +12,11 @@ from sotazoo.cards import PaperCard
 from sotazoo.errors import CardError, InputError, SotazooError, UnknownNameError, WeightsError
 from sotazoo.inference import predict
 from sotazoo.registry import (
+    create_method,
     create_model,
     get_paper,
     get_weights,
+    list_methods,
     list_models,
     list_papers,
     list_weights,
@@ -30,9 +32,11 @@ __all__ = [
     "UnknownNameError",
     "Weights",
     "WeightsError",
+    "create_method",
     "create_model",
     "get_paper",
     "get_weights",
+    "list_methods",
     "list_models",
     "list_papers",
     "list_weights",

@@ -48,7 +48,12 @@ DEMO_KINDS = (
     "generate",  # noise + seed -> image
     "text2image",  # text -> image
     "vqa",  # image + question -> answer
+    "augment",  # image -> a method's random variant of it, re-drawn on each click
 )
+# The status columns a card may declare not applicable (`[[not_applicable]]`), with the reason
+# the site shows: no public weights exist (a method's artefact is data, not a network), or no
+# browser can run the model (the definition of done's exception).
+NOT_APPLICABLE_COLUMNS = ("weights", "browser")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -106,8 +111,18 @@ class Demo:
     """
 
     kind: str
-    model: str
-    weights: str
+    model: str  # one of the card's models, or of its methods
+    weights: str = ""  # a model's weights tag; a method has none
+
+
+@dataclass(frozen=True, kw_only=True)
+class NotApplicable:
+    """A status column that does not apply to the paper, and why, in both languages: shown on
+    its page and in `sotazoo status` as "n/a"."""
+
+    column: str  # NOT_APPLICABLE_COLUMNS
+    why: str
+    why_zh: str
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -167,6 +182,20 @@ class ModelEntry:
 
 
 @dataclass(frozen=True, kw_only=True)
+class MethodEntry:
+    """A registered method: the artefact of a paper that is a procedure applied to data (an
+    augmentation policy), not a network. `builder` in `papers/<id>/method.py` makes it:
+    `builder(*, rng, **options)` returns a callable from one image to one image, whose only
+    randomness is `rng` (a seed or a generator). `sotazoo verify` checks a method where it checks
+    a model (it runs, replays its seed, and refuses bad images)."""
+
+    name: str
+    builder: str
+    task: str
+    summary: str  # one line: what the method does
+
+
+@dataclass(frozen=True, kw_only=True)
 class PaperCard:
     """Everything a reader needs to understand one paper, and what the code checks against."""
 
@@ -190,6 +219,8 @@ class PaperCard:
     baselines: tuple[Baseline, ...] = ()
     deviations: tuple[Deviation, ...] = ()
     models: tuple[ModelEntry, ...] = ()
+    methods: tuple[MethodEntry, ...] = ()
+    not_applicable: tuple[NotApplicable, ...] = ()
     figure: str = ""
     figure_zh: str = ""
     demo: Demo | None = None
@@ -200,6 +231,10 @@ class PaperCard:
     reading_note: ReadingNote | None = None
     # Where the card was read from; set by the loader, not a key of the file.
     path: Path | None = field(default=None, compare=False, metadata={"toml": False})
+
+    def not_applicable_reason(self, column: str) -> NotApplicable | None:
+        """The card's reason why `column` of the status does not apply, or None."""
+        return next((n for n in self.not_applicable if n.column == column), None)
 
     def claim(self, claim_id: str) -> Claim:
         for c in self.claims:
@@ -392,16 +427,44 @@ def _check_values(card: PaperCard, problems: list[str], expected_id: str | None)
     if card.demo is not None:
         if card.demo.kind not in DEMO_KINDS:
             problems.append(f"demo.kind {card.demo.kind!r} is not one of {DEMO_KINDS}")
-        demo_model = next((m for m in card.models if m.name == card.demo.model), None)
+        demo_model = next((m for m in (*card.models, *card.methods)
+                           if m.name == card.demo.model), None)  # fmt: skip
         if demo_model is None:
-            problems.append(f"demo.model {card.demo.model!r} is not one of the card's models")
-        elif demo_model.task in TASK_TABLE:
+            problems.append(
+                f"demo.model {card.demo.model!r} is not one of the card's models or methods"
+            )
+        elif isinstance(demo_model, MethodEntry) and card.demo.weights:
+            problems.append(f"demo.weights {card.demo.weights!r}: a method has no weights")
+        elif isinstance(demo_model, ModelEntry) and not card.demo.weights:
+            problems.append(f"demo.weights is missing: the tag of {demo_model.name}'s weights")
+        if demo_model is not None and demo_model.task in TASK_TABLE:
             widget = TASK_TABLE[demo_model.task].widget  # the task table picks the widget
             if card.demo.kind != widget:
                 problems.append(
                     f"demo.kind {card.demo.kind!r} does not show a {demo_model.task} model: the "
                     f"task's widget is {widget!r} (sotazoo.tasks)"
                 )
+    methods, models = [m.name for m in card.methods], {m.name for m in card.models}
+    if repeated := sorted(set(_repeats(methods)) | (set(methods) & models)):
+        problems.append(f"method names repeat (methods[].name, or a model's name): {repeated}")
+    for i, m in enumerate(card.methods):
+        at, of = f"methods[{i}]", f"(method {m.name!r})"
+        if not m.builder.isidentifier():
+            problems.append(f"{at}.builder {m.builder!r} is not a Python function name {of}")
+        if m.task not in TASKS:
+            problems.append(f"{at}.task {m.task!r} is not one of {TASKS} {of}")
+        if not m.summary.strip() or "\n" in m.summary:
+            problems.append(f"{at}.summary must be one non-empty line {of}")
+    if repeated := _repeats([n.column for n in card.not_applicable]):
+        problems.append(f"not_applicable columns repeat: {repeated}")
+    for i, n in enumerate(card.not_applicable):
+        at = f"not_applicable[{i}]"
+        if n.column not in NOT_APPLICABLE_COLUMNS:
+            problems.append(f"{at}.column {n.column!r} is not one of {NOT_APPLICABLE_COLUMNS}")
+        if not n.why.strip() or not re.search(r"[\u4e00-\u9fff]", n.why_zh):
+            problems.append(f"{at} needs why and why_zh: the reason, in both languages")
+    if card.demo is not None and card.not_applicable_reason("browser"):
+        problems.append("the card has a demo and says the browser column does not apply")
     if bool(card.browser_note) != bool(card.browser_note_zh):
         problems.append("browser_note and browser_note_zh go together (the note in both languages)")
     for i, d in enumerate(card.deviations):

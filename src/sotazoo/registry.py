@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sotazoo.cards import ModelEntry, PaperCard, card_path, load_card, load_catalog
+from sotazoo.cards import MethodEntry, ModelEntry, PaperCard, card_path, load_card, load_catalog
 from sotazoo.errors import CardError, UnknownNameError, WeightsError
 from sotazoo.papers._contract import default_load, paper
 from sotazoo.weights import Weights, fetch, load_into
@@ -94,6 +94,41 @@ def list_models(
         and (paper is None or pid == paper)
         and (task is None or entry.task == task)
     )
+
+
+@functools.cache
+def _method_index() -> dict[str, tuple[str, MethodEntry]]:
+    index: dict[str, tuple[str, MethodEntry]] = {}
+    for pid in carded_paper_ids():
+        for entry in load_card(pid).methods:
+            other = index.get(entry.name, (None,))[0] or _model_index().get(entry.name, (None,))[0]
+            if other is not None:
+                raise CardError(f"{entry.name!r} is declared by both {other!r} and {pid!r}")
+            index[entry.name] = (pid, entry)
+    return index
+
+
+def method_entry(name: str) -> tuple[str, MethodEntry]:
+    """(paper id, card entry) of a method name."""
+    try:
+        return _method_index()[name]
+    except KeyError:
+        raise _suggest(name, list(_method_index()), "method") from None
+
+
+def list_methods(pattern: str = "*", *, paper: str | None = None) -> list[str]:
+    """Method names (`[[methods]]` of the cards: procedures such as augmentation policies)."""
+    if paper is not None and paper not in paper_ids():
+        raise _suggest(paper, paper_ids(), "paper")
+    return sorted(name for name, (pid, _) in _method_index().items()
+                  if fnmatch.fnmatch(name, pattern) and paper in (None, pid))  # fmt: skip
+
+
+def create_method(name: str, *, rng: int | object = 0, **options) -> Callable:
+    """Method `name` made by its builder: a callable from one image to one image whose only
+    randomness is `rng` (a seed, or a generator of the kind the method documents)."""
+    pid, _ = method_entry(name)
+    return paper(pid).method_builder(name)(rng=rng, **options)
 
 
 def builder(name: str) -> Callable[..., torch.nn.Module]:

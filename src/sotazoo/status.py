@@ -5,7 +5,8 @@ recorded evidence — never set by hand, never inferred from the names of tests.
 |-----------|--------------------------------------------------------------------------------------|
 | card      | `papers/<id>/card.toml` exists and passes the schema                                 |
 | model     | the verify record's `params` check passed: every paper variant's parameter count     |
-|           | within 0.5 % of its card's                                                            |
+|           | within 0.5 % of its card's; for a paper of methods only (`[[methods]]`), its         |
+|           | `methods` check passed                                                               |
 | oracle    | its `oracle` check passed: the paper's oracle tests ran and passed                    |
 | weights   | its `weights` check passed: the weights entries here load by tag and round-trip      |
 | repro     | `results/<id>.json` is a valid full (not --quick) run of the current schema, made    |
@@ -17,6 +18,11 @@ recorded evidence — never set by hand, never inferred from the names of tests.
 | browser   | its `export` check passed (onnxruntime agrees with PyTorch) and its `browser` check  |
 |           | (the headless-Chromium tests of the demo) ran and passed; "onnx only" without that  |
 | bad input | its `bad_input` check passed: every generic bad input is a clear `InputError`        |
+
+A card may declare a column not applicable (`[[not_applicable]]`: weights, browser), with the
+reason in both languages: the cell reads "n/a" and counts as done; the paper's page gives the
+reason. A paper of methods only has no network to export: its browser cell is its `browser`
+check alone (the demo computes the method in the page).
 
 The verify record is `results/verify/<id>.json`, written by `sotazoo verify <id>`
 (`sotazoo.verify`). A record made before the paper's folder last changed is stale: its cells say
@@ -34,7 +40,7 @@ from sotazoo.errors import CardError
 from sotazoo.repro import SCHEMA_VERSION, is_stale, load_result, results_dir, validate_result
 
 COLUMNS = ("card", "model", "oracle", "weights", "repro", "bench", "browser", "bad input")
-DONE, MISSING = "yes", "-"
+DONE, MISSING, NOT_APPLICABLE = "yes", "-", "n/a"
 
 
 @dataclass
@@ -88,9 +94,11 @@ def paper_status(paper_id: str) -> dict[str, Cell]:
     stale = record is not None and is_stale(record)
     checks = record["checks"] if record else {}
 
-    variants = checks.get("params", {}).get("variants", 0)
+    methods_only = bool(card.methods) and not card.models
+    model_check, noun = ("methods", "methods") if methods_only else ("params", "variants")
+    variants = checks.get(model_check, {}).get("variants", 0)
     row["model"] = (
-        _check(record, "params", stale, f"{variants} variants")
+        _check(record, model_check, stale, f"{variants} {noun}")
         if variants
         else Cell(False, MISSING)
     )
@@ -99,6 +107,8 @@ def paper_status(paper_id: str) -> dict[str, Cell]:
     row["weights"] = (
         _check(record, "weights", stale, f"{entries} ckpts") if entries else Cell(False, MISSING)
     )
+    if card.not_applicable_reason("weights"):
+        row["weights"] = Cell(True, NOT_APPLICABLE)
 
     row["repro"] = _repro_cell(load_result(paper_id))
 
@@ -115,7 +125,9 @@ def paper_status(paper_id: str) -> dict[str, Cell]:
     row["bench"] = Cell(best is not None, reference_cell(best) if best else MISSING)
 
     export, browser = _check(record, "export", stale), _check(record, "browser", stale)
-    if export.done and browser.done:
+    if card.not_applicable_reason("browser"):
+        row["browser"] = Cell(True, NOT_APPLICABLE)
+    elif methods_only or (export.done and browser.done):  # a method: nothing to export
         row["browser"] = browser
     elif export.done:
         row["browser"] = Cell(False, "onnx only")

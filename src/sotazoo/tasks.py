@@ -144,8 +144,9 @@ TASKS: dict[str, Task] = {
         title="Data augmentation",
         title_zh="数据增强",
         takes="image batch",
-        returns="augmented images (B, C, H, W)",
+        returns="augmented images (B, C, H, W); a method (`[[methods]]`) takes and returns one",
         output_rank=4,
+        widget="augment",
         metric="top-1 accuracy of a model trained with it",
     ),
     "captioning": Task(

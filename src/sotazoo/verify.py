@@ -8,10 +8,13 @@ so a new paper is verified with no edit here:
 |-----------|-------------------------------------------------------------------------------|---------------|
 | params    | every paper variant's parameter count against its card (within 0.5 %),        | worst rel.    |
 |           | counted on the meta device (no memory, no arithmetic)                         | difference    |
+| methods   | every method of the card (`[[methods]]`, a paper whose artefact is a          | methods       |
+|           | procedure) runs on tensors and PIL images, keeps their kind, size and dtype,  |               |
+|           | and replays from its seed; full runs add the paper's non-oracle tests         |               |
 | export    | every model's small version exported to ONNX and run by onnxruntime against   | worst rel.    |
 |           | PyTorch (`sotazoo.export`)                                                    | difference    |
-| bad_input | every model's small version fed wrong dtypes, channel counts, ranks, NaN and  | clear / cases |
-|           | inf: each must be an `InputError` that names the problem                       |               |
+| bad_input | every model's small version (and every method) fed wrong dtypes, channel      | clear / cases |
+|           | counts, ranks, NaN and inf: each must be an `InputError` that names it        |               |
 | weights   | every weights entry whose file is here (shipped, or in the cache) loaded by   | max abs diff  |
 |           | its tag, saved, and loaded again by path: the same outputs                    |               |
 | oracle    | the paper's oracle tests (`tests/papers/test_<id>.py -k oracle`) run by pytest | passed / run  |
@@ -21,7 +24,9 @@ so a new paper is verified with no edit here:
 
 A record carries the commit (and whether the tree was clean), the versions, the machine and a
 fingerprint of the paper's folder (`paper_fingerprint`): `sotazoo status` marks the record stale
-when the folder changed after it. `--quick` runs the first four checks only and writes
+when the folder changed after it. A paper runs the checks that apply to it (`checks_of`): params,
+export and weights where its card has models, methods where it has methods. `--quick` runs the
+checks before the oracle only and writes
 `<id>.quick.json`, never the committed record; CI runs it for every paper and compares it with
 the committed record (tests/test_verify.py), so a committed record never claims what the code at
 its commit does not do.
@@ -29,6 +34,7 @@ its commit does not do.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import subprocess
@@ -45,8 +51,10 @@ from sotazoo.papers._contract import Paper, paper
 from sotazoo.provenance import folder_fingerprint, git_commit, machine, repo_root
 
 SCHEMA_VERSION = 1
-CHECKS = ("params", "export", "bad_input", "weights", "oracle", "browser")
-QUICK_CHECKS = ("params", "export", "bad_input", "weights")
+CHECKS = ("params", "methods", "export", "bad_input", "weights", "oracle", "browser")
+QUICK_CHECKS = ("params", "methods", "export", "bad_input", "weights")
+MODEL_CHECKS = ("params", "export", "weights")  # run where the card has models
+METHOD_CHECKS = ("methods",)  # run where the card has methods
 PARAMS_TOLERANCE = 0.005  # the definition of done: parameter counts within 0.5 % of the paper's
 
 
@@ -77,6 +85,16 @@ def load_record(paper_id: str) -> dict | None:
 
 def is_stale(record: dict) -> bool:
     return record.get("fingerprint") != paper_fingerprint(record["paper"])
+
+
+def checks_of(p: Paper, *, quick: bool = False) -> tuple[str, ...]:
+    """The checks that apply to paper `p`, in order: the model checks where its card has models,
+    the method check where it has methods, the others always (the first ones with `quick`)."""
+    card = p.card
+    return tuple(
+        name for name in (QUICK_CHECKS if quick else CHECKS)
+        if (name not in MODEL_CHECKS or card.models) and (name not in METHOD_CHECKS or card.methods)
+    )  # fmt: skip
 
 
 # ---------------------------------------------------------------------- the checks
@@ -177,18 +195,106 @@ def bad_inputs(name: str) -> list[tuple[str, Callable[[], Any]]]:
     return cases
 
 
+def method_images(n: int = 6) -> list:
+    """Images a method must take: (3, H, W) uint8 and float tensors, and PIL RGB images, of a
+    non-square size, from a fixed seed."""
+    import torch
+    from PIL import Image
+
+    g = torch.Generator().manual_seed(0)
+    images = []
+    for _ in range(n):
+        x = torch.randint(0, 256, (3, 24, 32), generator=g, dtype=torch.uint8)
+        images += [x, x.float() / 255, Image.fromarray(x.permute(1, 2, 0).numpy())]
+    return images
+
+
+def _same(a, b) -> bool:
+    import numpy as np
+    import torch
+
+    if isinstance(a, torch.Tensor):
+        return isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b)
+    return type(a) is type(b) and a.mode == b.mode and np.array_equal(np.asarray(a), np.asarray(b))
+
+
+def _methods(p: Paper, *, quick: bool = False) -> dict:
+    """Every method of the card runs on tensors and PIL images, returns an image of the same
+    kind, size and dtype, and replays exactly from its seed (its only randomness); a full run
+    also runs the paper's own tests of its methods (tests/papers/test_<id>.py, the oracle ones
+    excepted: those are the oracle check)."""
+    import torch
+
+    from sotazoo.registry import create_method
+
+    rows = []
+    for m in p.card.methods:
+        problems = []
+        try:
+            first, again = create_method(m.name, rng=0), create_method(m.name, rng=0)
+            for i, img in enumerate(method_images()):
+                a, b = first(img), again(img)
+                same_kind = type(a) is type(img) and (
+                    (a.shape, a.dtype) == (img.shape, img.dtype)
+                    if isinstance(img, torch.Tensor)
+                    else (a.size, a.mode) == (img.size, img.mode)
+                )
+                if not same_kind:
+                    problems.append(f"image {i}: returned another kind, size or dtype")
+                if not _same(a, b):
+                    problems.append(f"image {i}: the same seed gave another image")
+        except Exception as e:  # noqa: BLE001 - any failure to run is the finding
+            problems.append(f"{type(e).__name__}: {str(e)[:200]}")
+        rows.append({"method": m.name, "ok": not problems, "problems": problems[:5]})
+    result = {"ok": bool(rows) and all(r["ok"] for r in rows), "variants": len(rows),
+              "rows": rows}  # fmt: skip
+    if not quick:
+        test = Path("tests") / "papers" / f"test_{p.id}.py"
+        tests = _pytest([str(test), "-k", "not oracle"])
+        result["tests"] = tests
+        result["ok"] = result["ok"] and tests["ok"] is not False
+    return result
+
+
+def bad_method_inputs(name: str) -> list[tuple[str, Callable[[], Any]]]:
+    """The generic bad inputs of method `name`: each call must raise an `InputError`."""
+    import torch
+    from PIL import Image
+
+    from sotazoo.registry import create_method
+
+    method = create_method(name, rng=0)
+    x = torch.rand(3, 24, 32)
+    nan = x.clone()
+    nan[0, 0, 0] = math.nan
+    cases = {
+        "float64 out of [0, 1]": x.double() * 255,
+        "float in 0..255": x * 255,
+        "nan": nan,
+        "int32": (x * 255).to(torch.int32),
+        "two channels": x[:2],
+        "a batch": x[None],
+        "no channel axis": x[0],
+        "empty": x[:, :0],
+        "CMYK image": Image.new("CMYK", (32, 24)),
+        "a list": x.tolist(),
+    }
+    return [(what, functools.partial(method, bad)) for what, bad in cases.items()]
+
+
 def _bad_input(p: Paper) -> dict:
-    failures, n = [], 0
-    for m in p.card.models:
-        for what, run in bad_inputs(m.name):
-            n += 1
-            try:
-                run()
-                failures.append(f"{m.name}, {what}: no error")
-            except InputError:
-                pass
-            except Exception as e:  # noqa: BLE001 - any other outcome is the finding
-                failures.append(f"{m.name}, {what}: {type(e).__name__}: {str(e)[:120]}")
+    cases = [(m.name, c) for m in p.card.models for c in bad_inputs(m.name)]
+    cases += [(m.name, c) for m in p.card.methods for c in bad_method_inputs(m.name)]
+    failures = []
+    for name, (what, run) in cases:
+        try:
+            run()
+            failures.append(f"{name}, {what}: no error")
+        except InputError:
+            pass
+        except Exception as e:  # noqa: BLE001 - any other outcome is the finding
+            failures.append(f"{name}, {what}: {type(e).__name__}: {str(e)[:120]}")
+    n = len(cases)
     return {"ok": n > 0 and not failures, "cases": n, "clear": n - len(failures),
             "failures": failures}  # fmt: skip
 
@@ -273,7 +379,7 @@ def _browser(p: Paper) -> dict:
     return _pytest([str(Path("tests") / "browser"), "-k", p.id])
 
 
-_RUN = {"params": _params, "export": _export, "bad_input": _bad_input, "weights": _weights,
+_RUN = {"params": _params, "methods": _methods, "export": _export, "bad_input": _bad_input, "weights": _weights,
         "oracle": _oracle, "browser": _browser}  # fmt: skip
 
 
@@ -290,13 +396,18 @@ def verify_paper(
 
     get_paper(paper_id)  # unknown ids fail here, with suggestions
     p = paper(paper_id)
-    names = QUICK_CHECKS if quick else CHECKS
+    names = checks_of(p, quick=quick)
     commit, dirty = git_commit()
     checks = {}
     t0 = time.perf_counter()
     for name in tqdm(names, desc=f"verify {paper_id}", disable=not progress):
         t = time.perf_counter()
-        checks[name] = _RUN[name](p) if p.card.models else {"ok": None, "note": "no models"}
+        if not (p.card.models or p.card.methods):
+            checks[name] = {"ok": None, "note": "no models or methods"}
+        elif name == "methods":
+            checks[name] = _methods(p, quick=quick)
+        else:
+            checks[name] = _RUN[name](p)
         checks[name]["seconds"] = round(time.perf_counter() - t, 1)
     record = {
         "schema": SCHEMA_VERSION,

@@ -40,7 +40,10 @@ The hooks, by module of the folder (every module is optional unless the card nee
 | `train.py`     | `RECIPES`            | `{model name: train.recipes.Recipe}`: the training function | `{}`                 |
 |                |                      | `(*, seed, budget, progress) -> Trained` and its budget's   |                      |
 |                |                      | unit ("epochs", "thousand steps", "kimg", ...) and default |                      |
-| `method.py`    | `detector`           | `(model, **loss_kw) -> train.detection.Detector`: how the   | not a detector       |
+| `method.py`    | the card's methods   | `builder(*, rng, **options) -> callable`, keyword-only:     | —                    |
+|                |                      | one image in, one out (`[[methods]]`: a paper whose        |                      |
+|                |                      | artefact is a procedure, not a network, e.g. AutoAugment)   |                      |
+|                | `detector`           | `(model, **loss_kw) -> train.detection.Detector`: how the   | not a detector       |
 |                |                      | shared detection loop normalises, scores and decodes        |                      |
 
 Any other module of the folder (`layers.py`, `method.py`'s losses, ...) is the paper's own and
@@ -142,16 +145,27 @@ class Paper:
         entry = next((m for m in self.card.models if m.name == model), None)
         if entry is None:
             raise CardError(f"{self.card.path}: no model {model!r} in its [[models]]")
-        where = f"{self.card.path} declares model {model!r} with builder {entry.builder!r}"
-        if not self.has("model"):
-            raise CardError(f"{where}, but {self.folder / 'model.py'} does not exist")
-        module = self.module("model")
-        build = getattr(module, entry.builder, None)
+        return self._function("model", f"model {model!r}", entry.builder)
+
+    def method_builder(self, method: str) -> Callable[..., Callable]:
+        """The builder the card names for the method `method` (`[[methods]]`), in `method.py`:
+        `builder(*, rng, **options)` -> a callable from one image to one image."""
+        entry = next((m for m in self.card.methods if m.name == method), None)
+        if entry is None:
+            raise CardError(f"{self.card.path}: no method {method!r} in its [[methods]]")
+        return self._function("method", f"method {method!r}", entry.builder)
+
+    def _function(self, module_name: str, what: str, name: str) -> Callable:
+        where = f"{self.card.path} declares {what} with builder {name!r}"
+        if not self.has(module_name):
+            raise CardError(f"{where}, but {self.folder / (module_name + '.py')} does not exist")
+        module = self.module(module_name)
+        build = getattr(module, name, None)
         if build is None:
             import difflib
 
             public = [n for n in vars(module) if not n.startswith("_")]
-            close = difflib.get_close_matches(entry.builder, public, n=3)
+            close = difflib.get_close_matches(name, public, n=3)
             hint = f"; did you mean {', '.join(close)}?" if close else ""
             raise CardError(f"{where}, but {module.__file__} has no function of that name{hint}")
         if not callable(build) or isinstance(build, ModuleType):
@@ -308,23 +322,26 @@ def check_paper(paper_id: str) -> list[str]:
     except CardError as e:
         return [str(e)]
     problems = []
-    for m in card.models:
+    for m in (*card.models, *card.methods):
         try:
-            build = p.builder(m.name)
+            build = p.builder(m.name) if m in card.models else p.method_builder(m.name)
         except CardError as e:
             problems.append(str(e))
             continue
+        if m in card.methods and (why := _accepts(build, ("rng",))):
+            problems.append(f"method.py: builder {m.builder} cannot be called with {why[0]}")
         positional = [
             q.name
             for q in inspect.signature(build).parameters.values()
             if q.kind in (q.POSITIONAL_ONLY, q.POSITIONAL_OR_KEYWORD)
         ]
         if positional:
-            problems.append(f"model.py: builder {m.builder} takes {positional} by position; "
+            where = "model.py" if m in card.models else "method.py"
+            problems.append(f"{where}: builder {m.builder} takes {positional} by position; "
                             "builders are keyword-only (`def name(**overrides)`)")  # fmt: skip
     if card.figure and not p.has("figure"):
         problems.append("the card sets a figure, but there is no figure.py")
-    if card.demo is not None:
+    if card.demo is not None and card.demo.weights:
         names = {w.tag for w in p.weights if w.model == card.demo.model}
         if card.demo.weights not in names:
             problems.append(f"the demo runs {card.demo.model}.{card.demo.weights}, which "

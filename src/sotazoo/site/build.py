@@ -108,6 +108,8 @@ def build_demo(card: PaperCard, out: Path) -> str:
     from sotazoo.registry import create_model, get_weights, model_entry
 
     d = card.demo
+    if not d.weights:
+        return _build_method_demo(card, out)
     w = get_weights(d.model, d.weights)
     if not w.transforms:
         raise SotazooError(f"weights {w.name} declare no transforms; the demo needs them")
@@ -165,6 +167,22 @@ def build_demo(card: PaperCard, out: Path) -> str:
     }
     write_json_atomic(spec, out / "models" / f"{w.name}.json")
     return f"models/{w.name}.json"
+
+
+def _build_method_demo(card: PaperCard, out: Path) -> str:
+    """The spec of a method's demo (a card's `[[methods]]` entry): no network to export; the
+    widget computes the method in the page from the spec's data (`demo.spec_extra`) and the
+    paper's bundled samples."""
+    d = card.demo
+    hooks = paper(card.id).demo
+    samples = []
+    for s in hooks.samples(out / "samples" / card.id):
+        p = s.pop("path")
+        samples.append({"name": p.stem, "src": f"../samples/{card.id}/{p.name}", **s})
+    spec = {"kind": d.kind, "paper": card.id, "model": d.model, "method": True,
+            "samples": samples, **hooks.spec_extra()}  # fmt: skip
+    write_json_atomic(spec, out / "models" / f"{d.model}.json")
+    return f"models/{d.model}.json"
 
 
 def _task_pages(cards: list[PaperCard], out: Path) -> list[tuple[str, int]]:

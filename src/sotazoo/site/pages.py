@@ -345,6 +345,14 @@ def paper_page(
     body.append(_bench_table(benches))
     body.append(f"<h2>{bi('Run it in your browser', '在浏览器里运行')}</h2>")
     body.append(demo_section(c, demo_spec))
+    if n := c.not_applicable_reason("weights"):
+        body.append(f"<h2>{bi('Weights', '权重')}</h2>")
+        body.append(f'<p class="note">{bi(e(n.why), e(n.why_zh))}</p>')
+    if c.methods:
+        body.append(f"<h2>{bi('Methods', '方法')}</h2><ul>")
+        body += [f'<li><code>{e(m.name)}</code> <span translate="no">{e(m.summary)}</span></li>'
+                 for m in c.methods]  # fmt: skip
+        body.append("</ul>")
     if c.deviations:
         body.append(f"<h2>{bi('Where sotazoo departs from the paper', '与论文的差异')}</h2><ul>")
         body += [
@@ -407,6 +415,13 @@ def demo_section(card: PaperCard, demo_spec: str | None) -> str:
         d = card.demo
         note = (f'<p class="note">{bi(e(card.browser_note), e(card.browser_note_zh))}</p>'
                 if card.browser_note else "")  # fmt: skip
+        if not d.weights:  # a method (`[[methods]]`), computed by the page's own code
+            runs = bi(", computed by this page's JavaScript, checked against sotazoo's Python on "
+                      "fixed draws; nothing leaves your machine.",
+                      "，由本页的 JavaScript 计算，已在固定随机抽样上与 sotazoo 的 Python 实现核对；"
+                      "数据不会离开你的电脑。")  # fmt: skip
+            return (f'{note}<div class="demo" data-demo data-spec="{e(demo_spec)}">'
+                    f'<p class="meta"><code>{e(d.model)}</code>{runs}</p></div>')  # fmt: skip
         return (
             f'{note}<div class="demo" data-demo data-spec="{e(demo_spec)}">'
             f'<p class="meta"><code>{e(d.model)}</code> '
@@ -418,6 +433,8 @@ def demo_section(card: PaperCard, demo_spec: str | None) -> str:
             )
             + "</p></div>"
         )
+    if n := card.not_applicable_reason("browser"):
+        return f'<p class="note">{bi(e(n.why), e(n.why_zh))}</p>'
     models = [m.name for m in card.models]
     if card.browser_note:
         why = bi(e(card.browser_note), e(card.browser_note_zh))

@@ -40,6 +40,7 @@ import torchvision.transforms.v2.functional as TF
 from PIL import Image, ImageEnhance, ImageOps
 from torchvision.transforms import InterpolationMode
 
+from sotazoo.errors import InputError
 from sotazoo.papers.autoaugment.policies import POLICIES, SubPolicy
 
 Img: TypeAlias = Image.Image | torch.Tensor  # PIL "L"/"RGB", or (C, H, W) uint8 / float in [0, 1]
@@ -94,6 +95,39 @@ RANGES: dict[str, OpRange] = {
     # neither official code has it (nor torchvision). Ours: (1 - w) x + w x_other.
     "SamplePairing": OpRange(0.0, 0.4, False, "weight of the other image"),
 }  # AutoContrast, Invert, Equalize take no magnitude; the tables still give them a bin.
+
+
+def check_image(img: object, name: str = "image") -> None:
+    """`InputError` naming the problem unless `img` is one image the ops take: a PIL "L" or
+    "RGB" image, or a (C, H, W) tensor with 1 or 3 channels, uint8 or float in [0, 1]."""
+    if isinstance(img, Image.Image):
+        if img.mode not in ("L", "RGB"):
+            raise InputError(f"{name}: PIL mode {img.mode!r}; convert it to 'RGB' or 'L' first")
+        if min(img.size) < 1:
+            raise InputError(f"{name}: empty image of size {img.size}")
+        return
+    if not isinstance(img, torch.Tensor):
+        raise InputError(f"{name}: expected a PIL image or a (C, H, W) tensor, "
+                         f"got {type(img).__name__}")  # fmt: skip
+    if img.dim() != 3:
+        hint = " (one image: augment a batch image by image)" if img.dim() == 4 else ""
+        raise InputError(f"{name}: expected one (C, H, W) image, got shape "
+                         f"{tuple(img.shape)}{hint}")  # fmt: skip
+    if img.shape[0] not in (1, 3):
+        raise InputError(f"{name}: expected 1 or 3 channels, got {img.shape[0]}")
+    if min(img.shape[1:]) < 1:
+        raise InputError(f"{name}: empty image of shape {tuple(img.shape)}")
+    if img.dtype == torch.uint8:
+        return
+    if img.dtype not in (torch.float32, torch.float64):
+        raise InputError(f"{name}: dtype {img.dtype}; expected uint8, or float in [0, 1]")
+    bad = int((~torch.isfinite(img)).sum())
+    if bad:
+        raise InputError(f"{name}: {bad} NaN or infinite values")
+    lo, hi = float(img.min()), float(img.max())
+    if lo < 0 or hi > 1:
+        raise InputError(f"{name}: float values in [{lo:g}, {hi:g}]; expected [0, 1] "
+                         "(divide 8-bit values by 255)")  # fmt: skip
 
 
 def _hw(img: Img) -> tuple[int, int]:
@@ -221,9 +255,14 @@ def apply_op(
     Cutout's square: 128 as the TPU code (the official code fills with the dataset mean)."""
     if sign not in (1, -1):
         raise ValueError(f"sign must be +1 or -1, got {sign}")
+    check_image(img)
     v = magnitude(op, level, _hw(img), max_level=max_level)
-    if op == "SamplePairing" and (other is None or _hw(other) != _hw(img)):
-        raise ValueError("SamplePairing needs `other`, an image of the same size")
+    if op == "SamplePairing":
+        if other is None:
+            raise InputError("SamplePairing needs `other`, an image of the same size")
+        check_image(other, "other")
+        if _hw(other) != _hw(img):
+            raise InputError(f"SamplePairing: other is {_hw(other)}, the image {_hw(img)} (H, W)")
     if op == "Invert":
         return ImageOps.invert(img) if isinstance(img, Image.Image) else TF.invert(img)
     if op == "Equalize":
@@ -300,6 +339,7 @@ class AutoAugment:
 
     def apply(self, img: Img, draws: Draws, *, other: Img | None = None) -> Img:
         """The sub-policy `draws.index` with the given draws (replays a `draw()`)."""
+        check_image(img)  # also when no op runs: a bad image never passes through unchecked
         for (op, _, level), run, sign, center in zip(
             self.policy[draws.index], draws.apply, draws.signs, draws.centers, strict=True
         ):
@@ -312,3 +352,19 @@ class AutoAugment:
     def __call__(self, img: Img, *, other: Img | None = None) -> Img:
         """Augment one image; `other` is needed only by SamplePairing (another training image)."""
         return self.apply(img, self.draw(), other=other)
+
+
+# The card's methods (`[[methods]]`): each published policy, as `sotazoo.create_method` builds it.
+def autoaugment_imagenet(*, rng: int | Rng = 0, **options) -> AutoAugment:
+    """The ImageNet policy (25 sub-policies, the paper's Appendix table)."""
+    return AutoAugment("imagenet", rng=rng, **options)
+
+
+def autoaugment_cifar10(*, rng: int | Rng = 0, **options) -> AutoAugment:
+    """The CIFAR-10 policy (25 sub-policies)."""
+    return AutoAugment("cifar10", rng=rng, **options)
+
+
+def autoaugment_svhn(*, rng: int | Rng = 0, **options) -> AutoAugment:
+    """The SVHN policy (25 sub-policies)."""
+    return AutoAugment("svhn", rng=rng, **options)
