@@ -453,6 +453,62 @@ def bench(
     return res
 
 
+def bench_method(
+    name: str, *, vs: str | None = None, reps: int = 1000, warmup: int = 20,
+    input_size: tuple[int, int, int] = (3, 224, 224), progress: bool = True,
+) -> BenchResult:  # fmt: skip
+    """Time method `name` (a card's `[[methods]]` entry: one image in, one out) per image on
+    `reps` random uint8 images of `input_size` (the mean time), and with `vs` a reference on the same images,
+    interleaved (ABBA...). A method has no parameters nor multiply-adds: both are 0. Each side
+    draws its own random choices (ours from its seed, the reference from torch's, seeded 0): the
+    ratio compares the average cost of the same policy's operations over many images."""
+    from tqdm.auto import tqdm
+
+    from sotazoo.provenance import git_commit, versions
+    from sotazoo.registry import create_method, method_entry
+
+    method_entry(name)
+    if not isinstance(reps, int) or reps < 1:
+        raise SotazooError(f"reps must be at least 1, got {reps!r}")
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(0)
+    images = [torch.randint(0, 256, input_size, generator=g, dtype=torch.uint8)
+              for _ in range(max(reps, warmup))]  # fmt: skip
+    funcs = {name: create_method(name, rng=0)} | ({vs: create_reference(vs)} if vs else {})
+    times: list[list[float]] = [[] for _ in funcs]
+    with tqdm(total=warmup + reps, desc=f"bench {name}", disable=not progress, leave=False) as bar:
+        for i in range(warmup + reps):
+            order = list(enumerate(funcs.values()))
+            for j, f in order if i % 2 == 0 else order[::-1]:
+                img = images[i % len(images)]
+                t0 = time.perf_counter()
+                f(img)
+                if i >= warmup:
+                    times[j].append(time.perf_counter() - t0)
+            bar.update(1)
+    # the mean, not the median: a policy mixes cheap and costly operations (and ops skipped by
+    # their probability), and its cost per image is the average over that mixture
+    rows = [Measurement(name=n, params=0, gmacs=0.0, latency_ms=1e3 * statistics.fmean(t),
+                        latency_spread_ms=1e3 * _iqr(t), throughput=len(t) / sum(t), batch=1)
+            for n, t in zip(funcs, times, strict=True)]  # fmt: skip
+    commit, dirty = git_commit()
+    res = BenchResult(
+        model=name, input_size=tuple(input_size), device="cpu", threads=torch.get_num_threads(),
+        torch=torch.__version__, cpu=cpu_name(), ours=rows[0],
+        git_commit=commit + ("+dirty" if dirty else ""), versions=versions(),
+        notes=[f"a method: mean time per image over {reps} random uint8 images of {input_size}, "
+               "each side drawing its own sub-policies (the same policy, other random streams); "
+               "throughput is images/s one image at a time"],
+    )  # fmt: skip
+    if vs:
+        res.reference = rows[1]
+        res.latency_ratio = rows[0].latency_ms / rows[1].latency_ms
+        res.throughput_ratio = rows[0].throughput / rows[1].throughput
+        res.reference_kind = reference_kind(vs)
+        res.reference_label = reference_label(res.to_dict())
+    return res
+
+
 def format_bench(r: BenchResult) -> str:
     rows = [r.ours] + ([r.reference] if r.reference else [])
     w = max(28, *(len(m.name) + 2 for m in rows))

@@ -193,6 +193,7 @@ class MethodEntry:
     builder: str
     task: str
     summary: str  # one line: what the method does
+    reference: str = ""  # what `sotazoo bench --vs` compares with: another library's method
 
 
 @dataclass(frozen=True, kw_only=True)

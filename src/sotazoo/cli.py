@@ -271,8 +271,10 @@ def _bench_command(args) -> str:
 
 
 def _cmd_bench(args) -> int:
-    from sotazoo.registry import model_entry
+    from sotazoo.registry import list_methods, model_entry
 
+    if args.model in list_methods():
+        return _cmd_bench_method(args)
     model_entry(args.model)  # an unknown name fails here, before torch is imported
     from sotazoo.bench import bench, format_bench
     from sotazoo.fileio import write_json_atomic
@@ -298,6 +300,40 @@ def _cmd_bench(args) -> int:
     if not args.json:
         print("weights: random initialisation (speed and size do not depend on them); the "
               "reference shares them where it can", file=sys.stderr)  # fmt: skip
+    if args.save:
+        r.command = _bench_command(args)
+        out = results_dir() / ("dirty/bench" if args.allow_dirty else "bench")
+        path = out / f"{args.model}.json"
+        write_json_atomic(r.to_dict(), path)
+        print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
+def _cmd_bench_method(args) -> int:
+    """`sotazoo bench METHOD`: per-image time of a method (`[[methods]]`) and its reference."""
+    from sotazoo.bench import bench_method, format_bench
+    from sotazoo.fileio import write_json_atomic
+    from sotazoo.registry import method_entry
+    from sotazoo.repro import check_clean, results_dir
+
+    vs = args.vs
+    if vs == "default":
+        vs = method_entry(args.model)[1].reference or None
+        if vs is None:
+            raise SotazooError(f"{args.model} declares no reference; pass --vs LIB:NAME")
+    if args.batch != 8 or args.device != "cpu":
+        raise SotazooError(f"{args.model} is a method: it takes one image at a time, on the CPU")
+    if args.save:
+        check_clean(None, args.allow_dirty)
+    size = (3, 224, 224)
+    if args.size:
+        parts = args.size.lower().split("x")
+        if len(parts) > 2 or not all(p.isdigit() and int(p) > 0 for p in parts):
+            raise SotazooError(f"--size {args.size!r}: expected N or HxW (positive integers)")
+        size = (3, int(parts[0]), int(parts[-1]))
+    r = bench_method(args.model, vs=vs, reps=args.reps if args.reps != 15 else 1000,
+                     input_size=size, progress=not args.json)  # fmt: skip
+    print(json.dumps(r.to_dict(), indent=2) if args.json else format_bench(r))
     if args.save:
         r.command = _bench_command(args)
         out = results_dir() / ("dirty/bench" if args.allow_dirty else "bench")
@@ -523,8 +559,10 @@ def build_parser() -> argparse.ArgumentParser:
                        "weights where it can and is timed interleaved in the same process, and "
                        "the ratio is printed with what it is against: an independent "
                        "implementation (timm, torchvision, torchsr, OpenCV) or, where none "
-                       "installs, one of our own models (sotazoo:), labelled as ours.")  # fmt: skip
-    s.add_argument("model", help="model name, e.g. seresnet50")
+                       "installs, one of our own models (sotazoo:), labelled as ours. A method "
+                       "(e.g. autoaugment_imagenet) is timed one image at a time: its mean time "
+                       "per image over --reps images (default 1000), beside its reference.")  # fmt: skip
+    s.add_argument("model", help="model or method name, e.g. seresnet50, autoaugment_imagenet")
     s.add_argument("--vs", nargs="?", const="default", metavar="REFERENCE",
                    help="timm:NAME, torchvision:NAME[:k=v,...], torchsr:NAME[:k=v,...], "
                    "opencv:NAME[:k=v,...] or sotazoo:NAME[:k=v,...] (e.g. "

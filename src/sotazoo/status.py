@@ -114,7 +114,7 @@ def paper_status(paper_id: str) -> dict[str, Cell]:
 
     bench_dir = results_dir() / "bench"
     benches = []
-    for m in card.models:
+    for m in (*card.models, *card.methods):
         f = bench_dir / f"{m.name}.json"
         if f.is_file():
             r = json.loads(f.read_text(encoding="utf-8"))

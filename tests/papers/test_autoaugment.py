@@ -516,3 +516,31 @@ def test_search_with_a_child_network_runs():
     assert len(res.rewards) == 2 and all(0 <= r <= 100 for r in res.rewards)
     with pytest.raises(ValueError, match="method"):
         search(reward, method="grid")
+
+
+# ---------------------------------------------------------------------- bench (a method's)
+
+
+def test_bench_times_a_method_beside_torchvision():
+    from torchvision.transforms import AutoAugmentPolicy
+
+    from sotazoo.bench import bench_method, create_reference
+
+    ref = create_reference("torchvision:AutoAugment:policy=svhn")
+    assert ref.policy == AutoAugmentPolicy.SVHN and ref.fill == [128, 128, 128]
+    r = bench_method("autoaugment_svhn", vs="torchvision:AutoAugment:policy=svhn", reps=12,
+                     warmup=2, input_size=(3, 24, 32), progress=False)  # fmt: skip
+    assert r.reference_kind == "independent" and "torchvision" in r.reference_label
+    assert r.ours.params == r.reference.params == 0 and r.ours.batch == 1
+    assert r.latency_ratio == pytest.approx(r.ours.latency_ms / r.reference.latency_ms)
+    assert r.throughput_ratio == pytest.approx(1 / r.latency_ratio)  # both from the mean time
+
+
+def test_bench_reference_options_are_checked():
+    from sotazoo.bench import create_reference
+    from sotazoo.errors import SotazooError
+
+    with pytest.raises(SotazooError, match="policy 'mnist' is not one of"):
+        create_reference("torchvision:AutoAugment:policy=mnist")
+    with pytest.raises(SotazooError, match=r"unknown options \['magnitude'\]"):
+        create_reference("torchvision:AutoAugment:magnitude=3")
