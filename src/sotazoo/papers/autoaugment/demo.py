@@ -3,10 +3,11 @@ picks, one sub-policy drawn per click.
 
 Samples: three photographs that scikit-image ships (`skimage.data`: chelsea the cat, coffee,
 astronaut), centre-cropped to squares and resized to 128 x 128, so that the page's JavaScript
-runs every op in a few milliseconds. The spec carries the policies and the magnitude table as
-data (`policies.POLICIES`, `method.RANGES`): the page's code (`site/static/autoaugment.mjs`)
-duplicates no number of the paper, and tests/browser/test_augment_demo.py replays each draw
-the page made in Python and compares the images.
+runs every op in a few milliseconds. The spec carries the policies as data
+(`policies.POLICIES`); the page's code (`site/static/autoaugment.mjs`) ports `method.py`'s ops
+and ranges (tests/papers/test_autoaugment_js.py compares the two on fixed draws), and
+tests/browser/test_augment_demo.py replays in Python each draw the page made and compares the
+images.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from sotazoo.papers.autoaugment.method import MAX_LEVEL, OPS, RANGES, REFERENCE_SIZE
 from sotazoo.papers.autoaugment.policies import POLICIES
 
 SIZE = 128  # pixels a side: small enough for every op to run at once in the page
@@ -44,15 +44,10 @@ def samples(out_dir: Path) -> list[Path]:
 
 
 def spec_extra() -> dict:
-    """The data the page's code needs: the policies, the ops and their ranges, the fill."""
+    """The data the page's code needs: the policies, the one shown first, the fill."""
     return {
         "policies": {name: [[list(op) for op in sub] for sub in policy]
                      for name, policy in POLICIES.items()},  # fmt: skip
         "policy": "imagenet",
-        "ops": list(OPS),
-        "ranges": {op: {"start": r.start, "end": r.end, "signed": r.signed}
-                   for op, r in RANGES.items()},  # fmt: skip
-        "max_level": MAX_LEVEL,
-        "reference_size": REFERENCE_SIZE,
         "fill": FILL,
     }
