@@ -157,3 +157,19 @@ def test_info_marks_unverified_numbers(capsys):
     assert " *\n" in out and "not checked against the paper's own text" in out
     assert main(["info", "senet"]) == 0  # every SENet number was read in the paper
     assert "not checked" not in capsys.readouterr().out
+
+
+def test_methods_are_listed_benched_and_shown(tmp_path, monkeypatch, capsys):
+    assert main(["list", "--methods"]) == 0
+    out = capsys.readouterr().out
+    assert all(f"autoaugment_{p}" in out for p in ("imagenet", "cifar10", "svhn"))
+    assert main(["info", "autoaugment"]) == 0
+    assert "Methods: autoaugment_imagenet" in capsys.readouterr().out
+    monkeypatch.setenv("SOTAZOO_RESULTS", str(tmp_path))
+    assert main(["bench", "autoaugment_svhn", "--vs", "--reps", "5", "--size", "32", "--save"]) == 0
+    saved = json.loads((tmp_path / "bench" / "autoaugment_svhn.json").read_text())
+    assert saved["command"] == "sotazoo bench autoaugment_svhn --vs --size 32 --reps 5 --save"
+    assert saved["reference"]["name"] == "torchvision:AutoAugment:policy=svhn"
+    assert saved["input_size"] == [3, 32, 32] and saved["latency_ratio"] > 0
+    assert main(["bench", "autoaugment_svhn", "--batch", "4"]) == 1
+    assert "a method: it takes one image at a time" in capsys.readouterr().err

@@ -64,6 +64,17 @@ def _cmd_list(args) -> int:
 
     if args.weights:
         return _list_weights(args)
+    if args.methods:
+        from sotazoo.registry import list_methods, method_entry
+
+        names = list_methods(args.pattern, paper=args.paper)
+        if not names:
+            raise SotazooError(f"no method matches {args.pattern!r}: `sotazoo list --methods`")
+        width = max(map(len, names))
+        for n in names:
+            pid, e = method_entry(n)
+            print(f"{n:<{width}}  {pid:<12}  {e.summary}")
+        return 0
     if args.models or args.paper or args.task:
         rows = [("model", "paper", "task", "input", "ref. params")]
         for n in list_models(args.pattern, paper=args.paper, task=args.task):
@@ -163,12 +174,13 @@ def _cmd_info(args) -> int:
     zh = args.lang == "zh"
     label = (
         {"summary": "摘要（我们的讲解）", "ideas": "关键技巧", "claims": "论文结论", "base": "对比基线",
-         "dev": "与论文的差异", "models": "模型", "reading": "延伸阅读",
+         "dev": "与论文的差异", "models": "模型", "reading": "延伸阅读", "methods": "方法",
+         "na": "不适用：",
          "unverified": "* 未能在论文原文中核对的数字（原因见卡片中的注释）"}
         if zh
         else {"summary": "Summary (ours)", "ideas": "Key ideas", "claims": "Claims",
               "base": "Baselines", "dev": "Where sotazoo departs", "models": "Models",
-              "reading": "Further reading",
+              "reading": "Further reading", "methods": "Methods", "na": "Not applicable:",
               "unverified": "* not checked against the paper's own text (the card's comments say why)"}
     )  # fmt: skip
     print(f"{c.title}\n{', '.join(c.authors)}  ·  {c.venue}  ·  arXiv {c.arxiv}")
@@ -205,6 +217,11 @@ def _cmd_info(args) -> int:
                 print(textwrap.fill(f"{d.what} — {d.why}", 96, initial_indent="  - ",
                                     subsequent_indent="    "))  # fmt: skip
     print(f"\n{label['models']}: {', '.join(m.name for m in c.models) or '-'}")
+    if c.methods:
+        print(f"{label['methods']}: {', '.join(m.name for m in c.methods)}")
+    for n in c.not_applicable:
+        print(textwrap.fill(f"{n.column}: {n.why_zh if zh else n.why}", 96,
+                            initial_indent=f"{label['na']} ", subsequent_indent="    "))  # fmt: skip
     if c.reading or c.reading_note:
         print(f"\n{label['reading']}:")
         for r in c.reading:
@@ -518,6 +535,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("pattern", nargs="?", default="*",
                    help="glob on model names (with --models or --weights)")  # fmt: skip
     s.add_argument("--models", action="store_true", help="list models, not papers")
+    s.add_argument("--methods", action="store_true",
+                   help="list methods (a paper's procedures, e.g. augmentation policies)")  # fmt: skip
     s.add_argument("--weights", action="store_true",
                    help="list the weights of the models (official, ours), with their source and "
                    "metrics")  # fmt: skip
