@@ -193,7 +193,7 @@ def test_senet_status_follows_what_exists():
     row = paper_status("senet")
     for col in ("card", "model", "oracle", "weights", "bad input"):
         assert row[col].done, col
-    assert row["browser"].done  # tests/browser/test_senet_demo.py and the export test
+    assert row["browser"].done  # tests/browser/test_classify_demo.py[senet] and the export test
 
 
 def test_readme_tables_are_up_to_date():

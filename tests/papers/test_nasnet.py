@@ -25,6 +25,7 @@ from sotazoo.papers.nasnet.layers import SameConv2d, SamePool, ScheduledDropPath
 from sotazoo.weights import save_safetensors
 
 from .oracle import randomise_bn, within
+from .shapes_demo import check_shapes_classifier
 
 CARD = load_card("nasnet")
 VARIANTS = [m for m in CARD.models if not m.laptop]
@@ -450,3 +451,23 @@ def test_bad_config_is_a_clear_error():
         sotazoo.create_model("nasnet_a_mobile", num_conv_filters=10)  # cell_stem_1: 5
     with pytest.raises(InputError, match="drop_path_keep_prob must be in"):
         sotazoo.create_model("nasnet_mini", drop_path_keep_prob=0.0)
+
+
+# ---------------------------------------------------------------------- the demo's weights
+
+
+def test_convert_entries_declare_the_counted_params():
+    """Each weights entry's num_params is what the model it loads into really has."""
+    names = ("nasnet_a_mobile", "nasnet_a_large", "nasnet_mini")
+    weights = [w for name in names for w in sotazoo.list_weights(name)]
+    assert len(weights) == 3
+    for w in weights:  # the Keras files drop TF-Slim's background class: the converter sets 1000
+        overrides = {"num_classes": 1000} if w.format == "keras_h5" else {}
+        assert count_params(_meta(w.model, **overrides)) == w.num_params, w.name
+
+
+def test_convert_our_demo_weights_match_their_log_and_accuracy():
+    """The committed nasnet_mini weights: hash, log and held-out accuracy recomputed."""
+    from sotazoo.papers.nasnet import train
+
+    check_shapes_classifier("nasnet_mini", train)

@@ -12,6 +12,7 @@ from sotazoo.nn import SqueezeExcite
 from sotazoo.papers.senet.convert import convert_state_dict, detect_layout
 
 from .oracle import randomise_bn, within
+from .shapes_demo import check_shapes_classifier
 
 timm = pytest.importorskip("timm")
 CARD = load_card("senet")
@@ -238,18 +239,6 @@ def test_convert_entries_declare_the_counted_params(w):
 
 def test_convert_our_demo_weights_match_their_log_and_accuracy():
     """The committed seresnet_mini weights: hash, log and held-out accuracy recomputed."""
-    import json
+    from sotazoo.papers.senet import train
 
-    from sotazoo.papers.senet.train import ShapesRecipe, shapes_split
-    from sotazoo.train import evaluate
-    from sotazoo.weights import fetch
-
-    w = sotazoo.get_weights("seresnet_mini", "sotazoo")
-    path = fetch(w)
-    log = json.loads(path.with_name("seresnet_mini.sotazoo.log.json").read_text())
-    assert log["sha256"] == w.sha256 and log["metrics"] == dict(w.metrics)
-    assert log["command"] == "sotazoo train seresnet_mini --seed 0"
-    r = ShapesRecipe()
-    x, y = shapes_split(r.n_val, r.val_seed)
-    model = sotazoo.create_model("seresnet_mini", weights="sotazoo")
-    assert round(100 * evaluate(model, x, y), 2) == w.metrics["shapes_val_top1"]
+    check_shapes_classifier("seresnet_mini", train)
