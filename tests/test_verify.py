@@ -193,3 +193,19 @@ def test_a_method_that_takes_anything_fails_the_bad_input_check(monkeypatch):
     monkeypatch.setattr(p, "method_builder", lambda name: lambda *, rng: lambda img: img)
     got = verify_mod._bad_input(p)
     assert not got["ok"] and got["clear"] == 0 and "nan: no error" in str(got["failures"])
+
+
+def test_the_worst_oracle_figure_is_the_one_nearest_its_bound(monkeypatch):
+    """An exact comparison (bound 0) that holds uses none of its bound: it is not the worst."""
+    rows = [{"test": "a", "what": "exact", "max_diff": 0.0, "bound": 0.0},
+            {"test": "b", "what": "one level", "max_diff": 1.0, "bound": 1.0},
+            {"test": "c", "what": "loose", "max_diff": 1e-6, "bound": 1e-5}]  # fmt: skip
+
+    def fake_pytest(selection, env=None, **kw):
+        with open(env["SOTAZOO_ORACLE_LOG"], "w") as f:
+            f.write("\n".join(json.dumps(r) for r in rows))
+        return {"ok": True, "passed": 3, "ran": 3, "skipped": 0, "selection": selection}
+
+    monkeypatch.setattr(verify_mod, "_pytest", fake_pytest)
+    got = verify_mod._oracle(paper("autoaugment"))
+    assert got["worst_case"] == "one level" and got["figures"] == 3

@@ -361,7 +361,12 @@ def _oracle(p: Paper) -> dict:
         result = _pytest([str(test), "-k", "oracle"], env={"SOTAZOO_ORACLE_LOG": str(log)})
         rows = [json.loads(line) for line in log.read_text().splitlines()] if log.is_file() else []
     if rows:
-        worst = max(rows, key=lambda r: r["max_diff"] / r["bound"] if r["bound"] else math.inf)
+        def used(r: dict) -> float:  # the share of its bound a figure uses; an exact one, 0
+            if r["bound"]:
+                return r["max_diff"] / r["bound"]
+            return 0.0 if r["max_diff"] == 0 else math.inf
+
+        worst = max(rows, key=used)
         result |= {"figures": len(rows), "worst_max_diff": worst["max_diff"],
                    "worst_bound": worst["bound"], "worst_case": worst["what"] or worst["test"],
                    "rows": rows}  # fmt: skip
