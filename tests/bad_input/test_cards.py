@@ -341,7 +341,7 @@ CASES = [
     Case("demo-kind-int", card(setter("demo", "kind", value=1)),
          expect_card(r"demo\.kind", "a string", "integer 1"), CardError),
     Case("demo-weights-missing", card(deleter("demo", "weights")),
-         rf"{CARD_FILE}.*demo: missing keys \['weights'\]", CardError),
+         rf"{CARD_FILE}.*demo\.weights is missing: the tag of seresnet_mini's weights", CardError),
     Case("demo-key-typo", card(renamer("demo", "model", to="modle")),
          rf"{CARD_FILE}.*demo: unknown key 'modle' \(did you mean 'model'\?\)", CardError),
     # ------------------------------------------------------------ a builder model.py lacks
