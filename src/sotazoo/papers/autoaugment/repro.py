@@ -59,6 +59,7 @@ from torch.nn import functional as F
 from sotazoo.repro import Outcome, judged_claim
 
 DEFAULT_SEEDS = (0, 1, 2, 3, 4)
+LONG_SEEDS = (0, 1, 2)  # `--long`: the search itself (search.long_run), past the 10-minute budget
 TEST_SEED = 99_999  # the held-out shapes: never a training seed
 DATASETS = ("digits", "shapes")
 ARMS = ("none", "baseline", "autoaugment")  # ablations first
@@ -301,6 +302,14 @@ def run(*, quick: bool, seeds: list[int], progress: bool = True) -> Outcome:
 
     config = asdict(cfg) | {"arms": list(ARMS), "datasets": list(DATASETS)}
     return Outcome(claims=claims, config=config, details=details, draw=draw)
+
+
+def long_run(*, quick: bool, seeds: list[int], progress: bool = True):
+    """`sotazoo repro autoaugment --long`: the controller against random search in the paper's
+    search space (`search.long_run`)."""
+    from sotazoo.papers.autoaugment.search import long_run as search_long_run
+
+    return search_long_run(quick=quick, seeds=seeds, progress=progress)
 
 
 def _claim(ds: str, errors: dict[str, list[float]], cfg: ReproConfig, log: dict):

@@ -9,7 +9,9 @@ decision. The reward is the child's validation accuracy; the controller is train
 gradient against a moving-average baseline (weight 0.95), with an entropy bonus (1e-5), its
 weights initialised uniformly in [-0.1, 0.1]. About 15,000 policies were sampled per dataset.
 
-Ours, at laptop scale (none of this is part of `sotazoo repro autoaugment`):
+Ours, at laptop scale (not part of `sotazoo repro autoaugment`'s verdicts; `sotazoo repro
+autoaugment --long` runs `long_run` below: the controller against random search, curves and no
+verdict):
 - REINFORCE, not PPO: with one child per update there is no batch of samples for PPO's clipped
   ratio to reuse, and the paper gives no PPO epochs or clip value;
 - Adam at lr 0.01 instead of 3.5e-4: a few dozen samples, not 15,000;
@@ -28,7 +30,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 
 import torch
 from torch import nn
@@ -216,3 +218,85 @@ def compare(*, samples: int = 40, seed: int = 0, progress: bool = True) -> dict[
             out[method] = search(reward, method=method, cfg=cfg, seed=seed,
                                  on_sample=lambda *_: bar.update(1))  # fmt: skip
     return out
+
+
+# ---------------------------------------------------------------- `sotazoo repro autoaugment --long`
+
+LONG_SAMPLES = 40  # policies scored per search: 80 child trainings per seed, 2-4 s each
+QUICK_REWARD = {"per_class": 3, "n_val": 30, "epochs": 2}  # the smoke run's child: a second
+
+
+@dataclass(frozen=True)
+class SearchJob:
+    method: str  # "controller" or "random"
+    seed: int
+    samples: int
+    quick: bool = False
+
+
+def search_job(job: SearchJob) -> dict:
+    """One search of `job.samples` policies on `digits_reward(seed=job.seed)` (a worker's job)."""
+    import time
+
+    from sotazoo.train.parallel import tick
+
+    t0 = time.perf_counter()
+    reward = digits_reward(seed=job.seed, **(QUICK_REWARD if job.quick else {}))
+    r = search(reward, method=job.method, cfg=SearchConfig(samples=job.samples), seed=job.seed,
+               on_sample=lambda *_: tick())  # fmt: skip
+    policy, best = r.best
+    return {"method": job.method, "seed": job.seed, "rewards": r.rewards,
+            "baselines": r.baselines, "best": best,
+            "best_policy": [[list(op) for op in sub] for sub in policy],
+            "seconds": round(time.perf_counter() - t0, 1)}  # fmt: skip
+
+
+def long_run(*, quick: bool, seeds: list[int], progress: bool = True):
+    """The paper's search against random search at laptop scale: per seed, the controller and
+    random search each score LONG_SAMPLES policies with the same child (same data, weights and
+    batches; `digits_reward`). Curves: each policy's reward (validation accuracy, %) and the
+    best so far, per method and seed. No verdict: the full run's claims are about the published
+    policies; this says how the search's mechanics behave under a seconds-long child."""
+    import itertools
+    import statistics
+
+    from sotazoo.repro import LongOutcome
+    from sotazoo.train.parallel import run_parallel
+
+    samples = 2 if quick else LONG_SAMPLES
+    jobs = [SearchJob(m, s, samples, quick) for s in seeds for m in ("controller", "random")]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the workers; with one worker the jobs run in this process
+    try:
+        logs = run_parallel(search_job, jobs, steps=[samples] * len(jobs),
+                            workers=1 if quick else 2, desc="autoaugment search",
+                            progress=progress)  # fmt: skip
+    finally:
+        torch.set_num_threads(threads)
+    curves, summary = {}, []
+    for log in logs:
+        best = list(itertools.accumulate(log["rewards"], max))
+        curves[f"{log['method']}, seed {log['seed']}"] = {
+            "step": list(range(1, samples + 1)), "reward": log["rewards"], "best_so_far": best}  # fmt: skip
+    tail = max(1, samples // 4)  # the last quarter of the policies: what the search ends on
+    for method in ("controller", "random"):
+        mine = [log for log in logs if log["method"] == method]
+        summary.append(
+            f"{method}: best validation accuracy per seed "
+            + ", ".join(f"{log['best']:.1f}" for log in mine)
+            + f"; mean of the last {tail} policies' rewards "
+            + ", ".join(f"{statistics.fmean(log['rewards'][-tail:]):.1f}" for log in mine)
+        )
+    child = QUICK_REWARD if quick else {"per_class": 10, "n_val": 300, "epochs": 30}
+    return LongOutcome(
+        what=f"AutoAugment's search space, a one-layer LSTM controller (REINFORCE, moving-average "
+        f"baseline) vs uniform random search, {samples} policies each per seed, seeds "
+        f"{list(seeds)}; the reward is the validation accuracy (%) of a {child['per_class']}-"
+        f"digits-per-class child trained {child['epochs']} epochs with the baseline augmentation "
+        f"then the policy, on {child['n_val']} other digits; curves per policy scored",
+        config={"samples": samples, "search": asdict(SearchConfig(samples=samples)),
+                "child": child},  # fmt: skip
+        curves=curves,
+        summary=summary,
+        details={"searches": logs},
+    )
