@@ -89,7 +89,7 @@ def _benches(card: PaperCard) -> list[dict]:
 
     out = []
     bench_dir = results_dir() / "bench"
-    for m in card.models:
+    for m in (*card.models, *card.methods):
         for f in sorted(bench_dir.glob(f"{m.name}.*json")):
             if f.name in (f"{m.name}.json", f"{m.name}.cuda.json"):
                 b = json.loads(f.read_text(encoding="utf-8"))

@@ -27,7 +27,8 @@ function paint(canvas, img) {
 /** image -> one random sub-policy of the chosen policy applied to it, re-drawn on each click */
 export default function mount(root, spec, base) {
   const policies = loadPolicies(spec.policies);
-  const before = el('canvas', { class: 'demo-before', title: 'your image / 原图' });
+  // both at the size of the demo's output canvases (site.css .demo-after), side by side
+  const before = el('canvas', { class: 'demo-after', title: 'your image / 原图' });
   const after = el('canvas', { class: 'demo-after', title: 'augmented / 增强后' });
   const choose = el('select', { 'aria-label': 'policy / 策略' },
     ...Object.keys(policies).map((p) => el('option', { value: p }, p)));
