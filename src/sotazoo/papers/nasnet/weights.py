@@ -65,9 +65,9 @@ WEIGHTS = (
     trained_here(
         "nasnet",
         "nasnet_mini",
-        sha256="f97d3a4cc036429bd0c26fb298f0cee60bf6d425ef4be42f0cf77912652c0e6e",
+        sha256="cff0f1405e2da810aae76bdff84a80ce7d3022ba0f96e07b3b8e0ef53e8e983c",
         num_params=230_362,
-        metrics={"shapes_val_top1": 75.35},
+        metrics={"shapes_val_top1": 99.2},
         measured_on="2,000 held-out shapes-in-clutter images (seed 2), never trained on",
         transforms={"size": 32, "mean": MEAN, "std": STD, "classes": SHAPE_CLASSES},
     ),
