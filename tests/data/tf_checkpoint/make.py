@@ -51,7 +51,7 @@ def main() -> None:
     with g.as_default():
         variables = [tf.compat.v1.Variable(v, name=k) for k, v in values.items()]
         bf = tf.compat.v1.Variable(tf.cast(bfloat16_source(), tf.bfloat16), name="bf16/value")
-        saver = tf.compat.v1.train.Saver(variables + [bf])
+        saver = tf.compat.v1.train.Saver(variables + [bf], save_relative_paths=True)  # no machine path
         with tf.compat.v1.Session(graph=g) as sess:
             sess.run(tf.compat.v1.global_variables_initializer())
             (HERE / "name_based").mkdir(exist_ok=True)
