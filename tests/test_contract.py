@@ -116,7 +116,7 @@ class _registered:
         self.mp, self.root, self.id = monkeypatch, root, paper_id
 
     def _clear(self) -> None:
-        for cached in (cards.load_catalog, cards.load_card, registry._model_index, paper):
+        for cached in (cards.load_catalog, cards.load_card, registry._index, paper):
             cached.cache_clear()
         for name in [m for m in sys.modules if m.startswith(f"sotazoo.papers.{self.id}")]:
             del sys.modules[name]

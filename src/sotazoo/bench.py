@@ -445,21 +445,26 @@ def bench(
         notes=pair.notes,
     )
     if vs:
-        res.reference = measurements[1]
-        res.latency_ratio = measurements[0].latency_ms / measurements[1].latency_ms
-        res.throughput_ratio = measurements[0].throughput / measurements[1].throughput
-        res.reference_kind = reference_kind(vs)
-        res.reference_label = reference_label(res.to_dict())
+        _set_reference(res, measurements[1], vs)
     return res
+
+
+def _set_reference(res: BenchResult, ref: Measurement, vs: str) -> None:
+    """Put the reference's measurement, the two ratios and what the reference is into `res`."""
+    res.reference = ref
+    res.latency_ratio = res.ours.latency_ms / ref.latency_ms
+    res.throughput_ratio = res.ours.throughput / ref.throughput
+    res.reference_kind = reference_kind(vs)
+    res.reference_label = reference_label(res.to_dict())
 
 
 def bench_method(
     name: str, *, vs: str | None = None, reps: int = 1000, warmup: int = 20,
     input_size: tuple[int, int, int] = (3, 224, 224), progress: bool = True,
 ) -> BenchResult:  # fmt: skip
-    """Time method `name` (a card's `[[methods]]` entry: one image in, one out) per image on
-    `reps` random uint8 images of `input_size` (the mean time), and with `vs` a reference on the same images,
-    interleaved (ABBA...). A method has no parameters nor multiply-adds: both are 0. Each side
+    """Time method `name` (a card's `[[methods]]` entry: one image in, one out): its mean time
+    per image on `reps` random uint8 images of `input_size`, and with `vs` a reference's on the
+    same images, interleaved (ABBA...). A method has no parameters nor multiply-adds: both are 0. Each side
     draws its own random choices (ours from its seed, the reference from torch's, seeded 0): the
     ratio compares the average cost of the same policy's operations over many images."""
     from tqdm.auto import tqdm
@@ -501,11 +506,7 @@ def bench_method(
                "throughput is images/s one image at a time"],
     )  # fmt: skip
     if vs:
-        res.reference = rows[1]
-        res.latency_ratio = rows[0].latency_ms / rows[1].latency_ms
-        res.throughput_ratio = rows[0].throughput / rows[1].throughput
-        res.reference_kind = reference_kind(vs)
-        res.reference_label = reference_label(res.to_dict())
+        _set_reference(res, rows[1], vs)
     return res
 
 

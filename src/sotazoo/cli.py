@@ -260,19 +260,24 @@ def _cmd_status(args) -> int:
     return 0
 
 
+def _height_width(size: str, takes: str = "") -> tuple[int, int]:
+    """`--size 416` or `--size 480x640` -> (height, width); `takes` says what the model takes."""
+    parts = size.lower().split("x")
+    if len(parts) > 2 or not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise SotazooError(
+            f"--size {size!r}: expected N or HxW (positive integers)" + (f"; {takes}" if takes else "")
+        )
+    return int(parts[0]), int(parts[-1])
+
+
 def _image_size(model: str, size: str) -> tuple[int, ...]:
     """`--size 416` or `--size 480x640` -> the model's (C, H, W) with that height and width."""
     from sotazoo.registry import model_entry
 
     c, *hw = model_entry(model)[1].input_size
-    parts = size.lower().split("x")
-    if len(hw) != 2 or len(parts) > 2 or not all(p.isdigit() and int(p) > 0 for p in parts):
-        raise SotazooError(
-            f"--size {size!r}: expected N or HxW (positive integers) for an image model; "
-            f"{model} takes {(c, *hw)}"
-        )
-    h, w = (int(parts[0]),) * 2 if len(parts) == 1 else map(int, parts)
-    return (c, h, w)
+    if len(hw) != 2:
+        raise SotazooError(f"--size {size!r}: {model} is not an image model; it takes {(c, *hw)}")
+    return (c, *_height_width(size, f"{model} takes {(c, *hw)}"))
 
 
 def _bench_command(args) -> str:
@@ -294,8 +299,7 @@ def _cmd_bench(args) -> int:
         return _cmd_bench_method(args)
     model_entry(args.model)  # an unknown name fails here, before torch is imported
     from sotazoo.bench import bench, format_bench
-    from sotazoo.fileio import write_json_atomic
-    from sotazoo.repro import check_clean, results_dir
+    from sotazoo.repro import check_clean
 
     vs = args.vs
     if vs == "default":
@@ -317,21 +321,30 @@ def _cmd_bench(args) -> int:
     if not args.json:
         print("weights: random initialisation (speed and size do not depend on them); the "
               "reference shares them where it can", file=sys.stderr)  # fmt: skip
-    if args.save:
-        r.command = _bench_command(args)
-        out = results_dir() / ("dirty/bench" if args.allow_dirty else "bench")
-        path = out / f"{args.model}.json"
-        write_json_atomic(r.to_dict(), path)
-        print(f"wrote {path}", file=sys.stderr)
+    _save_bench(r, args)
     return 0
+
+
+def _save_bench(r, args) -> None:
+    """With --save: results/bench/<model>.json (dirty/bench/ with --allow-dirty), with the
+    command that makes it again."""
+    from sotazoo.fileio import write_json_atomic
+    from sotazoo.repro import results_dir
+
+    if not args.save:
+        return
+    r.command = _bench_command(args)
+    out = results_dir() / ("dirty/bench" if args.allow_dirty else "bench")
+    path = out / f"{args.model}.json"
+    write_json_atomic(r.to_dict(), path)
+    print(f"wrote {path}", file=sys.stderr)
 
 
 def _cmd_bench_method(args) -> int:
     """`sotazoo bench METHOD`: per-image time of a method (`[[methods]]`) and its reference."""
     from sotazoo.bench import bench_method, format_bench
-    from sotazoo.fileio import write_json_atomic
     from sotazoo.registry import method_entry
-    from sotazoo.repro import check_clean, results_dir
+    from sotazoo.repro import check_clean
 
     vs = args.vs
     if vs == "default":
@@ -342,21 +355,11 @@ def _cmd_bench_method(args) -> int:
         raise SotazooError(f"{args.model} is a method: it takes one image at a time, on the CPU")
     if args.save:
         check_clean(None, args.allow_dirty)
-    size = (3, 224, 224)
-    if args.size:
-        parts = args.size.lower().split("x")
-        if len(parts) > 2 or not all(p.isdigit() and int(p) > 0 for p in parts):
-            raise SotazooError(f"--size {args.size!r}: expected N or HxW (positive integers)")
-        size = (3, int(parts[0]), int(parts[-1]))
+    size = (3, *_height_width(args.size)) if args.size else (3, 224, 224)
     r = bench_method(args.model, vs=vs, reps=args.reps if args.reps != 15 else 1000,
                      input_size=size, progress=not args.json)  # fmt: skip
     print(json.dumps(r.to_dict(), indent=2) if args.json else format_bench(r))
-    if args.save:
-        r.command = _bench_command(args)
-        out = results_dir() / ("dirty/bench" if args.allow_dirty else "bench")
-        path = out / f"{args.model}.json"
-        write_json_atomic(r.to_dict(), path)
-        print(f"wrote {path}", file=sys.stderr)
+    _save_bench(r, args)
     return 0
 
 

@@ -58,24 +58,34 @@ def list_papers() -> list[str]:
 
 
 @functools.cache
-def _model_index() -> dict[str, tuple[str, ModelEntry]]:
-    index: dict[str, tuple[str, ModelEntry]] = {}
+def _index() -> dict[str, tuple[str, ModelEntry | MethodEntry]]:
+    """Every model and method name of the cards -> (paper id, card entry): one name, one entry."""
+    index: dict[str, tuple[str, ModelEntry | MethodEntry]] = {}
     for pid in carded_paper_ids():
-        for entry in load_card(pid).models:
+        card = load_card(pid)
+        for entry in (*card.models, *card.methods):
             if entry.name in index:
                 raise CardError(
-                    f"model {entry.name!r} is declared by both {index[entry.name][0]!r} and {pid!r}"
+                    f"{entry.name!r} is declared by both {index[entry.name][0]!r} and {pid!r}"
                 )
             index[entry.name] = (pid, entry)
     return index
 
 
+def _model_index() -> dict[str, tuple[str, ModelEntry]]:
+    return {n: v for n, v in _index().items() if isinstance(v[1], ModelEntry)}
+
+
+def _method_index() -> dict[str, tuple[str, MethodEntry]]:
+    return {n: v for n, v in _index().items() if isinstance(v[1], MethodEntry)}
+
+
 def model_entry(name: str) -> tuple[str, ModelEntry]:
     """(paper id, card entry) of a model name."""
-    try:
-        return _model_index()[name]
-    except KeyError:
-        raise _suggest(name, list(_model_index()), "model") from None
+    found = _index().get(name)
+    if found is None or not isinstance(found[1], ModelEntry):
+        raise _suggest(name, list(_model_index()), "model")
+    return found
 
 
 def list_models(
@@ -96,24 +106,12 @@ def list_models(
     )
 
 
-@functools.cache
-def _method_index() -> dict[str, tuple[str, MethodEntry]]:
-    index: dict[str, tuple[str, MethodEntry]] = {}
-    for pid in carded_paper_ids():
-        for entry in load_card(pid).methods:
-            other = index.get(entry.name, (None,))[0] or _model_index().get(entry.name, (None,))[0]
-            if other is not None:
-                raise CardError(f"{entry.name!r} is declared by both {other!r} and {pid!r}")
-            index[entry.name] = (pid, entry)
-    return index
-
-
 def method_entry(name: str) -> tuple[str, MethodEntry]:
     """(paper id, card entry) of a method name."""
-    try:
-        return _method_index()[name]
-    except KeyError:
-        raise _suggest(name, list(_method_index()), "method") from None
+    found = _index().get(name)
+    if found is None or not isinstance(found[1], MethodEntry):
+        raise _suggest(name, list(_method_index()), "method")
+    return found
 
 
 def list_methods(pattern: str = "*", *, paper: str | None = None) -> list[str]:

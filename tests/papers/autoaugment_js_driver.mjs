@@ -22,7 +22,7 @@ const results = cases.map((c) => {
       { sign: c.sign, center: c.center, other, fill: c.fill }));
     case 'draws': return encode(aa.augment(imgs[c.image], policies[c.policy], c.draws, { other }));
     case 'js_draws': { // draws made here from a seed, returned for Python to replay
-      const random = aa.mulberry32(c.seed);
+      const random = aa.uniforms(c.seed);
       return Array.from({ length: c.n }, () => {
         const draws = aa.makeDraws(policies[c.policy], random);
         const out = aa.augment(imgs[c.image], policies[c.policy], draws, { other });

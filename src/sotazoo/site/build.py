@@ -117,11 +117,7 @@ def build_demo(card: PaperCard, out: Path) -> str:
     model = create_model(d.model, weights=d.weights, progress=False)
     onnx_path = out / "models" / f"{w.name}.onnx"
     hooks = paper(card.id).demo  # the paper contract's demo hooks, each with its default
-    samples, paths = [], []
-    for s in hooks.samples(out / "samples" / card.id):
-        p = s.pop("path")  # the rest is data the widget shows with the sample
-        paths.append(p)
-        samples.append({"name": p.stem, "src": f"../samples/{card.id}/{p.name}", **s})
+    samples, paths = _samples(card, out)
     extra = hooks.spec_extra()
     t = dict(w.transforms)
     wrapped = hooks.export_module(model)
@@ -169,18 +165,24 @@ def build_demo(card: PaperCard, out: Path) -> str:
     return f"models/{w.name}.json"
 
 
+def _samples(card: PaperCard, out: Path) -> tuple[list[dict], list[Path]]:
+    """The demo's bundled inputs, written into the site by the paper's `demo.samples`: their
+    spec entries (name, address, and the data the widget shows with each) and their paths."""
+    samples, paths = [], []
+    for s in paper(card.id).demo.samples(out / "samples" / card.id):
+        p = s.pop("path")  # the rest is data the widget shows with the sample
+        paths.append(p)
+        samples.append({"name": p.stem, "src": f"../samples/{card.id}/{p.name}", **s})
+    return samples, paths
+
+
 def _build_method_demo(card: PaperCard, out: Path) -> str:
     """The spec of a method's demo (a card's `[[methods]]` entry): no network to export; the
     widget computes the method in the page from the spec's data (`demo.spec_extra`) and the
     paper's bundled samples."""
     d = card.demo
-    hooks = paper(card.id).demo
-    samples = []
-    for s in hooks.samples(out / "samples" / card.id):
-        p = s.pop("path")
-        samples.append({"name": p.stem, "src": f"../samples/{card.id}/{p.name}", **s})
     spec = {"kind": d.kind, "paper": card.id, "model": d.model, "method": True,
-            "samples": samples, **hooks.spec_extra()}  # fmt: skip
+            "samples": _samples(card, out)[0], **paper(card.id).demo.spec_extra()}  # fmt: skip
     write_json_atomic(spec, out / "models" / f"{d.model}.json")
     return f"models/{d.model}.json"
 

@@ -1,6 +1,6 @@
 // AutoAugment's 16 image operations in the browser (and in node): a port of
 // src/sotazoo/papers/autoaugment/method.py that applies a published policy to an image the
-// reader picks. No dependencies, no DOM: images are ImageData-like {width, height, data}, `data`
+// reader picks. No DOM (only kit.mjs's seeded generator is imported): images are ImageData-like {width, height, data}, `data`
 // an RGBA Uint8ClampedArray; every op returns a new image and leaves its input alone.
 //
 // Back-end matched: method.py's PIL back-end with NEAREST resampling (its default), on "RGB"
@@ -38,10 +38,12 @@
 // of x86-64 wheels); an FMA build could differ by one level on rare pixels.
 //
 // The policies are not copied here: the site build writes them from policies.py into the demo's
-// spec (papers/autoaugment/demo.py) as JSON ({"imagenet": [[["Posterize", 0.4, 8], ["Rotate", 0.6, 9]], ...], ...}), read by
-// `loadPolicies`. Draws ({index, apply, signs, centers}) have the shape of method.py's `Draws`, so
+// spec (papers/autoaugment/demo.py) as JSON ({"imagenet": [[["Posterize", 0.4, 8],
+// ["Rotate", 0.6, 9]], ...], ...}), read by `loadPolicies`. Draws ({index, apply, signs, centers}) have the shape of method.py's `Draws`, so
 // Python's `draw()` can drive this code; `makeDraws` makes them in the page from a seeded PRNG
-// (mulberry32, not Python's generator).
+// (kit.mjs's mulberry32, not Python's generator).
+
+import { mulberry32 } from './kit.mjs';
 
 export const OPS = Object.freeze([
   'ShearX', 'ShearY', 'TranslateX', 'TranslateY', 'Rotate', 'AutoContrast', 'Invert',
@@ -312,16 +314,11 @@ export function loadPolicies(json, maxLevel = MAX_LEVEL) {
   return Object.freeze(policies);
 }
 
-/** A seeded uniform generator on [0, 1) (mulberry32): the page's source of draws. */
-export function mulberry32(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+/** A seeded uniform generator on [0, 1): kit.mjs's mulberry32 integers / 2^32, the page's source
+ *  of draws. */
+export function uniforms(seed) {
+  const next = mulberry32(seed);
+  return () => next() / 4294967296;
 }
 
 /** One image's draws, as method.py's `draw()` makes them from its uniforms: a sub-policy, then

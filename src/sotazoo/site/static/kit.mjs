@@ -190,7 +190,7 @@ export function softmax(logits) {
 // sotazoo.transforms: seeded_normal, tokenize, hole_mask)
 
 /** mulberry32: a 32-bit generator whose integer steps JavaScript and numpy compute alike. */
-function mulberry32(seed) {
+export function mulberry32(seed) {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

@@ -2,7 +2,7 @@
 // A policy of image operations (AutoAugment's, static/autoaugment.mjs) applied in the page to an
 // image the reader picks: each click draws one sub-policy and its random choices again.
 import { centerCropSquare, decodeImage, el, frame, imageButton, resizeBilinear, tr } from '../kit.mjs';
-import { augment, loadPolicies, makeDraws, mulberry32 } from '../autoaugment.mjs';
+import { augment, loadPolicies, makeDraws, uniforms } from '../autoaugment.mjs';
 
 const MAX_SIDE = 256; // a reader's photo is cropped square and brought down to this side
 
@@ -63,7 +63,7 @@ export default function mount(root, spec, base) {
   function apply() {
     const policy = policies[choose.value];
     const seed = draws++;
-    const d = makeDraws(policy, mulberry32(seed));
+    const d = makeDraws(policy, uniforms(seed));
     const t0 = performance.now();
     const out = augment(image, policy, d, { fill: spec.fill });
     const ms = performance.now() - t0;
