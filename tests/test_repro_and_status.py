@@ -86,11 +86,13 @@ def test_a_committed_result_is_refused_from_a_dirty_tree(monkeypatch, tmp_path):
 
 
 def test_the_long_runs_are_sotazoo_repro_long():
-    assert sorted(papers_with_long_run()) == ["autoaugment", "relation_networks", "retinanet",
-                                              "sagan"]  # fmt: skip
+    assert sorted(papers_with_long_run()) == ["autoaugment", "nasnet", "relation_networks",
+                                              "retinanet", "sagan"]  # fmt: skip
 
 
-@pytest.mark.parametrize("paper_id", ["sagan", "retinanet", "relation_networks", "autoaugment"])
+@pytest.mark.parametrize(
+    "paper_id", ["sagan", "retinanet", "relation_networks", "autoaugment", "nasnet"]
+)
 def test_long_run_smoke_writes_the_common_schema(paper_id, tmp_path):
     """`sotazoo repro ID --long --quick`: the long run's smoke version writes the same schema as
     a full run (mode "long", curves instead of claims), where a committed one would go."""

@@ -5,6 +5,7 @@ lacks or maps differently against hand computations, and the seeded, replayable 
 
 import math
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -469,18 +470,14 @@ def _invert_share(policy) -> float:
     return sum(op == "Invert" for op in ops) / len(ops)
 
 
-def test_controller_samples_valid_policies_and_scores_its_own_decisions():
-    from sotazoo.papers.autoaugment.search import CHOICES, Controller, SearchConfig, decode
+def test_the_search_space_is_the_papers_and_decodes_to_policies():
+    from sotazoo.controller import Controller
+    from sotazoo.papers.autoaugment.search import CHOICES, SPACE, decode
 
-    cfg = SearchConfig(hidden=16)
+    assert CHOICES == (16, 11, 10) and len(SPACE) == 30  # §3: 5 sub-policies x 2 ops x 3
     torch.manual_seed(0)
-    controller = Controller(cfg)
-    actions, log_prob, entropy = controller(generator=torch.Generator().manual_seed(3))
-    assert len(actions) == 30 and all(0 <= a < CHOICES[i % 3] for i, a in enumerate(actions))
-    again, _, _ = controller(generator=torch.Generator().manual_seed(3))
-    assert again == actions  # the generator is all the randomness
-    rescored, lp, ent = controller(actions)  # teacher-forced: the same decisions, same scores
-    assert rescored == actions and torch.allclose(lp, log_prob) and torch.allclose(ent, entropy)
+    actions, _, entropy = Controller(SPACE, hidden=16)(generator=torch.Generator().manual_seed(3))
+    assert all(0 <= a < CHOICES[i % 3] for i, a in enumerate(actions))
     # near-uniform at initialisation: each softmax's entropy close to log(choices)
     uniform = 10 * sum(math.log(n) for n in CHOICES)
     assert uniform - 0.5 < entropy.item() <= uniform + 1e-4
@@ -492,37 +489,56 @@ def test_controller_samples_valid_policies_and_scores_its_own_decisions():
         decode([0, 0, 0])
 
 
-def test_reinforce_learns_a_made_up_reward_that_random_search_does_not():
-    """REINFORCE with a moving-average baseline on the share-of-Invert reward: the controller's
-    last 30 policies are mostly Invert; random search with the same budget stays near 1/16."""
-    from sotazoo.papers.autoaugment.search import SearchConfig, search
+def test_reinforce_learns_a_made_up_policy_reward_that_random_search_does_not():
+    """The controller in AutoAugment's space on the share-of-Invert reward: its last 30
+    policies are mostly Invert; random search with the same budget stays near 1/16."""
+    from sotazoo.controller import SearchConfig, search
+    from sotazoo.papers.autoaugment.search import SPACE, decode
 
     cfg = SearchConfig(samples=120, hidden=32)
-    ctrl = search(_invert_share, cfg=cfg, seed=0)
-    rand = search(_invert_share, method="random", cfg=cfg, seed=0)
-    assert len(ctrl.rewards) == len(rand.rewards) == 120 and not rand.baselines
+    ctrl = search(_invert_share, SPACE, decode, cfg=cfg, seed=0)
+    rand = search(_invert_share, SPACE, decode, method="random", cfg=cfg, seed=0)
     assert np.mean(ctrl.rewards[-30:]) > 0.5 > 0.2 > np.mean(rand.rewards[-30:])
     assert np.mean(ctrl.rewards[:30]) < 0.3  # it starts near chance, it learns
-    # the baseline: the first reward, then a 0.95 moving average of the rewards
-    b = [ctrl.rewards[0]]
-    for r in ctrl.rewards[:-1]:
-        b.append(0.95 * b[-1] + 0.05 * r)
-    assert ctrl.baselines == pytest.approx(b)
-    policy, best = ctrl.best
-    assert best == max(ctrl.rewards) and _invert_share(policy) == best
-    again = search(_invert_share, cfg=cfg, seed=0)
-    assert again.rewards == ctrl.rewards  # seeded
+
+
+def test_the_final_policy_is_the_five_best_policies_concatenated():
+    from sotazoo.papers.autoaugment.search import decode, final_policy, from_json, to_json
+
+    policies = [decode([k, 10, k % 10] * 10) for k in range(8)]  # policy k: op k everywhere
+    rewards = [5.0, 9.0, 1.0, 9.0, 7.0, 3.0, 8.0, 2.0]
+    log = {"rewards": rewards, "samples": [to_json(p) for p in policies]}
+    final = final_policy(log)
+    assert from_json(to_json(policies[3])) == policies[3]
+    # best first, ties to the earlier: policies 1, 3, 6, 4, 0; 5 sub-policies each
+    assert final == policies[1] + policies[3] + policies[6] + policies[4] + policies[0]
+    assert len(final) == 25
+
+
+def test_the_searched_policy_is_the_committed_long_runs_final_policy():
+    """`policies.SEARCHED` is what `sotazoo repro autoaugment --long` wrote, not a hand edit:
+    the final policy of seed 0's controller search in results/long/autoaugment.json."""
+    import json
+
+    from sotazoo.papers.autoaugment.policies import SEARCHED
+    from sotazoo.papers.autoaugment.search import final_policy
+
+    root = Path(__file__).resolve().parents[2]
+    long = json.loads((root / "results/long/autoaugment.json").read_text())
+    (log,) = [s for s in long["details"]["searches"]
+              if s["method"] == "controller" and s["seed"] == 0]  # fmt: skip
+    assert final_policy(log) == SEARCHED
+    AutoAugment(SEARCHED, rng=0)
 
 
 def test_search_with_a_child_network_runs():
     """The real reward end to end at a toy size: two children, accuracies in [0, 100]."""
-    from sotazoo.papers.autoaugment.search import SearchConfig, digits_reward, search
+    from sotazoo.controller import SearchConfig, search
+    from sotazoo.papers.autoaugment.search import SPACE, decode, digits_reward
 
     reward = digits_reward(per_class=2, n_val=20, width=4, epochs=1)
-    res = search(reward, cfg=SearchConfig(samples=2, hidden=8), seed=0)
+    res = search(reward, SPACE, decode, cfg=SearchConfig(samples=2, hidden=8), seed=0)
     assert len(res.rewards) == 2 and all(0 <= r <= 100 for r in res.rewards)
-    with pytest.raises(ValueError, match="method"):
-        search(reward, method="grid")
 
 
 # ---------------------------------------------------------------------- bench (a method's)

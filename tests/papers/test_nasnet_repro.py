@@ -2,6 +2,7 @@
 wirings of the stated search space at NASNet-A's parameter count, the networks are the model's
 own scaffold, drop path off is really off, the data split, and the run in --quick mode."""
 
+import json
 import random
 
 import pytest
@@ -76,9 +77,8 @@ def test_random_cells_differ_by_seed_and_match_nasnet_a_parameters():
 
 def test_build_wires_the_given_cells_into_the_models_scaffold():
     (normal, reduction), filters, _ = repro.random_cells(0, CFG)
-    saved = (nasnet_model.NORMAL, nasnet_model.REDUCTION)
     net = repro.build((normal, reduction), filters=filters)
-    assert saved == (nasnet_model.NORMAL, nasnet_model.REDUCTION)  # put back after building
+    assert net.cfg.cells == (normal, reduction)
     assert net.cell_names == ["cell_0", "reduction_cell_0", "cell_1", "reduction_cell_1",
                               "cell_2"]  # fmt: skip
     for name in net.cell_names:
@@ -156,3 +156,39 @@ def test_repro_quick(tmp_path):
     runs = {(r["part"], r["arm"]): r for r in data["details"]["runs"]}
     assert len(runs) == 4
     assert runs["cells", "random"]["filters"] == data["details"]["random_cells"]["0"]["filters"]
+
+
+# ---------------------------------------------------------------- the search (the long run)
+
+
+def test_the_search_space_decodes_to_cells_of_the_random_cells_space():
+    from sotazoo.controller import Controller
+    from sotazoo.papers.nasnet import search
+
+    assert len(search.SPACE) == 40  # 2 cells x 5 blocks x (2 inputs + 2 ops)
+    # NASNet-A's Normal cell is in the space: its blocks come back from their decisions
+    normal = []
+    for op1, i, op2, j in nasnet_model.NORMAL["blocks"]:
+        normal += [i, j, repro.OPS.index(op1), repro.OPS.index(op2)]
+    cells = search.decode(normal * 2)
+    assert cells[0]["blocks"] == nasnet_model.NORMAL["blocks"] == cells[1]["blocks"]
+    assert cells[0]["concat"] == repro.concat_of(nasnet_model.NORMAL["blocks"]) == (2, 3, 4, 5, 6)
+    with pytest.raises(ValueError, match="40 decisions"):
+        search.decode(normal)
+    torch.manual_seed(0)
+    controller = Controller(search.SPACE, hidden=16)
+    for seed in range(5):
+        actions, _, _ = controller(generator=torch.Generator().manual_seed(seed))
+        for cell in search.decode(actions):
+            _check_cell(cell)
+            assert cell["concat"] == repro.concat_of(cell["blocks"])
+        json.dumps(search.to_json(search.decode(actions)))  # what the results file keeps
+
+
+def test_the_searchs_child_trains_and_scores_a_pair_of_cells():
+    from sotazoo.papers.nasnet import search
+
+    reward = search.digits_reward(filters=4, per_class=2, n_val=20, epochs=1, image_size=16)
+    cells = search.decode(search.SPACE.uniform(torch.Generator().manual_seed(0)))
+    r = reward(cells)
+    assert 0 <= r <= 100 and r == reward(cells)  # seeded: the same cells score the same

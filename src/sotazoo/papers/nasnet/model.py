@@ -81,6 +81,8 @@ class NASNetConfig:
     zero_pad_max_pool: bool = False  # ours: True = the Keras port's stride-2 max pools (SamePool)
     num_classes: int = 1001  # TF-Slim ImageNet checkpoints: index 0 is "background"
     in_chans: int = 3
+    cells: tuple[dict, dict] | None = None  # ours: (Normal, Reduction) in NORMAL's format in
+    # place of NASNet-A's, for the searched-vs-random comparisons (papers/nasnet/repro.py)
 
     def __post_init__(self) -> None:
         check_config(self)
@@ -231,11 +233,12 @@ class NASNet(nn.Module):
         self.cfg = cfg
         bn = _bn(cfg)
         f = cfg.num_conv_filters
+        normal, reduction = cfg.cells or (NORMAL, REDUCTION)
         if cfg.stem == "imagenet":  # 3x3/2 VALID, BN, no ReLU (the cells begin with one)
             stem_ch = 32 * cfg.stem_multiplier
             self.conv0 = nn.Conv2d(cfg.in_chans, stem_ch, 3, stride=2, bias=False)
             self.conv0_bn = bn(stem_ch)
-            plan = [("cell_stem_0", REDUCTION, f // 4, 2), ("cell_stem_1", REDUCTION, f // 2, 2)]
+            plan = [("cell_stem_0", reduction, f // 4, 2), ("cell_stem_1", reduction, f // 2, 2)]
         else:  # CIFAR: one 3x3 SAME conv, BN
             stem_ch = f * cfg.stem_multiplier
             self.l1_stem_3x3 = SameConv2d(cfg.in_chans, stem_ch, 3)
@@ -246,8 +249,8 @@ class NASNet(nn.Module):
         for n in range(cfg.num_cells):
             if n in reductions:
                 f *= 2
-                plan.append((f"reduction_cell_{reductions.index(n)}", REDUCTION, f, 2))
-            plan.append((f"cell_{n}", NORMAL, f, 1))
+                plan.append((f"reduction_cell_{reductions.index(n)}", reduction, f, 2))
+            plan.append((f"cell_{n}", normal, f, 1))
         # Wire the cells: each reads the last output and, as h1, an earlier one (`prev_offset`
         # back from the end of the list of outputs), as TF's cell_outputs[-2] does.
         outs: list[tuple[int, int] | None] = [None, (stem_ch, 0)]  # (channels, reductions)

@@ -34,8 +34,9 @@ digit held out for test.
    probability 1.0: the module returns its input). Same initial weights, same batches. Effect
    per seed: error without minus error with. The paper gives no figure for the gain: sign only.
 
-Not done: the paper's third comparison, its RL controller against random search with equal
-compute (Figure 6), would train dozens of child networks per seed: past the budget.
+The paper's third comparison, its RL controller against random search with equal compute
+(Figure 6), trains 80 child networks per seed: past the budget, it is the long run
+(`sotazoo repro nasnet --long`, `search.py`), curves without a verdict.
 
 Training (both parts): `sotazoo.train.fit`, no flips (they change digits), SGD with Nesterov
 momentum 0.9, the TF-Slim CIFAR config's learning rate 0.025 at batch 32 with cosine decay and
@@ -65,6 +66,7 @@ from sotazoo.papers.nasnet import model as nasnet_model
 from sotazoo.repro import Outcome, judged_claim
 
 DEFAULT_SEEDS = (0, 1, 2, 3, 4)
+LONG_SEEDS = (0, 1, 2)  # `--long`: the controller against random search (search.long_run)
 PARTS = {"cells": ("random", "nasnet_a"), "drop_path": ("off", "on")}  # ablation first
 ARM_LABEL = {"random": "random cells", "nasnet_a": "NASNet-A",
              "off": "no drop path", "on": "ScheduledDropPath"}  # fmt: skip
@@ -97,6 +99,12 @@ QUICK = ReproConfig(cells_train=30, drop_path_train=20, test=50, cells_epochs=1,
 # ---------------------------------------------------------------- cells and networks
 
 
+def concat_of(blocks: tuple) -> tuple[int, ...]:
+    """A cell's output (Section 3): the blocks (states 2..6) that no later block reads."""
+    read = {k for _, i, _, j in blocks for k in (i, j)}
+    return tuple(k for k in range(2, 2 + BLOCKS) if k not in read)
+
+
 def random_cell(rng: random.Random) -> dict:
     """A cell drawn uniformly from the search space (Section 3, with `OPS`): per block two
     inputs among h0, h1 and the earlier blocks, an op for each, addition; the output
@@ -105,28 +113,17 @@ def random_cell(rng: random.Random) -> dict:
     for b in range(BLOCKS):
         i, j = rng.randrange(2 + b), rng.randrange(2 + b)  # states: h0, h1, blocks 1..b
         blocks.append((rng.choice(OPS), i, rng.choice(OPS), j))
-    read = {k for _, i, _, j in blocks for k in (i, j)}
-    return {"blocks": tuple(blocks), "concat": tuple(k for k in range(2, 2 + BLOCKS)
-                                                     if k not in read)}  # fmt: skip
+    return {"blocks": tuple(blocks), "concat": concat_of(tuple(blocks))}
 
 
 def build(
     cells: tuple[dict, dict] | None, *, filters: int, keep_prob: float = 1.0
 ) -> torch.nn.Module:
     """`nasnet_mini` (one input channel, 10 classes) with `filters` first-stage filters and the
-    (Normal, Reduction) `cells` in place of NASNet-A's (None: NASNet-A itself). `NASNet` reads
-    its cells from `model.NORMAL` and `model.REDUCTION` while it is built; they are swapped for
-    that time only, so the scaffold, the wiring and ScheduledDropPath are the model's own."""
+    (Normal, Reduction) `cells` in place of NASNet-A's (None: NASNet-A itself); the scaffold,
+    the wiring and ScheduledDropPath are the model's own."""
     kw = {"num_conv_filters": filters, "drop_path_keep_prob": keep_prob, "in_chans": 1}
-    if cells is None:
-        return nasnet_model.nasnet_mini(**kw)
-    normal, reduction = cells
-    saved = nasnet_model.NORMAL, nasnet_model.REDUCTION
-    nasnet_model.NORMAL, nasnet_model.REDUCTION = normal, reduction
-    try:
-        return nasnet_model.nasnet_mini(**kw)
-    finally:
-        nasnet_model.NORMAL, nasnet_model.REDUCTION = saved
+    return nasnet_model.nasnet_mini(**kw, cells=cells)
 
 
 def count_params(cells: tuple[dict, dict] | None, filters: int) -> int:
@@ -284,6 +281,13 @@ def run(*, quick: bool, seeds: list[int], progress: bool = True) -> Outcome:
 
     config = asdict(cfg) | {"parts": {p: list(a) for p, a in PARTS.items()}, "ops": list(OPS)}
     return Outcome(claims=claims, config=config, details=details, draw=draw)
+
+
+def long_run(*, quick: bool, seeds: list[int], progress: bool = True):
+    """`sotazoo repro nasnet --long`: the controller against random search (`search.long_run`)."""
+    from sotazoo.papers.nasnet.search import long_run as search_long_run
+
+    return search_long_run(quick=quick, seeds=seeds, progress=progress)
 
 
 def _epochs(n: int) -> str:
