@@ -448,17 +448,19 @@ def test_repro_child_cnn_has_the_stated_size():
 
 
 def test_repro_quick(tmp_path):
-    """`sotazoo repro autoaugment --quick`: both claims, one seed, no verdict."""
+    """`sotazoo repro autoaugment --quick`: the three claims, one seed, no verdict."""
     from sotazoo.repro import run_repro, validate_result
 
     data = run_repro("autoaugment", quick=True, out_dir=tmp_path, progress=False)
     assert data["quick"] and validate_result(data) == []
     assert (tmp_path / "autoaugment.quick.json").is_file()
     assert (tmp_path / "autoaugment.quick.svg").is_file()
-    assert [c["id"] for c in data["claims"]] == ["svhn_error", "stanford_cars_error"]
+    ids = [c["id"] for c in data["claims"]]
+    assert ids == ["svhn_error", "searched_policy", "stanford_cars_error"]
     assert all(c["verdict"] == "inconclusive" for c in data["claims"])  # one seed decides nothing
     errors = data["details"]["test_error_percent"]
-    assert set(errors) == {"digits", "shapes"} and all(len(arms) == 3 for arms in errors.values())
+    assert {ds: len(arms) for ds, arms in errors.items()} == {"digits": 4, "letters": 3}
+    assert "our searched policy" in data["claims"][1]["tested"]
 
 
 # ---------------------------------------------------------------------- the search's mechanics
