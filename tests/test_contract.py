@@ -36,6 +36,10 @@ def test_the_contract_sees_a_broken_folder(tmp_path, monkeypatch):
     (folder / "repro.py").write_text("DEFAULT_SEEDS = ['0']\n")  # and no run()
     (folder / "demo.py").write_text("def samples():\n    return []\n")
     (folder / "weights.py").write_text("WEIGHTS = ['not a Weights']\n")
+    (folder / "search.py").write_text(  # a space that is a tuple, a reward without `quick`
+        "SPACE = (3, 4)\ndef decode(actions):\n    return actions\n"
+        "def make_reward(*, seed):\n    return len\n"
+    )
     (folder / "model.py").write_text(
         (folder / "model.py")
         .read_text()
@@ -45,7 +49,8 @@ def test_the_contract_sees_a_broken_folder(tmp_path, monkeypatch):
         problems = "\n".join(check_paper("zz_broken"))
     for words in ("repro.py has no run", "DEFAULT_SEEDS must be non-negative ints",
                   "RECIPES['zz_broken_mini'] cannot be called", "demo.samples cannot be called",
-                  "holds a str, not a Weights", "keyword-only"):  # fmt: skip
+                  "holds a str, not a Weights", "keyword-only", "search.py has no to_json",
+                  "search.SPACE is a tuple, not a Space", "search.make_reward cannot be called"):  # fmt: skip
         assert words in problems
 
 

@@ -155,6 +155,7 @@ class ExtraInput:
     shape: tuple[int, ...]  # without the batch dimension
     dtype: str = "float32"  # or "int64"
     high: int = 2  # int64 inputs: example values are drawn from [0, high)
+    values: str = "normal"  # float32 example values: "normal" (N(0, 1)) or "binary" (0/1, a mask)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -508,6 +509,10 @@ def _check_values(card: PaperCard, problems: list[str], expected_id: str | None)
                 problems.append(f"{at_x}.shape {list(x.shape)} has a size below 1 {of}")
             if x.high < 1:
                 problems.append(f"{at_x}.high {x.high} must be at least 1 {of}")
+            if x.values not in ("normal", "binary"):
+                problems.append(f"{at_x}.values {x.values!r} must be normal or binary {of}")
+            elif x.values == "binary" and x.dtype != "float32":
+                problems.append(f"{at_x}.values binary needs dtype float32 {of}")
 
 
 def _check_reading(card: PaperCard, problems: list[str]) -> None:

@@ -3,7 +3,8 @@ recurrent controller that makes a fixed sequence of categorical decisions, train
 REINFORCE against a moving-average baseline, and uniform random search in the same space with
 the same budget as its control.
 
-A paper that searches keeps, in its `search.py`:
+A paper that searches keeps, in its `search.py` (a module of the paper contract,
+`sotazoo.papers._contract`):
 - `SPACE`: a `Space` (how many options each decision has);
 - `decode(actions) -> sample`: the decisions as the paper's object (a policy, a pair of cells);
 - `to_json(sample)`: that object as JSON data, for the results file;
@@ -23,7 +24,6 @@ not tens of thousands).
 
 from __future__ import annotations
 
-import importlib
 import itertools
 import statistics
 from collections.abc import Callable, Sequence
@@ -175,7 +175,7 @@ def search(
 
 @dataclass(frozen=True)
 class SearchJob:
-    paper: str  # its `sotazoo.papers.<paper>.search` module has the members listed above
+    paper: str  # its search module has the members listed above
     method: str
     seed: int
     samples: int
@@ -187,9 +187,10 @@ def search_job(job: SearchJob) -> dict:
     every sample is kept, as JSON, with its reward."""
     import time
 
+    from sotazoo.papers._contract import paper
     from sotazoo.train.parallel import tick
 
-    mod = importlib.import_module(f"sotazoo.papers.{job.paper}.search")
+    mod = paper(job.paper).search
     t0 = time.perf_counter()
     reward = mod.make_reward(seed=job.seed, quick=job.quick)
     r = search(reward, mod.SPACE, mod.decode, method=job.method,

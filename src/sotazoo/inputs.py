@@ -26,6 +26,8 @@ def random_inputs(
     for x in extra_inputs:
         if x.dtype == "int64":
             out.append(torch.randint(0, x.high, (batch, *x.shape), generator=g))
+        elif x.values == "binary":
+            out.append((torch.rand(batch, *x.shape, generator=g) < 0.5).float())
         else:
             out.append(torch.randn(batch, *x.shape, generator=g))
     return tuple(t.to(device) for t in out)

@@ -45,6 +45,10 @@ The hooks, by module of the folder (every module is optional unless the card nee
 |                |                      | artefact is a procedure, not a network, e.g. AutoAugment)   |                      |
 |                | `detector`           | `(model, **loss_kw) -> train.detection.Detector`: how the   | not a detector       |
 |                |                      | shared detection loop normalises, scores and decodes        |                      |
+| `search.py`    | `SPACE`, `decode`,   | a search that `sotazoo.controller` runs (the long runs of   | no search            |
+|                | `to_json`,           | NASNet and AutoAugment): the decisions' `Space`, `decode(   |                      |
+|                | `make_reward`        | actions) -> sample`, `to_json(sample)` for the results file,|                      |
+|                |                      | `make_reward(*, seed, quick) -> reward(sample) -> float`    |                      |
 
 Any other module of the folder (`layers.py`, `method.py`'s losses, ...) is the paper's own and
 the core never imports it. The evidence (`sotazoo verify` records, `sotazoo repro` results) names
@@ -109,10 +113,15 @@ HOOKS = (
     Hook("repro", "long_run", "function", ("quick", "seeds", "progress"), keywords=True),
     Hook("train", "RECIPES", "value", type="dict"),
     Hook("method", "detector", "function", ("model",)),
+    Hook("search", "SPACE", "value", type="Space"),
+    Hook("search", "decode", "function", ("actions",)),
+    Hook("search", "to_json", "function", ("sample",)),
+    Hook("search", "make_reward", "function", ("seed", "quick"), keywords=True),
 )
 # A module of the contract must provide these names when the file exists.
 REQUIRED_IN_MODULE = {"weights": ("WEIGHTS",), "repro": ("DEFAULT_SEEDS", "run"),
-                      "train": ("RECIPES",), "figure": ("draw",), "reference": ("REFERENCES",)}  # fmt: skip
+                      "train": ("RECIPES",), "figure": ("draw",), "reference": ("REFERENCES",),
+                      "search": ("SPACE", "decode", "to_json", "make_reward")}  # fmt: skip
 
 
 class Paper:
@@ -222,6 +231,12 @@ class Paper:
     @property
     def has_long_run(self) -> bool:
         return self.hook("repro", "long_run") is not None
+
+    @property
+    def search(self) -> ModuleType | None:
+        """The search module (`SPACE`, `decode`, `to_json`, `make_reward`: `sotazoo.controller`'s
+        long run), or None."""
+        return self.module("search") if self.has("search") else None
 
     @property
     def recipes(self) -> Mapping[str, Callable]:

@@ -1,0 +1,135 @@
+"""Partial convolutions: the layer against NVIDIA's released `PartialConv2d` (a fixture its code
+wrote, tests/data/partialconv/README.md), the properties the paper's argument rests on (an
+all-ones mask is a plain convolution, hole pixels cannot change the output, holes shrink with
+depth), and the U-Net's layer list, parameter count and input checks."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch.nn import functional as F
+
+from sotazoo.errors import InputError
+from sotazoo.papers.partialconv.layers import PartialConv2d
+from sotazoo.papers.partialconv.model import composite, pconv_mini, pconv_unet, pconv_unet_256
+
+FIXTURE = Path(__file__).resolve().parents[1] / "data" / "partialconv" / "nvidia_pconv.npz"
+CASES = ("single_k3_s1", "single_k7_s2_nobias", "multi_k5_s2", "multi_k3_s1_dil2",
+         "multi_k3_s2_nobias")  # fmt: skip
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_the_layer_matches_nvidias_release_oracle(case):
+    """Outputs within 1e-5 and new masks exactly: NVIDIA's layer adds the bias inside the
+    convolution and subtracts it before rescaling, ours adds it after, so the two round the
+    biased sum differently (float32, a few ulps of values of order 1, times ratios up to 49);
+    the masks are counts of 0/1 values, exact in float32."""
+    data = np.load(FIXTURE)
+    cin, cout, k, s, p, d, bias, multi = (int(v) for v in data[f"{case}/config"])
+    layer = PartialConv2d(cin, cout, k, s, p, d, bias=bool(bias), multi_channel=bool(multi))
+    with torch.no_grad():
+        layer.weight.copy_(torch.from_numpy(data[f"{case}/weight"]))
+        if bias:
+            layer.bias.copy_(torch.from_numpy(data[f"{case}/bias"]))
+        y, m = layer(torch.from_numpy(data[f"{case}/x"]), torch.from_numpy(data[f"{case}/mask"]))
+    ref_y, ref_m = torch.from_numpy(data[f"{case}/y"]), torch.from_numpy(data[f"{case}/new_mask"])
+    assert m.shape == ref_m.shape and torch.equal(m, ref_m)
+    assert y.shape == ref_y.shape and (y - ref_y).abs().max() <= 1e-5
+    assert (ref_m == 0).any() and (ref_y[ref_m.expand_as(ref_y) == 0] == 0).all()  # covered
+
+
+def test_an_all_ones_mask_is_a_plain_convolution():
+    torch.manual_seed(0)
+    layer = PartialConv2d(3, 5, 3, 2, 1, multi_channel=True)
+    x = torch.randn(2, 3, 12, 12)
+    y, m = layer(x, torch.ones(2, 3, 12, 12))
+    ref = F.conv2d(x, layer.weight, layer.bias, 2, 1)
+    # inside, the ratio is 27 / (27 + 1e-8) = 1 in float32; on the zero-padded border the
+    # count is below the window, so the ratio rescales there: only the interior equals
+    assert torch.allclose(y[..., 1:, 1:], ref[..., 1:, 1:], atol=1e-6) and (m == 1).all()
+    assert not torch.allclose(y[..., 0, :], ref[..., 0, :], atol=1e-3)  # border: renormalised
+
+
+def test_hole_pixels_cannot_change_the_output_of_the_network():
+    """The paper's argument: what is written into the hole does not matter. A plain convolution
+    fed the same masked image and the mask as a channel fails this."""
+    torch.manual_seed(0)
+    net = pconv_mini().eval()
+    image = torch.rand(2, 3, 64, 64)
+    mask = torch.ones(2, 1, 64, 64)
+    mask[:, :, 16:40, 20:50] = 0
+    other = torch.where(mask.bool(), image, torch.rand(2, 3, 64, 64) * 100)  # new hole pixels
+    with torch.no_grad():
+        a, b = net(image, mask), net(other, mask)
+    assert torch.equal(a, b)
+    conv = torch.nn.Conv2d(4, 3, 3, padding=1)
+    with torch.no_grad():
+        assert not torch.equal(conv(torch.cat([image, mask], 1)),
+                               conv(torch.cat([other, mask], 1)))  # fmt: skip
+
+
+def test_holes_shrink_layer_after_layer_until_the_mask_is_all_ones():
+    torch.manual_seed(0)
+    net = pconv_mini().eval()
+    mask = torch.ones(1, 3, 64, 64)
+    mask[:, :, 16:48, 16:48] = 0  # a 32 px hole: 13, 5, 1, then 0 px wide at the four levels
+    x, m = torch.rand(1, 3, 64, 64), mask
+    holes = []
+    with torch.no_grad():
+        for block in net.encoder:
+            x, m = block(x, m)
+            holes.append(float((m == 0).float().mean()))
+    assert holes == [(13 / 32) ** 2, (5 / 16) ** 2, (1 / 8) ** 2, 0.0]
+
+
+def _hand_count(widths, kernels, in_chans=3) -> int:
+    """Sec. 3.2 layer by layer: encoder conv i (cin x cout x k^2) with a bias on the first and
+    BatchNorm (2 cout) on the others; decoder level i: a 3x3 conv from (w_i + skip_i) to skip_i
+    channels, BatchNorm on all but the last, which has a bias."""
+    n, cin = 0, in_chans
+    for i, (w, k) in enumerate(zip(widths, kernels, strict=True)):
+        n += cin * w * k * k + (w if i == 0 else 2 * w)
+        cin = w
+    skips = (in_chans, *widths[:-1])
+    for i, (w, s) in enumerate(zip(widths, skips, strict=True)):
+        n += (w + s) * s * 9 + (s if i == 0 else 2 * s)
+    return n
+
+
+@pytest.mark.parametrize("builder, widths, kernels", [
+    (pconv_unet, (64, 128, 256) + (512,) * 5, (7, 5, 5) + (3,) * 5),
+    (pconv_unet_256, (64, 128, 256) + (512,) * 4, (7, 5, 5) + (3,) * 4),
+    (pconv_mini, (16, 32, 64, 64), (7, 5, 5, 3)),
+])  # fmt: skip
+def test_parameter_counts_are_the_layer_lists(builder, widths, kernels):
+    with torch.device("meta"):
+        net = builder()
+    assert sum(p.numel() for p in net.parameters()) == _hand_count(widths, kernels)
+    assert len(net.encoder) == len(net.decoder) == len(widths)
+
+
+def test_the_network_runs_at_its_size_and_composites():
+    torch.manual_seed(0)
+    net = pconv_mini().eval()
+    image, mask = torch.rand(2, 3, 64, 64), (torch.rand(2, 1, 64, 64) > 0.3).float()
+    with torch.no_grad():
+        out = net(image, mask)
+    assert out.shape == image.shape and torch.isfinite(out).all()
+    comp = composite(image, out, mask)
+    assert torch.equal(comp[mask.expand_as(comp) == 1], image[mask.expand_as(image) == 1])
+    assert torch.equal(comp[mask.expand_as(comp) == 0], out[mask.expand_as(out) == 0])
+
+
+def test_bad_inputs_are_refused_with_the_reason():
+    net = pconv_mini()
+    with pytest.raises(InputError, match="multiples of 16"):
+        net(torch.rand(1, 3, 40, 64), torch.ones(1, 1, 40, 64))
+    with pytest.raises(InputError, match="does not match"):
+        net(torch.rand(1, 3, 64, 64), torch.ones(1, 1, 32, 64))
+    with pytest.raises(InputError, match="1 or 3 channels"):
+        net(torch.rand(1, 3, 64, 64), torch.ones(1, 2, 64, 64))
+    with pytest.raises(InputError, match="takes images"):
+        net(torch.rand(1, 4, 64, 64), torch.ones(1, 1, 64, 64))
+    with pytest.raises(InputError, match="widths"):
+        pconv_mini(widths=(8, 8))
