@@ -133,3 +133,48 @@ def test_bad_inputs_are_refused_with_the_reason():
         net(torch.rand(1, 4, 64, 64), torch.ones(1, 1, 64, 64))
     with pytest.raises(InputError, match="widths"):
         pconv_mini(widths=(8, 8))
+
+
+# ---------------------------------------------------------------- masks and the loss
+
+
+def test_irregular_masks_are_seeded_binary_and_reach_their_hole_ratio():
+    from sotazoo.papers.partialconv.masks import hole_bin, hole_ratio, irregular_mask, mask_batch
+
+    m = mask_batch(20, 64, seed=0, ratio=(0.2, 0.4))
+    assert m.shape == (20, 1, 64, 64) and m.dtype == np.float32 and set(np.unique(m)) == {0, 1}
+    assert np.array_equal(m, mask_batch(20, 64, seed=0, ratio=(0.2, 0.4)))
+    ratios = [hole_ratio(x) for x in m]
+    # at least the drawn target (>= 0.2); overshoot bounded by one stroke (<= 12 thick segments)
+    assert min(ratios) >= 0.2 and max(ratios) < 0.75 and len(set(ratios)) > 10
+    assert [hole_bin(r) for r in (0.01, 0.05, 0.1, 0.1001, 0.6, 0.61)] == [None, 0, 0, 1, 5, None]
+    with pytest.raises(ValueError, match="ratio"):
+        irregular_mask(64, np.random.default_rng(0), ratio=(0.5, 0.2))
+
+
+def test_the_loss_terms_count_what_the_paper_says():
+    from sotazoo.papers.partialconv.loss import WEIGHTS, dilated_hole, gram, pconv_loss
+
+    target = torch.rand(2, 3, 16, 16)
+    mask = torch.ones(2, 1, 16, 16)
+    mask[:, :, 4:8, 4:8] = 0  # a 4x4 hole: 16 of 256 pixels
+    total, terms = pconv_loss(target.clone(), target, mask)
+    assert set(terms) == {"valid", "hole", "tv"} and terms["valid"] == terms["hole"] == 0
+    assert terms["tv"] > 0 and total.item() == pytest.approx(0.1 * terms["tv"])  # a texture
+    # an error of 1 on every pixel: valid and hole split it by area, over the image's elements
+    _, terms = pconv_loss(target + 1, target, mask)
+    assert terms["valid"] == pytest.approx(240 / 256) and terms["hole"] == pytest.approx(16 / 256)
+    # TV sees I_comp only in the hole grown by one pixel (a 6x6 square)
+    assert dilated_hole(mask)[0, 0].sum() == 36
+    flat = torch.full_like(target, 0.5)
+    out = flat.clone()
+    out[:, :, 0, 0] += 5  # a known pixel: only L_valid sees it, TV never (outside P)
+    _, terms = pconv_loss(out, flat, mask)
+    assert terms["tv"] == terms["hole"] == 0 and terms["valid"] == pytest.approx(2 * 3 * 5 / 1536)
+    # Gram matrices are normalised by K_p = 1 / (C H W): 20 products of 2 x 2, over 3 x 20
+    assert torch.allclose(gram(torch.full((1, 3, 4, 5), 2.0)), torch.full((1, 3, 3), 4 / 3))
+    # with features: perceptual and style terms appear, weighted as Sec. 3.3 gives
+    feats = lambda x: [F.avg_pool2d(x, 2), F.avg_pool2d(x, 4)]  # noqa: E731 - a stand-in network
+    total, terms = pconv_loss(torch.rand(2, 3, 16, 16), target, mask, features=feats)
+    assert set(terms) == set(WEIGHTS) and (WEIGHTS["hole"], WEIGHTS["style_out"]) == (6.0, 120.0)
+    assert total.item() == pytest.approx(sum(WEIGHTS[k] * v for k, v in terms.items()), rel=1e-5)
