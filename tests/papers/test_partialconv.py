@@ -178,3 +178,22 @@ def test_the_loss_terms_count_what_the_paper_says():
     total, terms = pconv_loss(torch.rand(2, 3, 16, 16), target, mask, features=feats)
     assert set(terms) == set(WEIGHTS) and (WEIGHTS["hole"], WEIGHTS["style_out"]) == (6.0, 120.0)
     assert total.item() == pytest.approx(sum(WEIGHTS[k] * v for k, v in terms.items()), rel=1e-5)
+
+
+def test_the_conv_baseline_fills_the_holes_and_has_the_same_layers():
+    """Table 1's "Conv": the same network with ordinary convolutions, holes set to 127.5 (0.5
+    here). Its output is that of the filled image with no hole, and it has exactly as many
+    parameters (a partial convolution has none of its own)."""
+    torch.manual_seed(0)
+    base, ours = pconv_mini(partial=False).eval(), pconv_mini()
+    n = sum(p.numel() for p in base.parameters())
+    assert n == sum(p.numel() for p in ours.parameters())
+    assert not any(isinstance(m, PartialConv2d) for m in base.modules())
+    image = torch.rand(1, 3, 64, 64)
+    mask = torch.ones(1, 1, 64, 64)
+    mask[..., 20:40, 20:40] = 0
+    filled = torch.where(mask.bool(), image, torch.full_like(image, 0.5))
+    with torch.no_grad():
+        a = base(image, mask)
+        b = base(filled, torch.ones_like(mask))  # the same input once the holes are filled
+    assert torch.equal(a, b)

@@ -78,4 +78,4 @@ def pconv_loss(
         terms["style_comp"] = sum(F.l1_loss(gram(c), g)
                                   for c, g in zip(f_comp, grams, strict=True))  # fmt: skip
     total = sum(weights[k] * v for k, v in terms.items())
-    return total, {k: float(v) for k, v in terms.items()}
+    return total, {k: float(v.detach()) for k, v in terms.items()}

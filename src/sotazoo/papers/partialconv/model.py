@@ -13,6 +13,10 @@ paper does not say).
 `forward(image, mask)` returns the raw output I_out (B, C, H, W) of Eq. 3; `composite` puts the
 known pixels back (I_comp). `mask` is 1 on known pixels and 0 in the holes, with one channel or
 the image's; H and W must be multiples of 2^layers.
+
+`partial=False` builds the paper's "Conv" baseline of Table 1 (Sec. 5.2): the same network with
+ordinary convolutions (zero padding), whose input has its holes filled with a constant (the
+paper's 127.5, `fill` on our [0, 1] scale) and which never sees the mask otherwise.
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ class PConvConfig:
     image_size: int = 512  # the training size (Sec. 4.2)
     bn_eps: float = 1e-5
     slope: float = 0.2  # the decoder's LeakyReLU
+    partial: bool = True  # False: the "Conv" baseline (ordinary convolutions, holes filled)
+    fill: float = 0.5  # the baseline's hole value: 127.5 of 255
 
     def __post_init__(self) -> None:
         if len(self.widths) != len(self.kernels) or not self.widths:
@@ -54,15 +60,25 @@ class PConvBlock(nn.Module):
 
     def __init__(
         self, cin: int, cout: int, k: int, stride: int, *, bn: bool, act: nn.Module | None,
-        eps: float,
+        eps: float, partial: bool = True,
     ) -> None:  # fmt: skip
         super().__init__()
-        self.conv = PartialConv2d(cin, cout, k, stride, k // 2, bias=not bn, multi_channel=True)
+        if partial:
+            self.conv = PartialConv2d(cin, cout, k, stride, k // 2, bias=not bn,
+                                      multi_channel=True)  # fmt: skip
+        else:
+            self.conv = nn.Conv2d(cin, cout, k, stride, k // 2, bias=not bn)
+        self.partial = partial
         self.bn = nn.BatchNorm2d(cout, eps=eps) if bn else None
         self.act = act
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x, mask = self.conv(x, mask)
+    def forward(
+        self, x: torch.Tensor, mask: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if self.partial:
+            x, mask = self.conv(x, mask)
+        else:
+            x = self.conv(x)
         if self.bn is not None:
             x = self.bn(x)
         if self.act is not None:
@@ -77,7 +93,7 @@ class PConvUNet(nn.Module):
         w, eps = cfg.widths, cfg.bn_eps
         self.encoder = nn.ModuleList(
             PConvBlock(cfg.in_chans if i == 0 else w[i - 1], w[i], k, 2, bn=i > 0,
-                       act=nn.ReLU(inplace=True), eps=eps)
+                       act=nn.ReLU(inplace=True), eps=eps, partial=cfg.partial)
             for i, k in enumerate(cfg.kernels)
         )  # fmt: skip
         # decoder[i] runs at encoder level i's input scale: it reads the level-(i+1) output,
@@ -85,7 +101,8 @@ class PConvUNet(nn.Module):
         skip = (cfg.in_chans, *w[:-1])
         self.decoder = nn.ModuleList(
             PConvBlock(w[i] + skip[i], skip[i], 3, 1, bn=i > 0,
-                       act=nn.LeakyReLU(cfg.slope, inplace=True) if i > 0 else None, eps=eps)
+                       act=nn.LeakyReLU(cfg.slope, inplace=True) if i > 0 else None, eps=eps,
+                       partial=cfg.partial)
             for i in range(cfg.layers)
         )  # fmt: skip
 
@@ -109,6 +126,8 @@ class PConvUNet(nn.Module):
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         mask = self._check(image, mask).to(image.dtype)
+        if not self.cfg.partial:  # the baseline: holes filled, the mask used nowhere else
+            image, mask = mask * image + (1 - mask) * self.cfg.fill, None
         feats, masks = [image], [mask]
         for block in self.encoder:
             x, m = block(feats[-1], masks[-1])
@@ -117,7 +136,8 @@ class PConvUNet(nn.Module):
         x, m = feats[-1], masks[-1]
         for i in reversed(range(self.cfg.layers)):
             x = torch.cat([F.interpolate(x, scale_factor=2.0, mode="nearest"), feats[i]], 1)
-            m = torch.cat([F.interpolate(m, scale_factor=2.0, mode="nearest"), masks[i]], 1)
+            if m is not None:
+                m = torch.cat([F.interpolate(m, scale_factor=2.0, mode="nearest"), masks[i]], 1)
             x, m = self.decoder[i](x, m)
         return x
 
