@@ -197,3 +197,38 @@ def test_the_conv_baseline_fills_the_holes_and_has_the_same_layers():
         a = base(image, mask)
         b = base(filled, torch.ones_like(mask))  # the same input once the holes are filled
     assert torch.equal(a, b)
+
+
+def test_repro_quick(tmp_path):
+    """`sotazoo repro partialconv --quick`: the four claims, one seed, no verdict; every
+    per-bin figure comes from patches of that bin."""
+    from sotazoo.repro import run_repro, validate_result
+
+    data = run_repro("partialconv", quick=True, out_dir=tmp_path, progress=False)
+    assert data["quick"] and validate_result(data) == []
+    assert [c["id"] for c in data["claims"]] == ["pconv_psnr_places2_10_20",
+                                                 "pconv_psnr_places2_20_30",
+                                                 "pconv_psnr_places2_30_40",
+                                                 "pconv_l1_places2_30_40"]  # fmt: skip
+    assert all(c["verdict"] == "inconclusive" for c in data["claims"])
+    assert set(data["details"]["per_bin"]) == {"Conv (ordinary convolutions, holes filled)",
+                                               "PConv"}  # fmt: skip
+
+
+def test_hole_metrics_look_only_inside_the_hole():
+    from sotazoo.papers.partialconv.repro import by_bin, hole_metrics
+
+    target = torch.rand(2, 3, 32, 32)
+    mask = torch.ones(2, 1, 32, 32)
+    mask[0, :, :8, :] = 0  # 25% hole
+    mask[1, :, :4, :] = 0  # 12.5% hole
+    comp = target.clone()
+    comp[:, :, 16:, :] = 0  # wrong, but only outside both holes
+    m = hole_metrics(comp, target, mask)
+    assert m["l1"] == [0.0, 0.0] and m["ratio"] == [0.25, 0.125] and min(m["psnr"]) >= 99
+    comp = target.clone()
+    comp[0, :, :8, :] += 0.1  # an error of 0.1 on image 0's hole
+    m = hole_metrics(comp, target, mask)
+    assert m["l1"][0] == pytest.approx(10, rel=1e-4) and m["psnr"][0] == pytest.approx(20, rel=1e-3)
+    bins = by_bin(m)
+    assert sorted(bins) == [1, 2] and bins[2]["n"] == 1 and bins[2]["l1"] == pytest.approx(10, rel=1e-4)
