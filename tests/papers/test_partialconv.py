@@ -60,9 +60,10 @@ def test_hole_pixels_cannot_change_the_output_of_the_network():
     mask = torch.ones(2, 1, 64, 64)
     mask[:, :, 16:40, 20:50] = 0
     other = torch.where(mask.bool(), image, torch.rand(2, 3, 64, 64) * 100)  # new hole pixels
+    missing = torch.where(mask.bool(), image, torch.tensor(float("nan")))  # or none at all
     with torch.no_grad():
-        a, b = net(image, mask), net(other, mask)
-    assert torch.equal(a, b)
+        a, b, c = net(image, mask), net(other, mask), net(missing, mask.bool())
+    assert torch.equal(a, b) and torch.equal(a, c)
     conv = torch.nn.Conv2d(4, 3, 3, padding=1)
     with torch.no_grad():
         assert not torch.equal(conv(torch.cat([image, mask], 1)),
@@ -129,8 +130,12 @@ def test_bad_inputs_are_refused_with_the_reason():
         net(torch.rand(1, 3, 64, 64), torch.ones(1, 1, 32, 64))
     with pytest.raises(InputError, match="1 or 3 channels"):
         net(torch.rand(1, 3, 64, 64), torch.ones(1, 2, 64, 64))
-    with pytest.raises(InputError, match="takes images"):
+    with pytest.raises(InputError, match="expected 3 input channels"):
         net(torch.rand(1, 4, 64, 64), torch.ones(1, 1, 64, 64))
+    with pytest.raises(InputError, match="only 0 \\(hole\\) and 1"):
+        net(torch.rand(1, 3, 64, 64), torch.full((1, 1, 64, 64), 0.5))
+    with pytest.raises(InputError, match="known pixels"):
+        net(torch.full((1, 3, 64, 64), float("nan")), torch.ones(1, 1, 64, 64))
     with pytest.raises(InputError, match="widths"):
         pconv_mini(widths=(8, 8))
 

@@ -28,6 +28,14 @@ from torch import nn
 from torch.nn import functional as F
 
 from sotazoo.errors import InputError
+from sotazoo.nn.checks import (
+    _tracing,
+    check_dtype,
+    check_image_batch,
+    ensure_finite,
+    ensure_finite_output,
+    model_dtype,
+)
 from sotazoo.papers.partialconv.layers import PartialConv2d
 
 
@@ -106,28 +114,43 @@ class PConvUNet(nn.Module):
             for i in range(cfg.layers)
         )  # fmt: skip
 
-    def _check(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        if image.dim() != 4 or image.shape[1] != self.cfg.in_chans:
-            raise InputError(f"PConvUNet takes images (B, {self.cfg.in_chans}, H, W), got "
-                             f"{tuple(image.shape)}")  # fmt: skip
+    def _check(
+        self, image: torch.Tensor, mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The image with its holes set to 0 and the mask with the image's channels. Hole
+        pixels may hold anything, NaN included (they are never read); known pixels must be
+        finite, and the mask must be 0/1 (a bool mask is taken as is)."""
+        dtype = model_dtype(self)
+        check_image_batch(image, self.cfg.in_chans, dtype=dtype)
         step = 2**self.cfg.layers
         if image.shape[2] % step or image.shape[3] % step:
             raise InputError(f"PConvUNet: H and W must be multiples of {step}, got "
                              f"{tuple(image.shape[2:])}")  # fmt: skip
-        if mask.dim() != 4 or mask.shape[0] != image.shape[0] or mask.shape[2:] != image.shape[2:]:
-            raise InputError(f"PConvUNet: mask {tuple(mask.shape)} does not match image "
-                             f"{tuple(image.shape)}")  # fmt: skip
-        if mask.shape[1] == 1:
-            return mask.expand(-1, self.cfg.in_chans, -1, -1)
-        if mask.shape[1] != self.cfg.in_chans:
+        if not isinstance(mask, torch.Tensor) or mask.dim() != 4 or \
+                mask.shape[0] != image.shape[0] or mask.shape[2:] != image.shape[2:]:  # fmt: skip
+            got = tuple(mask.shape) if isinstance(mask, torch.Tensor) else type(mask).__name__
+            raise InputError(f"PConvUNet: mask {got} does not match image {tuple(image.shape)}: "
+                             "it needs (B, 1 or C, H, W)")  # fmt: skip
+        if mask.shape[1] not in (1, self.cfg.in_chans):
             raise InputError(f"PConvUNet: mask needs 1 or {self.cfg.in_chans} channels, got "
                              f"{mask.shape[1]}")  # fmt: skip
-        return mask
+        if mask.dtype == torch.bool:
+            mask = mask.to(image.dtype)
+        else:
+            check_dtype(mask, dtype, "mask")
+            ensure_finite(mask, "mask")
+            if not _tracing() and not bool(((mask == 0) | (mask == 1)).all()):
+                raise InputError("PConvUNet: the mask must hold only 0 (hole) and 1 (known)")
+        mask = mask.expand(-1, self.cfg.in_chans, -1, -1)
+        image = torch.where(mask > 0, image, torch.zeros_like(image))
+        ensure_finite(image, "image (its known pixels)")
+        return image, mask
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        mask = self._check(image, mask).to(image.dtype)
+        image, mask = self._check(image, mask)
+        inputs = {"image": image, "mask": mask}
         if not self.cfg.partial:  # the baseline: holes filled, the mask used nowhere else
-            image, mask = mask * image + (1 - mask) * self.cfg.fill, None
+            image, mask = image + (1 - mask) * self.cfg.fill, None
         feats, masks = [image], [mask]
         for block in self.encoder:
             x, m = block(feats[-1], masks[-1])
@@ -139,6 +162,7 @@ class PConvUNet(nn.Module):
             if m is not None:
                 m = torch.cat([F.interpolate(m, scale_factor=2.0, mode="nearest"), masks[i]], 1)
             x, m = self.decoder[i](x, m)
+        ensure_finite_output(x, inputs, self)
         return x
 
 
