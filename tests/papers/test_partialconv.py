@@ -237,3 +237,66 @@ def test_hole_metrics_look_only_inside_the_hole():
     assert m["l1"][0] == pytest.approx(10, rel=1e-4) and m["psnr"][0] == pytest.approx(20, rel=1e-3)
     bins = by_bin(m)
     assert sorted(bins) == [1, 2] and bins[2]["n"] == 1 and bins[2]["l1"] == pytest.approx(10, rel=1e-4)
+
+
+# ---------------------------------------------------------------- checkpoints
+
+
+def _as_mmagic(net) -> dict:
+    """Our state dict in mmagic's PConvInpaintor layout (the names its modules give, each
+    partial convolution with its all-ones `weight_mask_updater` buffer)."""
+    out = {}
+    for key, value in net.state_dict().items():
+        half, idx, part, rest = key.split(".", 3)
+        name = f"generator.{half}.{half[:3]}{int(idx) + 1}.{part}.{rest}"
+        out[name] = value.clone()
+        if part == "conv" and rest == "weight":
+            cout, cin, kh, kw = value.shape
+            out[name.replace(".weight", ".weight_mask_updater")] = torch.ones(cout, cin, kh, kw)
+    return out
+
+
+def test_an_mmagic_checkpoint_loads_by_path_and_computes_the_same(tmp_path):
+    """A file in mmagic's layout (a 3-level network, so small) loads through convert.py: the
+    levels, widths and kernels come from the shapes, and the outputs are the original's."""
+    import sotazoo
+    from sotazoo.papers.partialconv.convert import convert_state_dict
+
+    torch.manual_seed(0)
+    ref = pconv_unet_256(widths=(8, 16, 16), kernels=(7, 5, 3), image_size=256).eval()
+    for m in ref.modules():  # non-trivial BatchNorm statistics
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+    sd = _as_mmagic(ref)
+    assert "generator.decoder.dec1.conv.bias" in sd and "generator.encoder.enc2.bn.weight" in sd
+    path = tmp_path / "pconv_mmagic.pth"
+    torch.save({"meta": {"mmedit_version": "0.x"}, "state_dict": sd}, path)
+    net = sotazoo.create_model("pconv_unet_256", weights=str(path)).eval()
+    assert net.cfg.widths == (8, 16, 16) and net.cfg.kernels == (7, 5, 3)
+    image, mask = torch.rand(1, 3, 64, 64), (torch.rand(1, 1, 64, 64) > 0.3).float()
+    with torch.no_grad():
+        assert torch.equal(net(image, mask), ref(image, mask))
+    bad = dict(sd)
+    bad["generator.encoder.enc1.conv.weight_mask_updater"] = torch.zeros(8, 3, 7, 7)
+    with pytest.raises(Exception, match="not all ones"):
+        convert_state_dict(bad)
+    with pytest.raises(Exception, match="unrecognised partial-convolution checkpoint"):
+        convert_state_dict({"backbone.conv1.weight": torch.zeros(1)})
+
+
+def test_the_demo_recipe_runs_and_freezes_the_encoder_batchnorm_at_the_end(monkeypatch):
+    """A smoke run of `sotazoo train pconv_mini`'s recipe (8 steps, the last one with frozen
+    encoder BatchNorm): the log holds every loss
+    and the held-out figures beside biharmonic's; after it, the encoder's BatchNorm is frozen
+    (the paper's second stage) and the decoder's is not."""
+    from sotazoo.papers.partialconv import train
+
+    monkeypatch.setattr(train, "STEPS_PER_UNIT", 2)
+    t = train.train_pconv_mini(seed=0, budget=4, progress=False)
+    assert len(t.log["loss"]) == 8 and [h["step"] for h in t.log["heldout"]] == [8]
+    assert {"heldout_hole_psnr", "biharmonic_hole_psnr", "heldout_hole_l1"} <= set(t.metrics)
+    enc = [m for b in t.model.encoder for m in b.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    dec = [m for b in t.model.decoder for m in b.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert enc and not any(m.weight.requires_grad for m in enc)
+    assert dec and all(m.weight.requires_grad for m in dec)
