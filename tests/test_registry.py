@@ -41,6 +41,18 @@ def test_unknown_names_suggest_close_ones():
 def test_unknown_override_names_the_known_fields():
     with pytest.raises(TypeError, match="SENetConfig takes: layers"):
         sotazoo.create_model("seresnet_mini", colour="red")
+    # the shared helper (sotazoo.nn.checks.build_configured): the same message, and a TypeError
+    # raised inside the model's own constructor is not mistaken for an unknown override
+    with pytest.raises(TypeError, match="PConvConfig takes: widths, kernels, in_chans"):
+        sotazoo.create_model("pconv_mini", colour="red")
+    from sotazoo.nn.checks import build_configured
+    from sotazoo.papers.partialconv.model import PConvConfig
+
+    def broken(cfg):
+        raise TypeError("inside the constructor")
+
+    with pytest.raises(TypeError, match="^inside the constructor$"):
+        build_configured(broken, PConvConfig(), {"fill": 0.25})
 
 
 def test_every_model_belongs_to_exactly_one_paper():

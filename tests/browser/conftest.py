@@ -20,6 +20,31 @@ def browser_driver():
 
 
 @pytest.fixture
+def run_paper_demo(built_site, site_url, browser_driver):
+    """Run a paper's demo page in Chromium and check it ran cleanly (no console or page error,
+    no request off the site, none failed). Returns (spec, its path, the browser's report of the
+    demo, an onnxruntime session on the same ONNX file, that session's input names)."""
+
+    def run(paper: str):
+        import json
+
+        import onnxruntime as ort
+
+        site, modules = built_site
+        manifest = json.loads((site / "site.json").read_text())
+        spec_path = site / manifest["demos"][paper]
+        spec = json.loads(spec_path.read_text())
+        demo = browser_driver(modules, site_url, "--demo", f"papers/{paper}.html")["demo"]
+        assert demo["console_errors"] == [] and demo["page_errors"] == []
+        assert demo["foreign_requests"] == [] and demo["failed_requests"] == []
+        sess = ort.InferenceSession(str(spec_path.parent / spec["onnx"]),
+                                    providers=["CPUExecutionProvider"])  # fmt: skip
+        return spec, spec_path, demo, sess, [i.name for i in sess.get_inputs()]
+
+    return run
+
+
+@pytest.fixture
 def check_sr_demo(built_site, site_url, browser_driver):
     """Run a super-resolution paper's image2image demo in Chromium on every bundled LR crop and
     check the browser's input tensor against Python's pre-processing (1e-5) and its output

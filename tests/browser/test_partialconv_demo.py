@@ -4,30 +4,16 @@ zeroed, and the mask) match Python's pre-processing, and its output matches onnx
 Python on the same inputs. The known pixels come back unchanged (the exported graph is the
 paper's composite)."""
 
-import json
-
 import numpy as np
 import pytest
 
 
 @pytest.mark.browser
-def test_partialconv_demo_matches_python(built_site, site_url, browser_driver):
-    import onnxruntime as ort
-
+def test_partialconv_demo_matches_python(run_paper_demo):
     from sotazoo.transforms import hole_mask, mask_image, preprocess
 
-    site, modules = built_site
-    manifest = json.loads((site / "site.json").read_text())
-    spec_path = site / manifest["demos"]["partialconv"]
-    spec = json.loads(spec_path.read_text())
+    spec, spec_path, demo, sess, names = run_paper_demo("partialconv")
     assert spec["kind"] == "inpaint" and spec["weights"] == "pconv_mini.sotazoo"
-    report = browser_driver(modules, site_url, "--demo", "papers/partialconv.html")
-    demo = report["demo"]
-    assert demo["console_errors"] == [] and demo["page_errors"] == []
-    assert demo["foreign_requests"] == [] and demo["failed_requests"] == []
-    sess = ort.InferenceSession(str(spec_path.parent / spec["onnx"]),
-                                providers=["CPUExecutionProvider"])  # fmt: skip
-    names = [i.name for i in sess.get_inputs()]
     assert len(demo["runs"]) == len(spec["samples"]) >= 3
     for run, sample in zip(demo["runs"], spec["samples"], strict=True):
         assert run["state"] == "done", run

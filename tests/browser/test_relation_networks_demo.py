@@ -1,7 +1,6 @@
 """The Relation Networks page in headless Chromium: the demo answers the default question about
 every bundled scene, and the browser's inputs and logits match Python's."""
 
-import json
 
 import numpy as np
 import pytest
@@ -10,23 +9,11 @@ from sotazoo.data.sort_of_clevr import encode_question
 
 
 @pytest.mark.browser
-def test_relation_networks_demo_matches_python(built_site, site_url, browser_driver):
-    import onnxruntime as ort
-
+def test_relation_networks_demo_matches_python(run_paper_demo):
     from sotazoo.transforms import preprocess
 
-    site, modules = built_site
-    manifest = json.loads((site / "site.json").read_text())
-    spec_path = site / manifest["demos"]["relation_networks"]
-    spec = json.loads(spec_path.read_text())
+    spec, spec_path, demo, sess, names = run_paper_demo("relation_networks")
     assert spec["kind"] == "vqa" and spec["question_format"] == "sort_of_clevr"
-    report = browser_driver(modules, site_url, "--demo", "papers/relation_networks.html")
-    demo = report["demo"]
-    assert demo["console_errors"] == [] and demo["page_errors"] == []
-    assert demo["foreign_requests"] == [] and demo["failed_requests"] == []
-    sess = ort.InferenceSession(str(spec_path.parent / spec["onnx"]),
-                                providers=["CPUExecutionProvider"])  # fmt: skip
-    names = [i.name for i in sess.get_inputs()]
     question = encode_question(0, False, 0)[None]  # the widget's default: shape of the red object
     assert len(demo["runs"]) == len(spec["samples"]) == 12
     for run, sample in zip(demo["runs"], spec["samples"], strict=True):

@@ -300,3 +300,22 @@ def test_the_demo_recipe_runs_and_freezes_the_encoder_batchnorm_at_the_end(monke
     dec = [m for b in t.model.decoder for m in b.modules() if isinstance(m, torch.nn.BatchNorm2d)]
     assert enc and not any(m.weight.requires_grad for m in enc)
     assert dec and all(m.weight.requires_grad for m in dec)
+
+
+def test_packaged_weights_reproduce_their_log():
+    """Our demo weights, evaluated again on the reproduction's 180 held-out crops, give the hole
+    L1/PSNR/SSIM their training log recorded."""
+    import json
+
+    import sotazoo
+    from sotazoo.papers.partialconv.train import _evaluate
+
+    w = sotazoo.get_weights("pconv_mini", "sotazoo")
+    log_path = (Path(sotazoo.__file__).parent / w.packaged).with_name("pconv_mini.sotazoo.log.json")
+    log = json.loads(log_path.read_text())
+    assert log["sha256"] == w.sha256 and log["metrics"] == dict(w.metrics)
+    got = _evaluate(sotazoo.create_model("pconv_mini", weights="sotazoo"))
+    # The log rounds to 4 decimals; another CPU's float32 kernels move the outputs by ~1e-7 of
+    # themselves, the metrics by far less than that rounding.
+    for k, v in got.items():
+        assert v == pytest.approx(log["metrics"][k], abs=2e-4), k

@@ -220,3 +220,15 @@ def check_config(cfg: object, minimum: Mapping[str, int] | None = None) -> None:
             if not isinstance(v, numbers.Integral) or isinstance(v, bool) or v < lo:
                 what = f"every entry of {field}" if is_tuple else field
                 raise InputError(f"{name}: {what} must be an integer >= {lo}, got {value!r}")
+
+
+def build_configured(model_cls: typing.Callable[..., nn.Module], cfg: typing.Any,
+                     overrides: Mapping[str, typing.Any]) -> typing.Any:  # fmt: skip
+    """`model_cls(dataclasses.replace(cfg, **overrides))` (a builder's `**overrides`), where an
+    unknown override raises a TypeError that lists the fields the config takes."""
+    try:
+        changed = dataclasses.replace(cfg, **overrides)
+    except TypeError as e:
+        known = ", ".join(f.name for f in dataclasses.fields(cfg))
+        raise TypeError(f"{e}; {type(cfg).__name__} takes: {known}") from None
+    return model_cls(changed)

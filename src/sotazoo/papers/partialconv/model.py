@@ -21,7 +21,7 @@ paper's 127.5, `fill` on our [0, 1] scale) and which never sees the mask otherwi
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -30,6 +30,7 @@ from torch.nn import functional as F
 from sotazoo.errors import InputError
 from sotazoo.nn.checks import (
     _tracing,
+    build_configured,
     check_dtype,
     check_image_batch,
     ensure_finite,
@@ -172,11 +173,7 @@ def composite(image: torch.Tensor, output: torch.Tensor, mask: torch.Tensor) -> 
 
 
 def _build(cfg: PConvConfig, overrides: dict) -> PConvUNet:
-    try:
-        return PConvUNet(replace(cfg, **overrides))
-    except TypeError as e:
-        known = ", ".join(PConvConfig.__dataclass_fields__)
-        raise TypeError(f"{e}; PConvConfig takes: {known}") from None
+    return build_configured(PConvUNet, cfg, overrides)
 
 
 def pconv_unet(**overrides) -> PConvUNet:
