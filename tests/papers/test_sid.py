@@ -148,7 +148,7 @@ def test_the_simulated_short_exposure_has_the_expected_signal_and_noise():
 DATA = Path(__file__).resolve().parents[1] / "data" / "sid"
 
 
-def test_an_official_layout_tf_checkpoint_computes_what_tensorflow_computed():
+def test_tensorflow_oracle_official_layout_checkpoint_computes_the_same():
     """tests/data/sid/tf_tiny: a TensorFlow checkpoint in train_Sony.py's variable names (the
     unnamed deconv filters included, with Adam slots), at a sixteenth of the widths, and the
     output TensorFlow's own ops gave on a packed input (make_tf.py). Loaded through
