@@ -27,6 +27,7 @@ from sotazoo.errors import InputError
 SONY = {"black": 512, "white": 16383}  # train_Sony.py
 FUJI = {"black": 1024, "white": 16383}  # train_Fuji.py
 MAX_RATIO = 300  # test_Sony.py: ratio = min(t_long / t_short, 300)
+WHITE_BALANCE = (2.0, 1.0, 1.6)  # the simulator's R, G, B gains: daylight-like
 BAYER_SITES = ((0, 0), (0, 1), (1, 1), (1, 0))  # R, G, B, G of an RGGB cell
 # X-Trans: per packed channel, the four (row, col) sites in the 6x6 cell that fill its 2x2
 # output block at (0, 0), (0, 1), (1, 0), (1, 1) (channels 0-4), or the (row, col) offsets of a
@@ -115,7 +116,7 @@ def simulate_short_exposure(
     ratio: float,
     rng: np.random.Generator,
     *,
-    wb: tuple[float, float, float] = (2.0, 1.0, 1.6),  # daylight-like R, G, B gains
+    wb: tuple[float, float, float] = WHITE_BALANCE,
     gain: float = 4.0,  # digital numbers per electron at this ISO
     read_noise: float = 6.0,  # digital numbers, std
     black: int = SONY["black"],
