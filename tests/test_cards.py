@@ -89,17 +89,19 @@ def test_a_reference_of_ours_must_say_why_in_reference_note():
 
 
 def test_the_cards_whose_references_are_ours_say_why():
-    """The four papers benchmarked against a model of ours (no installable implementation) and
-    their notes, which name the paper they lack."""
+    """The papers benchmarked against a model of ours (no installable implementation) and their
+    notes, which name the network they lack."""
     notes = {
         m.name: m.reference_note
         for pid in list_papers()
         for m in load_card(pid).models
         if m.reference.startswith("sotazoo:")
     }
-    assert set(notes) == {"ddbpn_x4", "sagan_128", "progan_1024", "rn_sort_of_clevr"}
+    assert set(notes) == {"ddbpn_x4", "sagan_128", "progan_1024", "rn_sort_of_clevr",
+                          "pconv_unet_256"}  # fmt: skip
     for name, paper in [("ddbpn_x4", "DBPN"), ("sagan_128", "SAGAN"), ("progan_1024", "ProGAN"),
-                        ("rn_sort_of_clevr", "Relation Network")]:  # fmt: skip
+                        ("rn_sort_of_clevr", "Relation Network"),
+                        ("pconv_unet_256", "PConv network")]:  # fmt: skip
         assert notes[name].startswith(f"no installable {paper}")
 
 

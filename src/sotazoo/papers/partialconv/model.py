@@ -29,8 +29,10 @@ from torch.nn import functional as F
 
 from sotazoo.errors import InputError
 from sotazoo.nn.checks import (
+    _count,
     _tracing,
     build_configured,
+    check_config,
     check_dtype,
     check_image_batch,
     ensure_finite,
@@ -52,6 +54,7 @@ class PConvConfig:
     fill: float = 0.5  # the baseline's hole value: 127.5 of 255
 
     def __post_init__(self) -> None:
+        check_config(self)
         if len(self.widths) != len(self.kernels) or not self.widths:
             raise InputError(f"PConvConfig: {len(self.widths)} widths for {len(self.kernels)} "
                              "kernels; one of each per encoder layer")  # fmt: skip
@@ -143,9 +146,12 @@ class PConvUNet(nn.Module):
             if not _tracing() and not bool(((mask == 0) | (mask == 1)).all()):
                 raise InputError("PConvUNet: the mask must hold only 0 (hole) and 1 (known)")
         mask = mask.expand(-1, self.cfg.in_chans, -1, -1)
-        image = torch.where(mask > 0, image, torch.zeros_like(image))
-        ensure_finite(image, "image (its known pixels)")
-        return image, mask
+        known = torch.where(mask > 0, image, torch.zeros_like(image))
+        if not _tracing() and not bool(torch.isfinite(known).all()):
+            nan, inf = int(torch.isnan(known).sum()), int(torch.isinf(known).sum())
+            raise InputError(f"{_count('image', image)}; at its known pixels (mask 1): {nan} NaN "
+                             f"and {inf} infinite (hole pixels are never read)")  # fmt: skip
+        return known, mask
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         image, mask = self._check(image, mask)
