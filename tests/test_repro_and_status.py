@@ -87,11 +87,11 @@ def test_a_committed_result_is_refused_from_a_dirty_tree(monkeypatch, tmp_path):
 
 def test_the_long_runs_are_sotazoo_repro_long():
     assert sorted(papers_with_long_run()) == ["autoaugment", "nasnet", "relation_networks",
-                                              "retinanet", "sagan"]  # fmt: skip
+                                              "retinanet", "sagan", "sid"]  # fmt: skip
 
 
 @pytest.mark.parametrize(
-    "paper_id", ["sagan", "retinanet", "relation_networks", "autoaugment", "nasnet"]
+    "paper_id", ["sagan", "retinanet", "relation_networks", "autoaugment", "nasnet", "sid"]
 )
 def test_long_run_smoke_writes_the_common_schema(paper_id, tmp_path):
     """`sotazoo repro ID --long --quick`: the long run's smoke version writes the same schema as

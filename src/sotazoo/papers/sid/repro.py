@@ -57,6 +57,9 @@ from torch.nn import functional as F
 from sotazoo.repro import Outcome, judged_claim
 
 DEFAULT_SEEDS = (0, 1, 2, 3, 4)
+LONG_SEEDS = (0, 1, 2)  # `--long`: the same arms 4x longer, as curves (long_run)
+LONG_STEPS = 2400
+LONG_EVALS = (300, 600, 1200, 1800, 2400)  # steps at which the test set is scored
 TEST_SEED = 99_999  # the test crops and their noise: never a training seed
 RATIOS = (100, 250, 300)  # the paper's amplification ratios (Sony)
 NETS = ("srgb", "raw")  # the trained arms, ablation first
@@ -197,6 +200,18 @@ class Job:
     arm: str
     seed: int
     cfg: ReproConfig
+    evals: tuple[int, ...] = ()  # the long run: also score the test set after these steps
+
+
+def _test_scores(model, arm: str, cfg: ReproConfig) -> dict:
+    """The network's PSNR/SSIM on the test set (outputs clipped to [0, 1])."""
+    outputs = []
+    with torch.no_grad():
+        for _, packed, _ in test_set(cfg):
+            x = packed if arm == "raw" else space_to_depth(render_srgb(packed))
+            y = model(torch.from_numpy(x)[None])[0].clamp(0, 1)
+            outputs.append(y.permute(1, 2, 0).double().numpy())
+    return scores(outputs, cfg)
 
 
 def train_job(job: Job) -> dict:
@@ -212,8 +227,8 @@ def train_job(job: Job) -> dict:
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, [cfg.steps // 2], gamma=0.1)
     data = Batches(cfg, seed=job.seed)  # the same crops, ratios and noise for both networks
-    t0, loss = time.perf_counter(), float("nan")
-    for _ in range(cfg.steps):
+    t0, loss, curve = time.perf_counter(), float("nan"), []
+    for step in range(1, cfg.steps + 1):
         raw_in, srgb_in, target = data.batch()
         out = model(raw_in if job.arm == "raw" else srgb_in)
         total = (out - target).abs().mean()
@@ -222,17 +237,15 @@ def train_job(job: Job) -> dict:
         opt.step()
         sched.step()
         loss = float(total.detach())
+        if step in job.evals and step < cfg.steps:  # no BatchNorm or dropout: no mode switch
+            curve.append({"step": step, **_test_scores(model, job.arm, cfg)})
         tick()
     seconds = time.perf_counter() - t0
-    model.eval()
-    outputs = []
-    with torch.no_grad():
-        for _, packed, _ in test_set(cfg):
-            x = packed if job.arm == "raw" else space_to_depth(render_srgb(packed))
-            y = model(torch.from_numpy(x)[None])[0].clamp(0, 1)
-            outputs.append(y.permute(1, 2, 0).double().numpy())
+    final = _test_scores(model, job.arm, cfg)
+    if job.evals:
+        curve.append({"step": cfg.steps, **final})
     return {"arm": job.arm, "seed": job.seed, "final_loss": loss,
-            "train_seconds": round(seconds, 1), **scores(outputs, cfg)}  # fmt: skip
+            "train_seconds": round(seconds, 1), **final, "curve": curve}  # fmt: skip
 
 
 def _denoise(img: np.ndarray, h: float) -> np.ndarray:
@@ -295,6 +308,54 @@ def run(*, quick: bool, seeds: list[int], progress: bool = True) -> Outcome:
 
     config = asdict(cfg) | {"ratios": list(RATIOS), "nlm_h_grid": list(H_GRID)}
     return Outcome(claims=claims, config=config, details=details, draw=draw)
+
+
+def long_run(*, quick: bool, seeds: list[int], progress: bool = True):
+    """`sotazoo repro sid --long`: the two networks trained LONG_STEPS steps (4x the full
+    run's, the rate divided by 10 halfway), scored on the same test set along the way; the
+    pipeline beside them. Curves, no verdict: it says whether the full run's ordering holds
+    with more training."""
+    from dataclasses import replace
+
+    from sotazoo.repro import LongOutcome
+    from sotazoo.train.parallel import run_parallel
+
+    cfg = replace(QUICK if quick else ReproConfig(), steps=4 if quick else LONG_STEPS)
+    evals = (2, 4) if quick else LONG_EVALS
+    jobs = [Job(arm, s, cfg, evals) for s in seeds for arm in NETS]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        logs = run_parallel(train_job, jobs, steps=[cfg.steps] * len(jobs), workers=cfg.workers,
+                            desc="sid long run", progress=progress)  # fmt: skip
+        base = pipeline(cfg)
+    finally:
+        torch.set_num_threads(threads)
+    curves = {
+        f"{ARM_LABEL[log['arm']]}, seed {log['seed']}": {
+            "step": [c["step"] for c in log["curve"]],
+            "psnr": [c["psnr"] for c in log["curve"]],
+            "ssim": [c["ssim"] for c in log["curve"]],
+        }
+        for log in logs
+    }
+    curves[ARM_LABEL["pipeline"]] = {"step": [0], "psnr": [base["psnr"]], "ssim": [base["ssim"]]}
+    summary = [
+        f"{ARM_LABEL[arm]}: PSNR after {cfg.steps} steps per seed "
+        + ", ".join(f"{log['psnr']:.2f}" for log in logs if log["arm"] == arm)
+        + " dB; SSIM "
+        + ", ".join(f"{log['ssim']:.3f}" for log in logs if log["arm"] == arm)
+        for arm in NETS
+    ] + [f"{ARM_LABEL['pipeline']}: PSNR {base['psnr']:.2f} dB, SSIM {base['ssim']:.3f}"]
+    return LongOutcome(
+        what=f"the full run's two networks trained {cfg.steps} steps (the full run: "
+        f"{ReproConfig().steps}), scored on its {len(test_set(cfg))} simulated test exposures "
+        f"after {', '.join(map(str, evals))} steps; the pipeline + non-local means beside them",
+        config=asdict(cfg) | {"evals": list(evals)},
+        curves=curves,
+        summary=summary,
+        details={"runs": logs, "pipeline": base},
+    )
 
 
 def _claim(cid: str, metric: str, by: dict, base: dict, seeds: list[int], cfg: ReproConfig):
