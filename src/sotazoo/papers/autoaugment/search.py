@@ -33,7 +33,7 @@ from dataclasses import replace
 
 import torch
 
-from sotazoo.controller import Space
+from sotazoo.controller import SearchResult, Space
 from sotazoo.papers.autoaugment.method import OPS, AutoAugment
 from sotazoo.papers.autoaugment.policies import SubPolicy
 
@@ -69,8 +69,9 @@ def final_policy(log: dict) -> Policy:
     """The policy a search ends with (§3): the sub-policies of its `FINAL_POLICIES` best-scored
     policies (ties: the earlier one), best first. `log` is one search of `results/long/
     autoaugment.json`'s `details.searches`."""
-    order = sorted(range(len(log["rewards"])), key=lambda i: (-log["rewards"][i], i))
-    return tuple(sub for i in order[:FINAL_POLICIES] for sub in from_json(log["samples"][i]))
+    result = SearchResult(log.get("method", "controller"),
+                          [from_json(s) for s in log["samples"]], list(log["rewards"]))  # fmt: skip
+    return tuple(sub for policy in result.top(FINAL_POLICIES) for sub in policy)
 
 
 # ---------------------------------------------------------------- the child: reduced digits
