@@ -16,14 +16,14 @@ A reference the converter does not read (another architecture: YOLOv3 against Re
 timed as it is, with a note.
 
 Reference specs (`create_reference`): `timm:NAME`, `torchvision:NAME:k=v,...`,
-`torchsr:NAME:k=v,...`, `opencv:NAME:k=v,...`, `sotazoo:NAME:k=v,...`. The `k=v` values are
+`torchsr:NAME:k=v,...`, `opencv:NAME:k=v,...`, `monai:NAME:k=v,...`, `sotazoo:NAME:k=v,...`. The `k=v` values are
 Python literals where they parse (`2`, `True`, `None`), else strings, and go to the library's
 builder. A paper may provide an adapter for a reference it needs built another way (the paper
 contract's `reference.REFERENCES`: e.g. RetinaNet's
 `torchvision:retinanet_resnet50_fpn:raw=True,frozen_bn=True`, torchvision's network without its
 transform and post-processing; YOLOv3's `opencv:yolov3_416`, OpenCV's DNN module running the
-darknet cfg with our weights); its options are documented there. `opencv:` specs exist only as
-such adapters. A reference that runs outside torch names the torch module of the same network in
+darknet cfg with our weights; SID's `monai:basicunet`, MONAI's plain U-Net at SID's size); its
+options are documented there. `opencv:` and `monai:` specs exist only as such adapters. A reference that runs outside torch names the torch module of the same network in
 its `torch_equivalent` attribute, on which its multiply-adds are counted.
 
 Which kind of reference (`sotazoo.bench_labels`, re-exported here): any library but ours is an
@@ -171,7 +171,8 @@ def create_reference(spec: str) -> torch.nn.Module:
     compute faster)."""
     lib, _, name = spec.partition(":")
     name, _, opts = name.partition(":")
-    forms = "timm:NAME, torchvision:NAME, torchsr:NAME:k=v, opencv:NAME:k=v or sotazoo:NAME:k=v"
+    forms = ("timm:NAME, torchvision:NAME, torchsr:NAME:k=v, opencv:NAME:k=v, monai:NAME:k=v or "
+             "sotazoo:NAME:k=v")
     if lib not in LIBRARIES:
         raise SotazooError(f"reference {spec!r} must look like {forms}")
     if not name:
@@ -180,10 +181,11 @@ def create_reference(spec: str) -> torch.nn.Module:
     adapter = find_reference(f"{lib}:{name}")  # a paper's adapter (its reference.py), if any
     if adapter is not None:
         return adapter(kwargs, spec)
-    if lib == "opencv":  # OpenCV runs a network only as a paper's adapter writes it for it
-        known = ", ".join(_adapters("opencv"))
+    if lib in ("opencv", "monai"):  # these run a network only as a paper's adapter builds it
+        known = ", ".join(_adapters(lib))
         raise SotazooError(
-            f"reference {spec!r}: no paper provides an OpenCV network named {name!r} ({known})"
+            f"reference {spec!r}: no paper provides a {LIBRARIES[lib]} network named {name!r} "
+            f"({known})"
         )
     if lib == "sotazoo":
         from sotazoo.registry import create_model

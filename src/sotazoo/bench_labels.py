@@ -1,7 +1,7 @@
 """What a benchmark was compared with, in words: the kind of reference and its label.
 
 `sotazoo bench MODEL --vs SPEC` times our model beside a reference. Any library but ours (timm,
-torchvision, torchsr, OpenCV) is an independent implementation, and the ratio says how fast our
+torchvision, torchsr, OpenCV, MONAI) is an independent implementation, and the ratio says how fast our
 code is against someone else's. A `sotazoo:` spec is one of our own models (an ablation, the
 official speed trick, the model the paper compares with), used where no library that installs
 implements the paper; the card's `reference_note` says why. A note on another library's
@@ -22,7 +22,7 @@ from sotazoo.errors import SotazooError
 
 # The libraries a reference may come from, as labels name them; all but sotazoo are independent.
 LIBRARIES = {"timm": "timm", "torchvision": "torchvision", "torchsr": "torchsr",
-             "opencv": "OpenCV", "sotazoo": "sotazoo"}  # fmt: skip
+             "opencv": "OpenCV", "monai": "MONAI", "sotazoo": "sotazoo"}  # fmt: skip
 
 
 def reference_kind(spec: str) -> Literal["independent", "ours"]:

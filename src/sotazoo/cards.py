@@ -44,6 +44,7 @@ DEMO_KINDS = (
     "classify",  # image -> top-5 labels
     "image2image",  # image -> image, before/after slider
     "inpaint",  # image + user-drawn mask -> image
+    "raw2image",  # a dark raw sensor mosaic + amplification ratio -> image
     "detect",  # image -> boxes drawn on a canvas
     "generate",  # noise + seed -> image
     "text2image",  # text -> image

@@ -96,6 +96,7 @@ def export_onnx(
     seed: int = 0,
     extra_inputs: Sequence[ExtraInput] = (),
     example_inputs: Sequence[Sequence[torch.Tensor]] | None = None,
+    input_names: Sequence[str] | None = None,
     output_names: Sequence[str] | None = None,
     dynamic_axes: Mapping[str, Mapping[int, str]] | None = None,
     task: str | None = None,
@@ -106,6 +107,7 @@ def export_onnx(
     Args:
         example_inputs: input tuples (image, then the extra inputs) to trace with (the first) and
             to check on (all); by default one random batch of 2 drawn with `seed`.
+        input_names: the graph's input names; by default "input", then the extra inputs' names.
         output_names: the graph's output names; by default "output" for a single tensor and
             "output0", "output1", ... for a tuple.
         dynamic_axes: as `torch.onnx.export`'s, keyed by input and output names; by default
@@ -130,7 +132,9 @@ def export_onnx(
         checks = [tuple(x) for x in example_inputs]
         if not checks:
             raise ExportError("example_inputs is empty: nothing to trace or check with")
-    names = ["input", *(e.name for e in extra_inputs)]
+    names = list(input_names) if input_names else ["input", *(e.name for e in extra_inputs)]
+    if len(names) != len(checks[0]):
+        raise ExportError(f"{len(names)} input names {names} for {len(checks[0])} inputs")
     with torch.inference_mode():
         wants = [_as_tuple(model(*x)) for x in checks]
     if task is not None:

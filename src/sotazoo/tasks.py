@@ -103,6 +103,15 @@ TASKS: dict[str, Task] = {
         widget="image2image",
         metric="PSNR",
     ),
+    "raw_to_rgb": Task(
+        title="Low-light raw to sRGB",
+        title_zh="暗光 raw 到 sRGB",
+        takes="a sensor's packed raw (B, C, h, w), black level off, amplified by the exposure ratio",
+        returns="sRGB images at the mosaic's resolution (B, 3, sh, sw)",
+        output_rank=4,
+        widget="raw2image",
+        metric="PSNR",
+    ),
     "inpainting": Task(
         title="Inpainting",
         title_zh="图像修复",

@@ -204,3 +204,174 @@ def test_repro_quick(tmp_path):
     assert [c["id"] for c in data["claims"]] == ["sony_psnr", "sony_ssim"]
     assert all(c["verdict"] == "inconclusive" for c in data["claims"])
     assert set(data["details"]["pipeline"]["h"]) == {"100", "250", "300"}
+
+
+def test_the_demo_graph_packs_and_amplifies_as_the_official_code():
+    """`RawToSRGB` on a mosaic of digital numbers above black equals the network on
+    `amplify(pack_bayer(mosaic + black), ratio)` clipped to [0, 1], the ratio capped at 300 in
+    the graph too."""
+    from sotazoo.papers.sid.demo import RawToSRGB
+
+    torch.manual_seed(0)
+    net = sid_mini(widths=(4, 8, 16)).eval()
+    mosaic = np.random.default_rng(0).integers(0, 256, (2, 32, 32)).astype(np.float32)
+    with torch.no_grad():
+        for ratio in (100.0, 250.0, 1000.0):
+            got = RawToSRGB(net)(torch.from_numpy(mosaic)[:, None], torch.tensor([ratio] * 2))
+            packed = np.stack([raw.amplify(raw.pack_bayer(m + raw.SONY["black"]), ratio)
+                               for m in mosaic])  # fmt: skip
+            want = net(torch.from_numpy(packed)).clamp(0, 1)
+            # the same float32 operations in another order (divide then multiply): 1 ulp
+            assert (got - want).abs().max() <= 1e-6, ratio
+
+
+def test_darken_follows_the_simulator_statistics_and_is_seeded():
+    """The page's darkening of a flat grey photograph: at each RGGB site the mean is the
+    simulator's signal (within 4 standard errors of the mean) and the variance its shot plus
+    read noise (within 10 %: 4096 samples per site give a relative standard error of ~2 %);
+    integers in [0, 255]; the same seed gives the same mosaic."""
+    from sotazoo.papers.sid.demo import GAIN, READ_NOISE, darken
+
+    img = np.full((3, 128, 128), 0.6)
+    ratio = 100
+    d = darken(img, ratio)
+    assert d.dtype == np.float32 and np.array_equal(d, np.round(d)) and 0 <= d.min() <= d.max() <= 255
+    assert np.array_equal(d, darken(img, ratio)) and not np.array_equal(d, darken(img, ratio, 1))
+    linear = raw.srgb_to_linear(np.array(0.6))
+    for (y, x), c in (((0, 0), 0), ((0, 1), 1), ((1, 1), 2)):
+        signal = linear / raw.WHITE_BALANCE[c] * (raw.SONY["white"] - raw.SONY["black"]) / ratio
+        var = signal * GAIN + READ_NOISE**2
+        site = d[y::2, x::2].astype(np.float64)
+        assert abs(site.mean() - signal) <= 4 * np.sqrt(var / site.size), (y, x)
+        assert site.var() == pytest.approx(var + 1 / 12, rel=0.1), (y, x)  # + rounding's 1/12
+    with pytest.raises(InputError, match="even sides"):
+        darken(np.zeros((3, 7, 8)), 100)
+    with pytest.raises(InputError, match="positive"):
+        darken(img, 0)
+
+
+def test_demo_samples_are_greyscale_mosaics_above_black(tmp_path):
+    """The bundled samples: 128x128 8-bit greyscale PNGs holding the simulated mosaics minus the
+    black level, with their ratios; each sample's brightest clean value at its ratio amplifies
+    past 1, so the 8 bits clip nothing the network sees."""
+    from PIL import Image
+
+    from sotazoo.papers.sid import demo
+
+    got = demo.samples(tmp_path)
+    assert [s["ratio"] for s in got] == [100, 250, 300]
+    for s, (_, _, mosaic) in zip(got, demo._mosaics(), strict=True):
+        im = Image.open(s["path"])
+        assert im.mode == "L" and im.size == (demo.SIZE, demo.SIZE)
+        assert np.array_equal(np.asarray(im), mosaic) and 0 < mosaic.mean() < 60
+        assert 255 * s["ratio"] / (raw.SONY["white"] - raw.SONY["black"]) > 1
+
+
+def test_pad_to_reflects_to_multiples_of_16():
+    packed = np.arange(4 * 20 * 33, dtype=np.float32).reshape(4, 20, 33)
+    out, (h, w) = raw.pad_to(packed)
+    assert out.shape == (4, 32, 48) and (h, w) == (20, 33)
+    assert np.array_equal(out[:, :20, :33], packed) and np.array_equal(out[:, 20, :33], packed[:, 18])
+    with pytest.raises(InputError, match="too small"):
+        raw.pad_to(np.zeros((4, 4, 4)))
+
+
+class _FakeRaw:
+    """rawpy's RawPy as read_raw uses it, on a synthetic mosaic."""
+
+    def __init__(self, mosaic, pattern, desc=b"RGBG"):
+        self.raw_image_visible, self.raw_pattern, self.color_desc = mosaic, pattern, desc
+        self.black_level_per_channel, self.white_level = [512, 512, 512, 512], 16383
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def test_read_raw_turns_any_bayer_order_into_rggb(monkeypatch):
+    """A GRBG sensor (green first) is cropped by one column to start at red; RGGB is kept as it
+    is (trimmed to even sides); an X-Trans pattern and an unreadable file are refused by name;
+    without rawpy the error says how to install it."""
+    import sys
+    import types
+
+    base = np.arange(7 * 9, dtype=np.uint16).reshape(7, 9)
+    fake = types.ModuleType("rawpy")
+    fake.LibRawError = type("LibRawError", (Exception,), {})
+    files = {
+        "rggb.arw": _FakeRaw(base, np.array([[0, 1], [3, 2]])),
+        "grbg.nef": _FakeRaw(base, np.array([[1, 0], [2, 3]])),
+        "xtrans.raf": _FakeRaw(base, np.zeros((6, 6), dtype=int)),
+    }
+
+    def imread(path):
+        if path not in files:
+            raise fake.LibRawError("unsupported file format")
+        return files[path]
+
+    fake.imread = imread
+    monkeypatch.setitem(sys.modules, "rawpy", fake)
+    m, black, white = raw.read_raw("rggb.arw")
+    assert np.array_equal(m, base[:6, :8]) and (black, white) == (512, 16383)
+    m, _, _ = raw.read_raw("grbg.nef")
+    assert np.array_equal(m, base[:6, 1:9])  # column 1 of row 0 is the red site
+    with pytest.raises(InputError, match="not a 2x2 Bayer"):
+        raw.read_raw("xtrans.raf")
+    with pytest.raises(InputError, match="not a raw file rawpy can read"):
+        raw.read_raw("holiday.jpg")
+    monkeypatch.setitem(sys.modules, "rawpy", None)
+    with pytest.raises(InputError, match="pip install rawpy"):
+        raw.read_raw("rggb.arw")
+
+
+def test_monai_reference_is_a_plain_unet_of_sids_size():
+    """`monai:basicunet`: 7,778,188 parameters (MONAI's layers, counted), within 0.3 % of SID's
+    7,760,268, mapping a packed patch to the same full-resolution RGB shape."""
+    pytest.importorskip("monai")
+    from sotazoo.bench import create_reference
+
+    ref = create_reference("monai:basicunet").eval()
+    n = sum(p.numel() for p in ref.parameters())
+    assert n == 7_778_188 and abs(n / 7_760_268 - 1) < 0.003
+    with torch.no_grad():
+        assert ref(torch.zeros(1, 4, 32, 32)).shape == (1, 3, 64, 64)
+    with pytest.raises(Exception, match="unknown option"):
+        create_reference("monai:basicunet:depth=3")
+    with pytest.raises(Exception, match="no paper provides a MONAI network named 'unetr'"):
+        create_reference("monai:unetr")
+
+
+def test_the_demo_recipe_runs_and_logs_the_held_out_scores(monkeypatch):
+    """A smoke run of `sotazoo train sid_mini`'s recipe (4 steps, the pipeline replaced by a
+    stand-in): the log holds every loss and the held-out scores, the rate divided by 10 at half."""
+    from sotazoo.papers.sid import repro, train
+
+    monkeypatch.setattr(train, "STEPS_PER_UNIT", 2)
+    monkeypatch.setattr(repro, "pipeline", lambda cfg: {"psnr": 20.0, "ssim": 0.5})
+    t = train.train_sid_mini(seed=0, budget=2, progress=False)
+    assert len(t.log["loss"]) == 4 and [h["step"] for h in t.log["heldout"]] == [4]
+    assert set(t.metrics) == {"heldout_psnr", "heldout_ssim", "pipeline_nlm_psnr",
+                              "pipeline_nlm_ssim"}  # fmt: skip
+    assert 0 < t.metrics["heldout_psnr"] < 40
+
+
+def test_packaged_weights_reproduce_their_log():
+    """Our demo weights, scored again on the reproduction's 180 held-out exposures, give the
+    PSNR/SSIM their training log recorded, above the pipeline + non-local means there."""
+    import json
+
+    import sotazoo
+    from sotazoo.papers.sid.train import evaluate
+
+    w = sotazoo.get_weights("sid_mini", "sotazoo")
+    log_path = (Path(sotazoo.__file__).parent / w.packaged).with_name("sid_mini.sotazoo.log.json")
+    log = json.loads(log_path.read_text())
+    assert log["sha256"] == w.sha256 and log["metrics"] == dict(w.metrics)
+    got = evaluate(sotazoo.create_model("sid_mini", weights="sotazoo"))
+    # The log rounds to 4 decimals; another CPU's float32 kernels move the outputs by ~1e-7 of
+    # themselves, the metrics by far less than that rounding.
+    for k, v in got.items():
+        assert v == pytest.approx(log["metrics"][k], abs=2e-4), k
+    assert got["heldout_psnr"] > log["metrics"]["pipeline_nlm_psnr"]

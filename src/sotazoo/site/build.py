@@ -21,8 +21,8 @@ site.
 
 A demo whose widget wants more than the raw network (a detector's decoded, NMS-filtered boxes)
 gets it from `export_module(model)`: the module exported instead of the model. It may name its
-outputs, their dynamic axes and their tolerances (attributes `output_names`, `dynamic_axes`,
-`export_tolerance`, as `sotazoo.export.export_onnx` takes them); the export check then runs on
+inputs and outputs, their dynamic axes and their tolerances (attributes `input_names`,
+`output_names`, `dynamic_axes`, `export_tolerance`, as `sotazoo.export.export_onnx` takes them); the export check then runs on
 the bundled sample images, pre-processed as the widget does, since random noise may give a
 detector nothing to compare. A demo whose inputs are not images (a generator's noise and class)
 gives them as `example_inputs()` instead.
@@ -137,6 +137,7 @@ def build_demo(card: PaperCard, out: Path) -> str:
             onnx_path,
             extra_inputs=entry.extra_inputs,
             example_inputs=examples,
+            input_names=getattr(wrapped, "input_names", None),
             output_names=getattr(wrapped, "output_names", None),
             dynamic_axes=getattr(wrapped, "dynamic_axes", None),
             tolerance=getattr(wrapped, "export_tolerance", DEFAULT_TOLERANCE),

@@ -16,6 +16,10 @@ exposure divided by the ratio, then Poisson shot noise (electrons, `gain` digita
 electron) and Gaussian read noise, the black level added, rounded and clipped to 14 bits. The
 paper's long exposures are processed by LibRaw with the camera's white balance; the simulator's
 ground truth is the sRGB photograph it started from.
+
+Real files: `read_raw` reads a Bayer raw file through rawpy (LibRaw, an optional install),
+turned to start at a red site, with its black and white levels; `pad_to` pads a packed raw to the
+sides the network takes (multiples of 16).
 """
 
 from __future__ import annotations
@@ -132,3 +136,45 @@ def simulate_short_exposure(
     electrons = rng.poisson(np.maximum(signal, 0) / gain)
     noisy = electrons * gain + rng.normal(0, read_noise, signal.shape) + black
     return np.clip(np.round(noisy), 0, white).astype(np.uint16)
+
+
+def pad_to(packed: np.ndarray, multiple: int = 16) -> tuple[np.ndarray, tuple[int, int]]:
+    """Pad a packed raw (C, h, w) at the bottom and right, by reflection, to sides that are
+    multiples of `multiple` (the network's 16); returns it and the original (h, w), to crop the
+    output back (times the depth-to-space scale)."""
+    packed = np.asarray(packed)
+    if packed.ndim != 3:
+        raise InputError(f"a packed raw is (C, h, w), got shape {packed.shape}")
+    h, w = packed.shape[1:]
+    ph, pw = -h % multiple, -w % multiple
+    if ph >= h or pw >= w:
+        raise InputError(f"a packed raw of {h}x{w} is too small to pad to a multiple of {multiple}")
+    return np.pad(packed, ((0, 0), (0, ph), (0, pw)), mode="reflect"), (h, w)
+
+
+def read_raw(path) -> tuple[np.ndarray, int, int]:
+    """A Bayer raw file's mosaic, turned to start at a red site (RGGB), and its black and white
+    levels, through rawpy (LibRaw; `pip install rawpy`, not installed with sotazoo): give them to
+    `pack_bayer(mosaic, black=..., white=...)`. X-Trans and other non-2x2 sensors are refused."""
+    try:
+        import rawpy
+    except ImportError as e:
+        raise InputError("reading raw files needs rawpy: pip install rawpy") from e
+    try:
+        with rawpy.imread(str(path)) as r:
+            mosaic = np.array(r.raw_image_visible, dtype=np.uint16)
+            pattern = np.asarray(r.raw_pattern)
+            desc = bytes(r.color_desc).decode("ascii")
+            black = int(round(float(np.mean(r.black_level_per_channel))))
+            white = int(r.white_level)
+    except (rawpy.LibRawError, OSError) as e:
+        raise InputError(f"{path}: not a raw file rawpy can read ({e})") from e
+    if pattern.shape != (2, 2):
+        raise InputError(f"{path}: a {pattern.shape} colour filter array, not a 2x2 Bayer one "
+                         "(an X-Trans file: pack_xtrans needs its own reader)")  # fmt: skip
+    colours = [[desc[pattern[y, x]] for x in range(2)] for y in range(2)]
+    for dy, dx in ((0, 0), (0, 1), (1, 0), (1, 1)):
+        if colours[dy][dx] == "R" and colours[1 - dy][1 - dx] == "B":
+            h, w = mosaic.shape[0] - dy, mosaic.shape[1] - dx
+            return mosaic[dy : dy + h - h % 2, dx : dx + w - w % 2], black, white
+    raise InputError(f"{path}: colour filter array {colours} is not a Bayer R/G/B pattern")
