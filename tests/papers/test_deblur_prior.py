@@ -5,6 +5,8 @@ step on a known blur, the u-step's descent, bad inputs, the reproduction's quick
 recipe and graph."""
 
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -223,3 +225,23 @@ def test_the_demo_graph_is_the_classifier_on_scikit_images_grayscale(tmp_path):
     from PIL import Image
 
     assert all(Image.open(p).size == (demo.SIZE, demo.SIZE) for p in paths)
+
+
+def test_packaged_weights_reproduce_their_log():
+    """Our demo weights, evaluated again on the reproduction's held-out pairs, give the accuracy
+    and score ratio their training log recorded."""
+    import json
+
+    import sotazoo
+    from sotazoo.papers.deblur_prior.train import evaluate
+
+    w = sotazoo.get_weights("deblur_prior_mini", "sotazoo")
+    name = "deblur_prior_mini.sotazoo.log.json"
+    log = json.loads(((Path(sotazoo.__file__).parent / w.packaged).with_name(name)).read_text())
+    assert log["sha256"] == w.sha256 and log["metrics"] == dict(w.metrics)
+    got = evaluate(sotazoo.create_model("deblur_prior_mini", weights="sotazoo"))
+    # Accuracies are counts of 120 images: a score within ~1e-6 of 0.5 could flip on another
+    # CPU's float32 kernels, one image = 0.83 %; the ratio is rounded to 4 decimals in the log.
+    for k in ("heldout_acc_x1", "heldout_acc_x2", "heldout_acc_x4"):
+        assert got[k] == pytest.approx(log["metrics"][k], abs=0.9), k
+    assert got["heldout_ratio"] == pytest.approx(log["metrics"]["heldout_ratio"], abs=2e-4)
