@@ -258,7 +258,6 @@ def test_packaged_weights_reproduce_their_log():
 def test_deconvolution_oracle_scikit_image_wiener_computes_the_same():
     from skimage import data
     from skimage.restoration import wiener
-
     from tests.papers.oracle import within
 
     rng = np.random.default_rng(8)
