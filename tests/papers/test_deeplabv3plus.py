@@ -1,0 +1,124 @@
+"""DeepLabv3+: parameter counts against torchvision's DeepLabv3 plus the decoder counted by hand,
+the encoder (dilated ResNet + ASPP) against torchvision's with the same weights, output strides,
+the decoder's shapes and align_corners resizing, and the separable convolution's cost."""
+
+import pytest
+import torch
+from torch.nn import functional as F
+
+from sotazoo.errors import InputError
+from sotazoo.papers.deeplabv3plus.model import (
+    deeplabv3plus_mini,
+    deeplabv3plus_resnet50,
+    deeplabv3plus_resnet101,
+    separable_conv,
+)
+
+HEAD_CONV = 256 * 256 * 9 + 2 * 256  # torchvision's extra 3x3 conv + BN before its classifier
+DECODER = (256 * 48 + 2 * 48) + (304 * 256 * 9 + 2 * 256) + (256 * 256 * 9 + 2 * 256)
+
+
+def test_decoder_counted_by_hand():
+    assert DECODER == 1_303_648 and HEAD_CONV == 590_336
+
+
+@pytest.mark.parametrize(("build", "tv_count"), [(deeplabv3plus_resnet101, 58_630_997),
+                                                 (deeplabv3plus_resnet50, 39_638_869)])  # fmt: skip
+def test_parameter_counts_are_torchvisions_deeplabv3_with_the_papers_decoder(build, tv_count):
+    """tv_count: torchvision's deeplabv3_resnet101 / _resnet50 (aux_loss off), counted here too."""
+    import torchvision
+
+    name = "deeplabv3_resnet101" if build is deeplabv3plus_resnet101 else "deeplabv3_resnet50"
+    tv = getattr(torchvision.models.segmentation, name)(weights=None, weights_backbone=None)
+    assert sum(p.numel() for p in tv.parameters()) == tv_count
+    n = sum(p.numel() for p in build().parameters())
+    assert n == tv_count - HEAD_CONV + DECODER
+    assert sum(p.numel() for p in build(decoder=False).parameters()) == tv_count - HEAD_CONV
+
+
+def _randomise_bn(model, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.normal_(0, 0.1, generator=g)
+            m.running_var.uniform_(0.5, 2.0, generator=g)
+            m.weight.data.uniform_(0.5, 1.5, generator=g)
+            m.bias.data.normal_(0, 0.1, generator=g)
+    return model.eval()
+
+
+def test_encoder_oracle_torchvision_deeplabv3_computes_the_same():
+    """torchvision's deeplabv3_resnet50 (output stride 8, ASPP rates 12/24/36) with random
+    weights and BN statistics, loaded into ours by key (backbone.*, classifier.0.* -> aspp.*):
+    the ASPP outputs agree."""
+    import torchvision
+    from tests.papers.oracle import within
+
+    tv = _randomise_bn(torchvision.models.segmentation.deeplabv3_resnet50(weights=None,
+                                                                          weights_backbone=None))  # fmt: skip
+    ours = deeplabv3plus_resnet50(output_stride=8, aspp_rates=(12, 24, 36), decoder=False).eval()
+    sd = {(f"aspp.{k[len('classifier.0.'):]}" if k.startswith("classifier.0.") else k): v
+          for k, v in tv.state_dict().items()
+          if k.startswith(("backbone.", "classifier.0."))}  # fmt: skip
+    missing, unexpected = ours.load_state_dict(sd, strict=False)
+    assert missing == ["classifier.weight", "classifier.bias"] and unexpected == []
+    x = torch.rand(2, 3, 65, 81, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        want = tv.classifier[0](tv.backbone(x)["out"])
+        low, got = ours.encode(x)
+    assert got.shape == want.shape == (2, 256, 9, 11) and low.shape == (2, 256, 17, 21)
+    # the same float32 operations in the same order: differences from the kernels' summation
+    # order only, relative to activations that random BN statistics make large
+    within(float((got - want).abs().max() / want.abs().max()), 1e-5, "ASPP output vs torchvision")
+
+
+@pytest.mark.parametrize("os_", [16, 8])
+def test_output_stride_and_the_decoders_resolution(os_):
+    net = deeplabv3plus_resnet101(layers=(1, 1, 1, 1), output_stride=os_).eval()
+    x = torch.rand(1, 3, 129, 129)
+    with torch.no_grad():
+        low, enc = net.encode(x)
+        out = net(x)
+    assert low.shape[-1] == 33 and enc.shape[-1] == (9 if os_ == 16 else 17)
+    assert out.shape == (1, 21, 129, 129)
+
+
+def test_resizing_uses_align_corners():
+    """With align_corners=True the corner pixels of the output are the classifier's corner
+    values exactly (a 16k + 1 input puts both grids' corners on the same points)."""
+    torch.manual_seed(0)
+    net = deeplabv3plus_mini().eval()
+    x = torch.rand(1, 3, 97, 97)
+    logits = {}
+    net.classifier.register_forward_hook(lambda m, i, o: logits.setdefault("y", o))
+    with torch.no_grad():
+        out = net(x)
+    y = logits["y"]
+    assert torch.allclose(out[..., 0, 0], y[..., 0, 0]) and torch.allclose(out[..., -1, -1], y[..., -1, -1])
+    assert torch.allclose(out, F.interpolate(y, size=(97, 97), mode="bilinear", align_corners=True))
+
+
+def test_a_separable_3x3_costs_about_an_eighth_at_256_channels():
+    """Per output position: 9 C_in + C_in C_out multiply-adds against 9 C_in C_out (Figure 3),
+    counted by torch's flop counter: 11.5 % at 256 channels."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    def macs(m):
+        with torch.no_grad(), FlopCounterMode(display=False) as fc:
+            m(torch.rand(1, 256, 16, 16))
+        return fc.get_total_flops() / 2
+
+    sep = macs(separable_conv(256, 256, 2).eval())
+    std = macs(torch.nn.Conv2d(256, 256, 3, padding=2, dilation=2, bias=False))
+    assert sep == 16 * 16 * (9 * 256 + 256 * 256) and std == 16 * 16 * 9 * 256 * 256
+    assert sep / std == pytest.approx(0.1150, abs=1e-4)
+
+
+def test_bad_configs_and_inputs_are_named():
+    with pytest.raises(InputError, match="output_stride"):
+        deeplabv3plus_resnet101(output_stride=32)
+    with pytest.raises(InputError, match="backbone"):
+        deeplabv3plus_resnet101(backbone="vgg")
+    net = deeplabv3plus_mini().eval()
+    with pytest.raises(InputError, match="input channels"):
+        net(torch.rand(1, 1, 64, 64))
