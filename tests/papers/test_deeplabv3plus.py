@@ -122,3 +122,29 @@ def test_bad_configs_and_inputs_are_named():
     net = deeplabv3plus_mini().eval()
     with pytest.raises(InputError, match="input channels"):
         net(torch.rand(1, 1, 64, 64))
+
+
+def test_repro_quick(tmp_path):
+    from sotazoo.repro import run_repro, validate_result
+
+    data = run_repro("deeplabv3plus", quick=True, out_dir=tmp_path, progress=False)
+    assert data["quick"] and validate_result(data) == []
+    assert [c["id"] for c in data["claims"]] == ["r101_decoder_val", "trimap_gain"]
+    assert all(c["verdict"] == "inconclusive" for c in data["claims"])
+    assert set(data["details"]["band_miou"]["DeepLabv3+ (decoder)"]) == {"1", "2", "3", "4", "6", "8", "12"}
+
+
+def test_multiply_adds_at_513_are_the_cards_figures():
+    """The counts the card's deviation gives for ResNet-101 at 513x513, output stride 16
+    (torch's flop counter: shape arithmetic, the same on any CPU), and the decoder's share."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    x = torch.rand(1, 3, 513, 513)
+    got = {}
+    for decoder in (False, True):
+        net = deeplabv3plus_resnet101(decoder=decoder).eval()
+        with torch.no_grad(), FlopCounterMode(display=False) as fc:
+            net(x)
+        got[decoder] = fc.get_total_flops() / 2e9
+    assert round(got[False], 2) == 71.06 and round(got[True], 2) == 92.82
+    assert round(got[True] - got[False], 1) == 21.8  # the paper's decoder: 20.26

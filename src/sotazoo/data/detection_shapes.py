@@ -161,7 +161,9 @@ def draw_scene(
     Returns:
         "image" (3, size, size) float32; "boxes" (m, 4) float32 xyxy of the visible pixels;
         "labels" (m,) int64; "areas" (m,) float32 visible pixel counts; "kept" (m,) int64, the
-        index in `objects` of each annotation.
+        index in `objects` of each annotation; "semantic" (size, size) uint8, per pixel 0 for
+        the background (clutter included) or 1 + the class of the topmost object covering it,
+        annotated or not (a segmentation label has no visibility threshold).
     """
     if background is None:
         img = np.full((3, size, size), 0.5, dtype=np.float32)
@@ -190,12 +192,14 @@ def draw_scene(
         boxes.append((x0 + cols[0], y0 + rows[0], x0 + cols[-1] + 1, y0 + rows[-1] + 1))
         areas.append(area)
         kept.append(k)
+    lut = np.asarray([0, *(1 + c for c in labels)], dtype=np.uint8)
     return {
         "image": img,
         "boxes": np.asarray(boxes, dtype=np.float32).reshape(-1, 4),
         "labels": np.asarray([labels[k] for k in kept], dtype=np.int64),
         "areas": np.asarray(areas, dtype=np.float32),
         "kept": np.asarray(kept, dtype=np.int64),
+        "semantic": lut[owner.astype(np.int64) + 1],
     }
 
 
@@ -288,6 +292,7 @@ def make_detection_scenes(
     lines: tuple[int, int] = (0, 3),
     distractors: tuple[int, int] = (0, 2),
     noise: float = 0.03,
+    semantic: bool = False,
 ) -> dict:
     """Generate `n` detection scenes.
 
@@ -302,11 +307,14 @@ def make_detection_scenes(
         min_visible: the least visible fraction of an object for it to be annotated.
         lines, distractors: ranges (inclusive) of clutter lines and distractor shapes per image.
         noise: standard deviation of the (uniform) pixel noise.
+        semantic: also return the label maps (`draw_scene`'s "semantic"); the scenes and every
+            draw are the same either way.
 
     Returns:
         A dict: "images" (n, 3, size, size) float32 in [0, 1]; per image, lists of "boxes"
         (m_i, 4) float32 xyxy in pixels, "labels" (m_i,) int64 in [0, len(classes)) and "areas"
-        (m_i,) float32 visible pixel counts; "classes" (the names) and "size".
+        (m_i,) float32 visible pixel counts; "classes" (the names) and "size"; with `semantic`,
+        "semantic" (n, size, size) uint8 (0 = background, 1 + class).
     """
     classes = tuple(classes)
     unknown = [c for c in classes if c not in DETECTION_CLASSES]
@@ -318,6 +326,7 @@ def make_detection_scenes(
         raise ValueError(f"object_size must be a range of positive sizes, got {object_size}")
     rng = np.random.default_rng(seed)
     images = np.empty((n, 3, size, size), dtype=np.float32)
+    maps = np.empty((n, size, size), dtype=np.uint8) if semantic else None
     boxes, labels, areas = [], [], []
     for i in range(n):
         bg = _background(rng, size, lines, distractors)
@@ -354,7 +363,9 @@ def make_detection_scenes(
         boxes.append(scene["boxes"])
         labels.append(scene["labels"])
         areas.append(scene["areas"])
-    return {
+        if maps is not None:
+            maps[i] = scene["semantic"]
+    out = {
         "images": images,
         "boxes": boxes,
         "labels": labels,
@@ -362,6 +373,7 @@ def make_detection_scenes(
         "classes": classes,
         "size": size,
     }
+    return out | ({"semantic": maps} if maps is not None else {})
 
 
 def to_coco(scenes: dict) -> dict:
