@@ -184,7 +184,8 @@ def create_reference(spec: str) -> torch.nn.Module:
     if lib in ("opencv", "monai"):  # these run a network only as a paper's adapter builds it
         known = ", ".join(_adapters(lib))
         raise SotazooError(
-            f"reference {spec!r}: no paper provides a {LIBRARIES[lib]} network named {name!r} "
+            f"reference {spec!r}: no paper provides {'an' if lib == 'opencv' else 'a'} "
+            f"{LIBRARIES[lib]} network named {name!r} "
             f"({known})"
         )
     if lib == "sotazoo":

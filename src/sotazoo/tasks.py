@@ -82,6 +82,7 @@ TASKS: dict[str, Task] = {
         takes="image batch",
         returns="per-pixel class logits (B, K, H', W')",
         output_rank=4,
+        widget="segment",
         metric="mIoU",
     ),
     "super_resolution": Task(
