@@ -148,3 +148,32 @@ def test_multiply_adds_at_513_are_the_cards_figures():
         got[decoder] = fc.get_total_flops() / 2e9
     assert round(got[False], 2) == 71.06 and round(got[True], 2) == 92.82
     assert round(got[True] - got[False], 1) == 21.8  # the paper's decoder: 20.26
+
+
+def test_packaged_weights_reproduce_their_log():
+    """Our demo weights, scored again on the reproduction's 200 test scenes, give the mIoU their
+    training log recorded."""
+    import json
+    from pathlib import Path
+
+    import sotazoo
+    from sotazoo.papers.deeplabv3plus.train import evaluate
+
+    w = sotazoo.get_weights("deeplabv3plus_mini", "sotazoo")
+    name = "deeplabv3plus_mini.sotazoo.log.json"
+    log = json.loads(((Path(sotazoo.__file__).parent / w.packaged).with_name(name)).read_text())
+    assert log["sha256"] == w.sha256 and log["metrics"] == dict(w.metrics)
+    got = evaluate(sotazoo.create_model("deeplabv3plus_mini", weights="sotazoo"))
+    # Counts of pixels over 200 x 96 x 96: a pixel whose two best logits are within float32
+    # rounding of each other may flip on another CPU; a few such pixels move a figure by far
+    # less than 0.05 points
+    for k, v in got.items():
+        assert v == pytest.approx(log["metrics"][k], abs=0.05), k
+
+
+def test_the_demo_recipe_runs(monkeypatch):
+    from sotazoo.papers.deeplabv3plus import train
+
+    monkeypatch.setattr(train, "STEPS_PER_UNIT", 2)
+    t = train.train_deeplabv3plus_mini(seed=0, budget=1, progress=False)
+    assert len(t.log["loss"]) == 2 and set(t.metrics) == {"test_miou", "test_band_miou", "test_pixel_acc"}
