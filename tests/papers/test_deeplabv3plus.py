@@ -36,26 +36,15 @@ def test_parameter_counts_are_torchvisions_deeplabv3_with_the_papers_decoder(bui
     assert sum(p.numel() for p in build(decoder=False).parameters()) == tv_count - HEAD_CONV
 
 
-def _randomise_bn(model, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.normal_(0, 0.1, generator=g)
-            m.running_var.uniform_(0.5, 2.0, generator=g)
-            m.weight.data.uniform_(0.5, 1.5, generator=g)
-            m.bias.data.normal_(0, 0.1, generator=g)
-    return model.eval()
-
-
 def test_encoder_oracle_torchvision_deeplabv3_computes_the_same():
     """torchvision's deeplabv3_resnet50 (output stride 8, ASPP rates 12/24/36) with random
     weights and BN statistics, loaded into ours by key (backbone.*, classifier.0.* -> aspp.*):
     the ASPP outputs agree."""
     import torchvision
-    from tests.papers.oracle import within
+    from tests.papers.oracle import randomise_bn, within
 
-    tv = _randomise_bn(torchvision.models.segmentation.deeplabv3_resnet50(weights=None,
-                                                                          weights_backbone=None))  # fmt: skip
+    tv = randomise_bn(torchvision.models.segmentation.deeplabv3_resnet50(weights=None,
+                                                                         weights_backbone=None))  # fmt: skip
     ours = deeplabv3plus_resnet50(output_stride=8, aspp_rates=(12, 24, 36), decoder=False).eval()
     sd = {(f"aspp.{k[len('classifier.0.'):]}" if k.startswith("classifier.0.") else k): v
           for k, v in tv.state_dict().items()
