@@ -166,3 +166,54 @@ def test_the_demo_recipe_runs(monkeypatch):
     monkeypatch.setattr(train, "STEPS_PER_UNIT", 2)
     t = train.train_deeplabv3plus_mini(seed=0, budget=1, progress=False)
     assert len(t.log["loss"]) == 2 and set(t.metrics) == {"test_miou", "test_band_miou", "test_pixel_acc"}
+
+
+def _xception65_deeplab_count(classes: int = 21) -> int:
+    """The official xception_65 and DeepLabv3+ head counted from their layer lists: no biases
+    but the logits', a BN (2 parameters a channel) after every conv, a separable conv being a
+    depthwise 3x3 + BN and a pointwise 1x1 + BN."""
+    def sep(cin, cout):
+        return 9 * cin + 2 * cin + cin * cout + 2 * cout
+
+    n = 3 * 32 * 9 + 2 * 32 + 32 * 64 * 9 + 2 * 64  # the stem
+    blocks = [((128,) * 3, True, 1), ((256,) * 3, True, 1), ((728,) * 3, True, 1),
+              ((728,) * 3, False, 16), ((728, 1024, 1024), True, 1), ((1536, 1536, 2048), False, 1)]
+    cin = 64
+    for depths, conv_skip, units in blocks:
+        for _ in range(units):
+            chans = (cin, *depths)
+            n += sum(sep(chans[i], chans[i + 1]) for i in range(3))
+            n += cin * depths[-1] + 2 * depths[-1] if conv_skip else 0
+            cin = depths[-1]
+    n += (2048 * 256 + 512) * 2 + 3 * sep(2048, 256) + 1280 * 256 + 512  # ASPP + projection
+    n += 256 * 48 + 96 + sep(304, 256) + sep(256, 256)  # the decoder
+    return n + 256 * classes + classes
+
+
+def test_xception65_is_the_official_layer_list_counted_by_hand():
+    from sotazoo.papers.deeplabv3plus.model import deeplabv3plus_xception65
+
+    assert _xception65_deeplab_count() == 41_055_413
+    net = deeplabv3plus_xception65().eval()
+    assert sum(p.numel() for p in net.parameters()) == 41_055_413
+    with torch.no_grad():
+        low, enc = net.encode(torch.rand(1, 3, 65, 65))
+    assert low.shape == (1, 256, 17, 17) and enc.shape == (1, 256, 5, 5)  # strides 4 and 16
+    # the depthwise convs of exit_flow/block2 run at rate 2 at output stride 16, 4 at 8
+    rates = {os_: deeplabv3plus_xception65(output_stride=os_).backbone.blocks[-1].convs[0].depthwise.dilation
+             for os_ in (16, 8)}  # fmt: skip
+    assert rates == {16: (2, 2), 8: (4, 4)}
+
+
+def test_xception65_multiply_adds_at_513_are_the_model_zoos():
+    """54.04 billion at 513x513, output stride 16, separable head: 0.24 % below the model zoo's
+    54.17 (a count: the same on any CPU)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from sotazoo.papers.deeplabv3plus.model import deeplabv3plus_xception65
+
+    net = deeplabv3plus_xception65().eval()
+    with torch.no_grad(), FlopCounterMode(display=False) as fc:
+        net(torch.rand(1, 3, 513, 513))
+    macs = fc.get_total_flops() / 2e9
+    assert round(macs, 2) == 54.04 and abs(macs / 54.17 - 1) < 0.005

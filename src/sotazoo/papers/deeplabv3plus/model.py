@@ -39,7 +39,18 @@ from sotazoo.nn.checks import (
     model_dtype,
 )
 
-BACKBONES = ("resnet", "mini")
+BACKBONES = ("resnet", "xception65", "mini")
+# Aligned Xception-65 (research/deeplab/core/xception.py, xception_65): (name, depths, skip, stride,
+# units); every block's three separable convolutions, the third carrying the stride.
+XCEPTION65 = (
+    ("entry_flow.block1", (128, 128, 128), "conv", 2, 1),
+    ("entry_flow.block2", (256, 256, 256), "conv", 2, 1),
+    ("entry_flow.block3", (728, 728, 728), "conv", 2, 1),
+    ("middle_flow", (728, 728, 728), "sum", 1, 16),
+    ("exit_flow.block1", (728, 1024, 1024), "conv", 2, 1),
+    ("exit_flow.block2", (1536, 1536, 2048), "none", 1, 1),
+)
+XCEPTION_BN_EPS = 1e-3  # the backbone's batch norm (feature_extractor.py); the head's: 1e-5
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -69,6 +80,8 @@ class DeepLabConfig:
             raise InputError(f"DeepLabConfig: output_stride must be 8 or 16, got {self.output_stride}")
         if len(self.layers) != 4 or len(self.planes) != 4:
             raise InputError("DeepLabConfig: layers and planes name the four ResNet stages")
+        if not 0 <= self.dropout < 1:
+            raise InputError(f"DeepLabConfig: dropout must be in [0, 1), got {self.dropout}")
 
 
 def conv_bn_relu(cin: int, cout: int, k: int = 1, dilation: int = 1) -> nn.Sequential:
@@ -149,6 +162,95 @@ class DilatedResNet(nn.Module):
         return low, self.layer4(self.layer3(self.layer2(low)))
 
 
+class XceptionSepConv(nn.Module):
+    """The backbone's separable 3x3 (xception.py `separable_conv2d_same`): depthwise, BN,
+    pointwise, BN, no biases. `relu_inside` (exit_flow/block2): ReLU after each BN; otherwise
+    the ReLU comes first, on the input (pre-activation), and none inside."""
+
+    def __init__(self, cin: int, cout: int, stride: int, dilation: int, relu_inside: bool) -> None:
+        super().__init__()
+        self.depthwise = nn.Conv2d(cin, cin, 3, stride=stride, padding=dilation, dilation=dilation,
+                                   groups=cin, bias=False)  # fmt: skip
+        self.bn_depth = nn.BatchNorm2d(cin, eps=XCEPTION_BN_EPS)
+        self.pointwise = nn.Conv2d(cin, cout, 1, bias=False)
+        self.bn_point = nn.BatchNorm2d(cout, eps=XCEPTION_BN_EPS)
+        self.relu_inside = relu_inside
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.relu_inside:
+            x = F.relu(x)
+        x = self.bn_depth(self.depthwise(x))
+        x = F.relu(x) if self.relu_inside else x
+        x = self.bn_point(self.pointwise(x))
+        return F.relu(x) if self.relu_inside else x
+
+
+class XceptionModule(nn.Module):
+    """Three separable convolutions, then the skip: a strided 1x1 conv + BN of the module's
+    input ("conv"), the input itself ("sum") or nothing ("none"); no ReLU after the merge."""
+
+    def __init__(self, cin: int, depths: tuple[int, ...], skip: str, stride: int, dilation: int,
+                 relu_inside: bool) -> None:  # fmt: skip
+        super().__init__()
+        chans = (cin, *depths)
+        self.convs = nn.ModuleList(
+            XceptionSepConv(chans[i], chans[i + 1], stride if i == 2 else 1, dilation, relu_inside)
+            for i in range(3)
+        )
+        self.skip = skip
+        self.shortcut = None
+        if skip == "conv":
+            self.shortcut = nn.Sequential(nn.Conv2d(cin, depths[-1], 1, stride=stride, bias=False),
+                                          nn.BatchNorm2d(depths[-1], eps=XCEPTION_BN_EPS))  # fmt: skip
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(output, the second separable conv's output: entry_flow/block2's is the decoder's
+        low-level feature)."""
+        r = self.convs[1](self.convs[0](x))
+        mid, r = r, self.convs[2](r)
+        if self.skip == "conv":
+            r = r + self.shortcut(x)
+        elif self.skip == "sum":
+            r = r + x
+        return r, mid
+
+
+class Xception65(nn.Module):
+    """Aligned Xception-65 as DeepLab builds it: a 3x3 stem (32 channels, stride 2; 64), then
+    `XCEPTION65`. The output stride is reached as TF-slim's `stack_blocks_dense` does: once the
+    running stride equals it, a block runs with stride 1 at the current rate, and the rate is
+    multiplied by the stride it gave up. Returns (entry_flow/block2's second separable conv,
+    stride 4, 256 channels; the exit flow's 2048 channels)."""
+
+    def __init__(self, cfg: DeepLabConfig) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(
+            nn.Conv2d(cfg.in_chans, 32, 3, stride=2, padding=1, bias=False),
+            nn.BatchNorm2d(32, eps=XCEPTION_BN_EPS), nn.ReLU(),
+            nn.Conv2d(32, 64, 3, padding=1, bias=False), nn.BatchNorm2d(64, eps=XCEPTION_BN_EPS), nn.ReLU(),
+        )  # fmt: skip
+        blocks, cin, current, rate = [], 64, 2, 1
+        for name, depths, skip, stride, units in XCEPTION65:
+            if current == cfg.output_stride:
+                s, d, rate = 1, rate, rate * stride
+            else:
+                s, d, current = stride, rate, current * stride
+            for u in range(units):
+                blocks.append(XceptionModule(cin, depths, skip, s if u == 0 else 1, d,
+                                             relu_inside=name == "exit_flow.block2"))  # fmt: skip
+                cin = depths[-1]
+        self.blocks = nn.ModuleList(blocks)
+        self.low_channels, self.out_channels = XCEPTION65[1][1][1], cin
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x, low = self.stem(x), None
+        for i, block in enumerate(self.blocks):
+            x, mid = block(x)
+            if i == 1:
+                low = mid
+        return low, x
+
+
 class MiniBackbone(nn.Module):
     """Ours, for the laptop reproduction: four stages of two 3x3 convolutions (BN, ReLU), the
     first three halving the resolution, the last dilated by 2 (output stride 8); returns the
@@ -223,7 +325,8 @@ class DeepLabV3Plus(nn.Module):
     def __init__(self, cfg: DeepLabConfig) -> None:
         super().__init__()
         self.cfg = cfg
-        self.backbone = DilatedResNet(cfg) if cfg.backbone == "resnet" else MiniBackbone(cfg)
+        self.backbone = {"resnet": DilatedResNet, "xception65": Xception65,
+                         "mini": MiniBackbone}[cfg.backbone](cfg)  # fmt: skip
         self.aspp = ASPP(self.backbone.out_channels, cfg)
         self.decoder = Decoder(self.backbone.low_channels, cfg) if cfg.decoder else None
         cin = self.decoder.out_channels if self.decoder is not None else cfg.aspp_channels
@@ -253,6 +356,13 @@ def deeplabv3plus_resnet50(**overrides) -> DeepLabV3Plus:
     return build_configured(DeepLabV3Plus, DeepLabConfig(layers=(3, 4, 6, 3)), overrides)
 
 
+def deeplabv3plus_xception65(**overrides) -> DeepLabV3Plus:
+    """The paper's main model and the model zoo's: aligned Xception-65 at output stride 16,
+    separable ASPP and decoder (the official defaults), 21 classes."""
+    return build_configured(DeepLabV3Plus, DeepLabConfig(backbone="xception65", separable=True),
+                            overrides)  # fmt: skip
+
+
 def deeplabv3plus_mini(**overrides) -> DeepLabV3Plus:
     """Ours: a four-stage plain CNN (16 to 64 channels, output stride 8), ASPP of 64 channels at
     rates 1, 2, 3 and the paper's decoder scaled down (24-channel projection, two 3x3 of 64), for
@@ -263,7 +373,10 @@ def deeplabv3plus_mini(**overrides) -> DeepLabV3Plus:
 
 
 def tiny_overrides(name: str) -> dict:
-    """The registry-wide tests' version: a two-block ResNet of 8-channel stages."""
+    """The registry-wide tests' version: a two-block ResNet of 8-channel stages (Xception-65 has
+    fixed widths: it is tested at its own size)."""
+    if name == "deeplabv3plus_xception65":
+        return {"aspp_channels": 8, "low_level_channels": 4, "decoder_channels": 8}
     if name == "deeplabv3plus_mini":
         return {"planes": (4, 4, 8, 8), "aspp_channels": 8, "low_level_channels": 4, "decoder_channels": 8}
     return {"layers": (1, 1, 1, 1), "planes": (4, 4, 8, 8), "stem": 8, "aspp_channels": 8,

@@ -93,6 +93,15 @@ def evaluate(model, cfg: ReproConfig) -> dict:
             "band_miou": {w: 100 * v for w, v in band_miou.items()}}  # fmt: skip
 
 
+def batch(x: torch.Tensor, y: torch.Tensor, size: int, g: torch.Generator):
+    """`size` scenes drawn with replacement, each flipped left-right with probability 1/2."""
+    idx = torch.randint(len(x), (size,), generator=g)
+    xb, yb = x[idx], y[idx]
+    flip = torch.rand(size, generator=g) < 0.5
+    xb[flip], yb[flip] = xb[flip].flip(-1), yb[flip].flip(-1)
+    return xb, yb
+
+
 @dataclass(frozen=True)
 class Job:
     arm: str
@@ -116,10 +125,7 @@ def train_job(job: Job) -> dict:
     t0, loss = time.perf_counter(), float("nan")
     for _ in range(cfg.steps):
         model.train()
-        idx = torch.randint(len(x), (cfg.batch_size,), generator=g)
-        xb, yb = x[idx], y[idx]
-        flip = torch.rand(cfg.batch_size, generator=g) < 0.5
-        xb[flip], yb[flip] = xb[flip].flip(-1), yb[flip].flip(-1)
+        xb, yb = batch(x, y, cfg.batch_size, g)
         total = F.cross_entropy(model(xb), yb)
         opt.zero_grad(set_to_none=True)
         total.backward()

@@ -42,7 +42,7 @@ def train_deeplabv3plus_mini(*, seed: int, budget: int | None, progress: bool) -
     from torch.nn import functional as F
     from tqdm.auto import tqdm
 
-    from sotazoo.papers.deeplabv3plus.repro import ReproConfig, scenes
+    from sotazoo.papers.deeplabv3plus.repro import ReproConfig, batch, scenes
     from sotazoo.train import seeded_model
 
     r = SegRecipe(ksteps=budget or DEFAULT_KSTEPS)
@@ -57,10 +57,7 @@ def train_deeplabv3plus_mini(*, seed: int, budget: int | None, progress: bool) -
     with tqdm(total=steps, desc="train deeplabv3plus_mini", disable=not progress) as bar:
         for step in range(1, steps + 1):
             model.train()
-            idx = torch.randint(len(x), (r.batch_size,), generator=g)
-            xb, yb = x[idx], y[idx]
-            flip = torch.rand(r.batch_size, generator=g) < 0.5
-            xb[flip], yb[flip] = xb[flip].flip(-1), yb[flip].flip(-1)
+            xb, yb = batch(x, y, r.batch_size, g)
             total = F.cross_entropy(model(xb), yb)
             opt.zero_grad(set_to_none=True)
             total.backward()
