@@ -217,3 +217,93 @@ def test_xception65_multiply_adds_at_513_are_the_model_zoos():
         net(torch.rand(1, 3, 513, 513))
     macs = fc.get_total_flops() / 2e9
     assert round(macs, 2) == 54.04 and abs(macs / 54.17 - 1) < 0.005
+
+
+def _official_xception65_checkpoint(classes: int = 21) -> dict:
+    """A synthetic checkpoint in the official variable layout (research/deeplab: xception.py,
+    utils.split_separable_conv2d, model.py; TF-slim's BatchNorm names), transcribed here from
+    the naming scheme, random values of the official shapes, plus training state."""
+    g = torch.Generator().manual_seed(0)
+    ck = {}
+
+    def conv(scope, shape):
+        ck[f"{scope}/weights"] = torch.randn(*shape, generator=g)
+        bn(scope, shape[-1])
+
+    def bn(scope, c):
+        for v in ("gamma", "beta", "moving_mean"):
+            ck[f"{scope}/BatchNorm/{v}"] = torch.randn(c, generator=g)
+        ck[f"{scope}/BatchNorm/moving_variance"] = torch.rand(c, generator=g) + 0.5
+
+    def sep(scope, cin, cout):
+        ck[f"{scope}_depthwise/depthwise_weights"] = torch.randn(3, 3, cin, 1, generator=g)
+        bn(f"{scope}_depthwise", cin)
+        conv(f"{scope}_pointwise", (1, 1, cin, cout))
+
+    p = "xception_65/"
+    conv(p + "entry_flow/conv1_1", (3, 3, 3, 32))
+    conv(p + "entry_flow/conv1_2", (3, 3, 32, 64))
+    units = [("entry_flow/block1/unit_1", (128,) * 3, True), ("entry_flow/block2/unit_1", (256,) * 3, True),
+             ("entry_flow/block3/unit_1", (728,) * 3, True)]
+    units += [(f"middle_flow/block1/unit_{u}", (728,) * 3, False) for u in range(1, 17)]
+    units += [("exit_flow/block1/unit_1", (728, 1024, 1024), True),
+              ("exit_flow/block2/unit_1", (1536, 1536, 2048), False)]  # fmt: skip
+    cin = 64
+    for unit, depths, shortcut in units:
+        m = f"{p}{unit}/xception_module"
+        chans = (cin, *depths)
+        for j in range(3):
+            sep(f"{m}/separable_conv{j + 1}", chans[j], chans[j + 1])
+        if shortcut:
+            conv(f"{m}/shortcut", (1, 1, cin, depths[-1]))
+        cin = depths[-1]
+    conv("aspp0", (1, 1, 2048, 256))
+    for r in (1, 2, 3):
+        sep(f"aspp{r}", 2048, 256)
+    conv("image_pooling", (1, 1, 2048, 256))
+    conv("concat_projection", (1, 1, 1280, 256))
+    conv("decoder/feature_projection0", (1, 1, 256, 48))
+    sep("decoder/decoder_conv0", 304, 256)
+    sep("decoder/decoder_conv1", 256, 256)
+    ck["logits/semantic/weights"] = torch.randn(1, 1, 256, classes, generator=g)
+    ck["logits/semantic/biases"] = torch.randn(classes, generator=g)
+    ck["global_step"] = torch.tensor(30000)
+    ck["logits/semantic/weights/Momentum"] = torch.zeros(1, 1, 256, classes)
+    return ck
+
+
+def test_the_official_checkpoint_layout_loads_into_every_parameter():
+    """Every variable of the official layout lands in deeplabv3plus_xception65 (a strict load),
+    transposed as TensorFlow stores it; training state is dropped; a missing or an unknown
+    variable is an error that names it; the class count comes from the logits."""
+    from sotazoo.papers.deeplabv3plus.convert import convert_state_dict
+    from sotazoo.papers.deeplabv3plus.model import deeplabv3plus_xception65
+    from sotazoo.weights import WeightsError
+
+    ck = _official_xception65_checkpoint(classes=7)
+    sd, overrides, layout = convert_state_dict(ck)
+    assert layout == "official" and overrides == {"num_classes": 7}
+    net = deeplabv3plus_xception65(**overrides)
+    net.load_state_dict(sd, strict=True)
+    p = "xception_65/"
+    stem = ck[p + "entry_flow/conv1_1/weights"]  # [kh, kw, in, out]
+    assert torch.equal(net.backbone.stem[0].weight[5], stem[..., 5].permute(2, 0, 1))
+    dw = ck[p + "middle_flow/block1/unit_16/xception_module/separable_conv3_depthwise/depthwise_weights"]
+    assert torch.equal(net.backbone.blocks[18].convs[2].depthwise.weight[100, 0], dw[:, :, 100, 0])
+    bn = ck[p + "entry_flow/block2/unit_1/xception_module/shortcut/BatchNorm/moving_variance"]
+    assert torch.equal(net.backbone.blocks[1].shortcut[1].running_var, bn)
+    assert torch.equal(net.decoder.convs[1][3].weight[:, :, 0, 0],
+                       ck["decoder/decoder_conv1_pointwise/weights"][0, 0].T)  # fmt: skip
+    assert torch.equal(net.classifier.bias, ck["logits/semantic/biases"])
+    # the official concatenation is (image pooling, aspp0, ..., aspp3); ours ends with pooling
+    proj = ck["concat_projection/weights"][0, 0].T  # (out, in)
+    assert torch.equal(net.aspp.project[0].weight[:, :256, 0, 0], proj[:, 256:512])  # aspp0
+    assert torch.equal(net.aspp.project[0].weight[:, 1024:, 0, 0], proj[:, :256])  # pooling
+    broken = dict(ck)
+    del broken["aspp2_depthwise/BatchNorm/gamma"]
+    with pytest.raises(WeightsError, match="aspp2_depthwise/BatchNorm/gamma"):
+        convert_state_dict(broken)
+    with pytest.raises(WeightsError, match="unexpected variables"):
+        convert_state_dict(ck | {"xception_65/extra/weights": torch.zeros(1)})
+    with pytest.raises(WeightsError, match="unrecognised DeepLabv3\\+ checkpoint"):
+        convert_state_dict({"features.0.weight": torch.zeros(1)})

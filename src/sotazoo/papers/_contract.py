@@ -294,6 +294,29 @@ def default_load(
     return sd, dict(overrides)
 
 
+def tf_aware_load(path: Path, convert: Callable) -> tuple[StateDict, dict]:
+    """`default_load`, reading a TensorFlow checkpoint (its `.index`, a `.data-*` shard or the
+    prefix) without TensorFlow (`sotazoo.tfcheckpoint`); any other file as `default_load` does."""
+    import re
+
+    import numpy as np
+
+    path = Path(path)
+    tf_like = path.suffix == ".index" or re.search(r"\.data-\d+-of-\d+$", path.name) or (
+        not path.exists() and Path(f"{path}.index").is_file())  # fmt: skip
+    if not tf_like:
+        return default_load(path, convert)
+
+    def read(p: Path) -> StateDict:
+        import torch
+
+        from sotazoo.tfcheckpoint import read_tf_checkpoint
+
+        return {k: torch.from_numpy(np.array(v)) for k, v in read_tf_checkpoint(p).items()}
+
+    return default_load(path, convert, read=read)
+
+
 @functools.cache
 def paper(paper_id: str) -> Paper:
     """The contract object of a paper of the catalogue."""

@@ -1,8 +1,9 @@
 """DeepLabv3+ checkpoints.
 
-The official checkpoints (TensorFlow model zoo tarballs of about 439 MB, with Xception-65 or
-MobileNetV2 backbones) have no published checksum and are not read here yet. The entry below is
-ours: `sotazoo train deeplabv3plus_mini --seed 0`, the site's demo model; its log beside the file
+The official checkpoints (TensorFlow model zoo tarballs of about 439 MB) have no published
+checksum, so they have no entry here: downloaded and unpacked by hand, the Xception-65 ones load
+by path through `convert.py` (`weights=".../model.ckpt.index"`, images scaled to [-1, 1]). The
+entry below is ours: `sotazoo train deeplabv3plus_mini --seed 0`, the site's demo model; its log beside the file
 records the command, commit, machine, recipe, every loss and the test mIoU (a test recomputes
 it).
 """

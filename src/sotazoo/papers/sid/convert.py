@@ -93,18 +93,9 @@ def convert_state_dict(state_dict: dict) -> tuple[dict, dict, str]:
     return out, overrides, layout
 
 
-def read_tf(path: Path) -> dict[str, torch.Tensor]:
-    from sotazoo.tfcheckpoint import read_tf_checkpoint
-
-    return {k: torch.from_numpy(np.array(v)) for k, v in read_tf_checkpoint(path).items()}
-
-
 def load(path: Path, model: str, overrides: dict) -> tuple[dict, dict]:
     """The contract's reader: a TensorFlow checkpoint (its `.index`, a `.data-*` shard or the
     prefix), or a torch / safetensors file; each mapped by `convert_state_dict`."""
-    from sotazoo.papers._contract import default_load
+    from sotazoo.papers._contract import tf_aware_load
 
-    path = Path(path)
-    tf_like = path.suffix == ".index" or re.search(r"\.data-\d+-of-\d+$", path.name) or (
-        not path.exists() and Path(f"{path}.index").is_file())  # fmt: skip
-    return default_load(path, convert_state_dict, read=read_tf if tf_like else None)
+    return tf_aware_load(path, convert_state_dict)
