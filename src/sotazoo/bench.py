@@ -16,15 +16,16 @@ A reference the converter does not read (another architecture: YOLOv3 against Re
 timed as it is, with a note.
 
 Reference specs (`create_reference`): `timm:NAME`, `torchvision:NAME:k=v,...`,
-`torchsr:NAME:k=v,...`, `opencv:NAME:k=v,...`, `monai:NAME:k=v,...`, `sotazoo:NAME:k=v,...`. The `k=v` values are
-Python literals where they parse (`2`, `True`, `None`), else strings, and go to the library's
-builder. A paper may provide an adapter for a reference it needs built another way (the paper
-contract's `reference.REFERENCES`: e.g. RetinaNet's
+`torchsr:NAME:k=v,...`, `opencv:NAME:k=v,...`, `monai:NAME:k=v,...`, `sotazoo:NAME:k=v,...`.
+The `k=v` values are Python literals where they parse (`2`, `True`, `None`), else strings, and
+go to the library's builder. A paper may provide an adapter for a reference it needs built
+another way (the paper contract's `reference.REFERENCES`: e.g. RetinaNet's
 `torchvision:retinanet_resnet50_fpn:raw=True,frozen_bn=True`, torchvision's network without its
 transform and post-processing; YOLOv3's `opencv:yolov3_416`, OpenCV's DNN module running the
 darknet cfg with our weights; SID's `monai:basicunet`, MONAI's plain U-Net at SID's size); its
-options are documented there. `opencv:` and `monai:` specs exist only as such adapters. A reference that runs outside torch names the torch module of the same network in
-its `torch_equivalent` attribute, on which its multiply-adds are counted.
+options are documented there. `opencv:` and `monai:` specs exist only as such adapters
+(`ADAPTER_ONLY`). A reference that runs outside torch names the torch module of the same network
+in its `torch_equivalent` attribute, on which its multiply-adds are counted.
 
 Which kind of reference (`sotazoo.bench_labels`, re-exported here): any library but ours is an
 independent implementation; a `sotazoo:` spec is one of our own models, used where no library
@@ -47,7 +48,7 @@ from typing import NamedTuple
 import torch
 
 # what a result was compared with, in words; torch-free for `sotazoo status`, re-exported here
-from sotazoo.bench_labels import LIBRARIES, reference_kind, reference_label
+from sotazoo.bench_labels import ADAPTER_ONLY, LIBRARIES, reference_kind, reference_label
 from sotazoo.bench_labels import reference_cell as reference_cell
 from sotazoo.cards import ExtraInput
 from sotazoo.errors import SotazooError
@@ -181,12 +182,11 @@ def create_reference(spec: str) -> torch.nn.Module:
     adapter = find_reference(f"{lib}:{name}")  # a paper's adapter (its reference.py), if any
     if adapter is not None:
         return adapter(kwargs, spec)
-    if lib in ("opencv", "monai"):  # these run a network only as a paper's adapter builds it
-        known = ", ".join(_adapters(lib))
+    if lib in ADAPTER_ONLY:
+        label = LIBRARIES[lib]
         raise SotazooError(
-            f"reference {spec!r}: no paper provides {'an' if lib == 'opencv' else 'a'} "
-            f"{LIBRARIES[lib]} network named {name!r} "
-            f"({known})"
+            f"reference {spec!r}: no paper provides {'an' if label[0] in 'AEIOU' else 'a'} "
+            f"{label} network named {name!r} ({', '.join(_adapters(lib))})"
         )
     if lib == "sotazoo":
         from sotazoo.registry import create_model

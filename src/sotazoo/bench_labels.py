@@ -23,6 +23,8 @@ from sotazoo.errors import SotazooError
 # The libraries a reference may come from, as labels name them; all but sotazoo are independent.
 LIBRARIES = {"timm": "timm", "torchvision": "torchvision", "torchsr": "torchsr",
              "opencv": "OpenCV", "monai": "MONAI", "sotazoo": "sotazoo"}  # fmt: skip
+# Libraries whose networks a reference reaches only through a paper's adapter (reference.py).
+ADAPTER_ONLY = ("opencv", "monai")
 
 
 def reference_kind(spec: str) -> Literal["independent", "ours"]:
