@@ -76,6 +76,15 @@ TASKS: dict[str, Task] = {
         widget="detect",
         metric="COCO box AP",
     ),
+    "instance_segmentation": Task(
+        title="Instance segmentation",
+        title_zh="实例分割",
+        takes="image batch",
+        returns="detections padded to a fixed count (B, D, ...): boxes, scores, labels and "
+        "per-detection masks, read by the paper's `method.unpack`",
+        output_rank=3,
+        metric="COCO mask AP",
+    ),
     "segmentation": Task(
         title="Segmentation",
         title_zh="图像分割",

@@ -163,7 +163,8 @@ def draw_scene(
         "labels" (m,) int64; "areas" (m,) float32 visible pixel counts; "kept" (m,) int64, the
         index in `objects` of each annotation; "semantic" (size, size) uint8, per pixel 0 for
         the background (clutter included) or 1 + the class of the topmost object covering it,
-        annotated or not (a segmentation label has no visibility threshold).
+        annotated or not (a segmentation label has no visibility threshold); "masks" (m, size,
+        size) bool, the visible pixels of each annotated object (its instance mask).
     """
     if background is None:
         img = np.full((3, size, size), 0.5, dtype=np.float32)
@@ -200,6 +201,7 @@ def draw_scene(
         "areas": np.asarray(areas, dtype=np.float32),
         "kept": np.asarray(kept, dtype=np.int64),
         "semantic": lut[owner.astype(np.int64) + 1],
+        "masks": owner[None] == np.asarray(kept, dtype=np.int16).reshape(-1, 1, 1),
     }
 
 
@@ -293,6 +295,7 @@ def make_detection_scenes(
     distractors: tuple[int, int] = (0, 2),
     noise: float = 0.03,
     semantic: bool = False,
+    masks: bool = False,
 ) -> dict:
     """Generate `n` detection scenes.
 
@@ -309,12 +312,14 @@ def make_detection_scenes(
         noise: standard deviation of the (uniform) pixel noise.
         semantic: also return the label maps (`draw_scene`'s "semantic"); the scenes and every
             draw are the same either way.
+        masks: also return each image's instance masks (`draw_scene`'s "masks"), likewise.
 
     Returns:
         A dict: "images" (n, 3, size, size) float32 in [0, 1]; per image, lists of "boxes"
         (m_i, 4) float32 xyxy in pixels, "labels" (m_i,) int64 in [0, len(classes)) and "areas"
         (m_i,) float32 visible pixel counts; "classes" (the names) and "size"; with `semantic`,
-        "semantic" (n, size, size) uint8 (0 = background, 1 + class).
+        "semantic" (n, size, size) uint8 (0 = background, 1 + class); with `masks`, "masks", per
+        image (m_i, size, size) bool, in the order of its boxes.
     """
     classes = tuple(classes)
     unknown = [c for c in classes if c not in DETECTION_CLASSES]
@@ -327,7 +332,7 @@ def make_detection_scenes(
     rng = np.random.default_rng(seed)
     images = np.empty((n, 3, size, size), dtype=np.float32)
     maps = np.empty((n, size, size), dtype=np.uint8) if semantic else None
-    boxes, labels, areas = [], [], []
+    boxes, labels, areas, instance_masks = [], [], [], []
     for i in range(n):
         bg = _background(rng, size, lines, distractors)
         specs = []
@@ -365,6 +370,8 @@ def make_detection_scenes(
         areas.append(scene["areas"])
         if maps is not None:
             maps[i] = scene["semantic"]
+        if masks:
+            instance_masks.append(scene["masks"])
     out = {
         "images": images,
         "boxes": boxes,
@@ -373,6 +380,8 @@ def make_detection_scenes(
         "classes": classes,
         "size": size,
     }
+    if masks:
+        out["masks"] = instance_masks
     return out | ({"semantic": maps} if maps is not None else {})
 
 
@@ -382,16 +391,19 @@ def to_coco(scenes: dict) -> dict:
     Image ids are the indices of the images in the batch (0-based), so a detection of image i has
     `image_id` i; annotation ids count from 1 (pycocotools reads id 0 as "unmatched"); category
     ids are label + 1. `bbox` is [x, y, width, height] in pixels and `area` the visible pixel
-    count, as in COCO, where area is the segment's.
+    count, as in COCO, where area is the segment's. Scenes drawn with `masks=True` also get each
+    object's `segmentation`, its visible pixels as COCO's run-length encoding (pycocotools').
     """
     size = int(scenes["size"])
     images, annotations = [], []
-    for i, (boxes, labels, areas) in enumerate(
-        zip(scenes["boxes"], scenes["labels"], scenes["areas"], strict=True)
+    masks = scenes.get("masks") or [None] * len(scenes["boxes"])
+    for i, (boxes, labels, areas, image_masks) in enumerate(
+        zip(scenes["boxes"], scenes["labels"], scenes["areas"], masks, strict=True)
     ):
         images.append({"id": i, "width": size, "height": size, "file_name": f"{i:06d}.png"})
-        for (x1, y1, x2, y2), label, area in zip(
-            boxes.tolist(), labels.tolist(), areas.tolist(), strict=True
+        rles = [None] * len(boxes) if image_masks is None else encode_masks(image_masks)
+        for (x1, y1, x2, y2), label, area, rle in zip(
+            boxes.tolist(), labels.tolist(), areas.tolist(), rles, strict=True
         ):
             annotations.append(
                 {
@@ -402,6 +414,7 @@ def to_coco(scenes: dict) -> dict:
                     "area": float(area),
                     "iscrowd": 0,
                 }
+                | ({"segmentation": rle} if rle is not None else {})
             )
     categories = [
         {"id": k + 1, "name": name, "supercategory": "shape"}
@@ -413,3 +426,13 @@ def to_coco(scenes: dict) -> dict:
         "annotations": annotations,
         "categories": categories,
     }
+
+
+def encode_masks(masks: np.ndarray) -> list[dict]:
+    """COCO run-length encodings (pycocotools.mask.encode, counts as str, JSON-ready) of (m, H,
+    W) binary masks."""
+    from pycocotools import mask as mask_utils
+
+    m = np.asfortranarray(np.asarray(masks, dtype=np.uint8).transpose(1, 2, 0))  # (H, W, m)
+    rles = mask_utils.encode(m) if m.shape[-1] else []
+    return [{"size": list(r["size"]), "counts": r["counts"].decode("ascii")} for r in rles]

@@ -1,4 +1,5 @@
-"""COCO detection metrics (mAP, AP50, AP75, AP by object size), computed by pycocotools.
+"""COCO detection metrics (mAP, AP50, AP75, AP by object size), computed by pycocotools, of boxes
+(iouType "bbox") or of instance masks (iouType "segm", the overlap of pixels instead of boxes).
 
 `coco_map` scores detections against a COCO-format ground truth with pycocotools' `COCOeval`
 (iouType "bbox"), the reference implementation every detection paper since COCO reports; we only
@@ -64,11 +65,22 @@ def _check_gt(gt: Mapping) -> None:
             )
 
 
-def _results(detections: Sequence[Mapping], image_ids: set, category_ids: list[int]) -> list[dict]:
-    """Detections per image (xyxy, 0-based labels) -> COCO results (xywh, category ids)."""
+def _results(detections: Sequence[Mapping], image_ids: set, category_ids: list[int],
+             masks: Mapping | None = None) -> list[dict]:  # fmt: skip
+    """Detections per image (xyxy, 0-based labels) -> COCO results (xywh, category ids), with
+    each mask's run-length encoding under "segmentation" if `masks` (image id -> (H, W))."""
+    from sotazoo.data.detection_shapes import encode_masks
+
     out = []
     for n, det in enumerate(detections):
-        missing = {"image_id", "boxes", "scores", "labels"} - set(det)
+        missing = {
+            "image_id",
+            "boxes",
+            "scores",
+            "labels",
+            *(["masks"] if masks is not None else []),
+        }
+        missing -= set(det)
         if missing:
             raise ValueError(f"detections[{n}] lacks {sorted(missing)}")
         image_id = det["image_id"]
@@ -98,22 +110,30 @@ def _results(detections: Sequence[Mapping], image_ids: set, category_ids: list[i
                 f"detections[{n}]: labels must lie in [0, {len(category_ids)}), "
                 f"got {labels.tolist()}"
             )
-        for (x1, y1, x2, y2), score, label in zip(
-            boxes.tolist(), scores.tolist(), labels.tolist(), strict=True
+        rles = [None] * d
+        if masks is not None:
+            m = np.asarray(det["masks"])
+            if m.shape != (d, *masks[image_id]) or m.dtype != np.bool_:
+                raise ValueError(f"detections[{n}]: masks must be (D, H, W) = {(d, *masks[image_id])} "
+                                 f"bool, the image's size; got {m.shape} {m.dtype}")  # fmt: skip
+            rles = encode_masks(m)
+        for (x1, y1, x2, y2), score, label, rle in zip(
+            boxes.tolist(), scores.tolist(), labels.tolist(), rles, strict=True
         ):
             out.append(
-                {
-                    "image_id": image_id,
-                    "category_id": category_ids[label],
-                    "bbox": [x1, y1, x2 - x1, y2 - y1],
-                    "score": score,
-                }
+                # A mask result has no box: pycocotools' loadRes then takes its area (for the
+                # size ranges) from the mask, as Detectron's segm results do.
+                {"image_id": image_id, "category_id": category_ids[label], "score": score}
+                | ({"bbox": [x1, y1, x2 - x1, y2 - y1]} if rle is None else {"segmentation": rle})
             )
     return out
 
 
-def coco_map(gt: Mapping, detections: Sequence[Mapping]) -> dict[str, float]:
-    """COCO box AP of `detections` against `gt`, computed by pycocotools.
+def coco_map(
+    gt: Mapping, detections: Sequence[Mapping], *, iou_type: str = "bbox"
+) -> dict[str, float]:
+    """COCO box AP (or, with `iou_type="segm"`, mask AP) of `detections` against `gt`, computed
+    by pycocotools.
 
     Args:
         gt: a COCO ground-truth dict ("images", "annotations", "categories"), e.g. from
@@ -121,6 +141,9 @@ def coco_map(gt: Mapping, detections: Sequence[Mapping]) -> dict[str, float]:
         detections: one dict per image (images without one have no detections): "image_id",
             "boxes" (D, 4) xyxy in pixels, "scores" (D,), "labels" (D,), 0-based indices into the
             categories sorted by id (label + 1 for `to_coco`'s). Arrays, lists or CPU tensors.
+            For "segm", also "masks" (D, H, W) bool, the pasted masks; `gt`'s annotations then
+            need a "segmentation" (`to_coco` of scenes drawn with `masks=True`).
+        iou_type: "bbox" or "segm".
 
     Returns:
         "map", "ap50", "ap75", "ap_small", "ap_medium", "ap_large", "ar100", each in [0, 1], or
@@ -132,10 +155,15 @@ def coco_map(gt: Mapping, detections: Sequence[Mapping]) -> dict[str, float]:
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
+    if iou_type not in ("bbox", "segm"):
+        raise ValueError(f"iou_type must be 'bbox' or 'segm', got {iou_type!r}")
     _check_gt(gt)
+    if iou_type == "segm" and any("segmentation" not in a for a in gt["annotations"]):
+        raise ValueError("mask AP needs a 'segmentation' in every ground-truth annotation")
     category_ids = sorted(c["id"] for c in gt["categories"])
     image_ids = {img["id"] for img in gt["images"]}
-    results = _results(detections, image_ids, category_ids)
+    sizes = {img["id"]: (img.get("height"), img.get("width")) for img in gt["images"]}
+    results = _results(detections, image_ids, category_ids, sizes if iou_type == "segm" else None)
     # COCOeval writes an "ignore" flag into the ground-truth annotations: give it copies.
     dataset = {
         **gt,
@@ -159,7 +187,7 @@ def coco_map(gt: Mapping, detections: Sequence[Mapping]) -> dict[str, float]:
                 "annotations": [],
             }
             coco_dt.createIndex()
-        evaluator = COCOeval(coco_gt, coco_dt, iouType="bbox")
+        evaluator = COCOeval(coco_gt, coco_dt, iouType=iou_type)
         evaluator.evaluate()
         evaluator.accumulate()
         evaluator.summarize()
