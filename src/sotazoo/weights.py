@@ -48,8 +48,9 @@ class Weights:
     packaged: str = ""  # path inside the sotazoo package of small weights that ship with it
     sha256: str
     filename: str
-    format: Literal["safetensors", "pth", "darknet", "keras_h5", "tf_checkpoint"]  # the last three:
-    # read by the paper's convert.load (darknet .weights, Keras HDF5, TensorFlow's .index + .data)
+    format: Literal["safetensors", "pth", "darknet", "keras_h5", "tf_checkpoint", "pkl"]  # the
+    # last four: read by the paper's convert.load (darknet .weights, Keras HDF5, TensorFlow's
+    # .index + .data, a pickle of numpy arrays through a restricted unpickler)
     converter: str = ""  # "module:function" mapping the file's keys to ours; "" when identical
     num_params: int
     gflops: float | None = None

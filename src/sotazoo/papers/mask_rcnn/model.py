@@ -90,7 +90,7 @@ class MaskRCNNConfig:
     rpn_post_nms_top_n: int = 1000  # per image
     rpn_nms_thresh: float = 0.7
     pooler: Literal["align", "pool"] = "align"  # RoIAlign (§3) or RoIPool (Table 2c's baseline)
-    sampling_ratio: int = 2  # bilinear samples per bin side (§3: 4 points per bin)
+    sampling_ratio: int = 2  # bilinear samples per bin side (§3: 4 points per bin); 0: adaptive
     aligned: bool = False  # the paper's and torchvision's; detectron2's ROIAlignV2: True
     box_pool_size: int = 7
     mask_pool_size: int = 14
@@ -108,7 +108,7 @@ class MaskRCNNConfig:
     detections_per_img: int = 100  # §3.1: the mask branch runs on the 100 best boxes
 
     def __post_init__(self) -> None:
-        check_config(self, {"freeze_at": 0})
+        check_config(self, {"freeze_at": 0, "sampling_ratio": 0})  # 0: adaptive (detectron2)
         if self.freeze_at > 2:
             raise InputError(
                 f"freeze_at must be 0, 1 (stem) or 2 (stem + res2), got {self.freeze_at}"
