@@ -46,6 +46,7 @@ DEMO_KINDS = (
     "inpaint",  # image + user-drawn mask -> image
     "raw2image",  # a dark raw sensor mosaic + amplification ratio -> image
     "detect",  # image -> boxes drawn on a canvas
+    "instances",  # image -> boxes and each object's mask painted on a canvas
     "segment",  # image -> a class per pixel, painted over the image
     "generate",  # noise + seed -> image
     "text2image",  # text -> image

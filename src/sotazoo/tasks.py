@@ -83,6 +83,7 @@ TASKS: dict[str, Task] = {
         returns="detections padded to a fixed count (B, D, ...): boxes, scores, labels and "
         "per-detection masks, read by the paper's `method.unpack`",
         output_rank=3,
+        widget="instances",
         metric="COCO mask AP",
     ),
     "segmentation": Task(

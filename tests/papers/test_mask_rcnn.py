@@ -2,6 +2,8 @@
 and pasted masks), parameter counts, the mask paste, the mask loss and its targets on cases worked
 by hand, the multi-task loss, and the reproduction in --quick mode."""
 
+import functools
+
 import numpy as np
 import pytest
 import torch
@@ -279,3 +281,72 @@ def test_grid_paste_is_close_to_torchvisions():
     a = paste_masks(masks, boxes, (100, 100)) > 0.5
     b = paste_masks(masks, boxes, (100, 100), method="torchvision") > 0.5
     assert (a != b).float().mean() < 0.02
+
+
+def test_demo_graph_exports_and_keeps_nothing_when_nothing_passes(tmp_path):
+    """The site's graph (the model, the score threshold, the grid paste) exported and checked by
+    onnxruntime on the demo's scenes, with random weights: once keeping every detection, once
+    with a threshold no score passes, where each output is empty (NonZero on nothing, GridSample
+    on no mask)."""
+    import onnxruntime as ort
+
+    from sotazoo.export import export_onnx
+    from sotazoo.papers.mask_rcnn import demo
+    from sotazoo.transforms import IMAGENET_MEAN, IMAGENET_STD, preprocess
+
+    paths = [s["path"] for s in demo.samples(tmp_path)]
+    t = {"size": 128, "mean": IMAGENET_MEAN, "std": IMAGENET_STD}
+    examples = [(torch.from_numpy(preprocess(p, t)),) for p in paths[:2]]
+    torch.manual_seed(0)
+    model = maskrcnn_mini(score_thresh=0.0).eval()
+    graph = demo.Instances(model, score_thresh=0.0)
+    r = export_onnx(graph, (3, 128, 128), tmp_path / "g.onnx", example_inputs=examples,
+                    output_names=graph.output_names, dynamic_axes=graph.dynamic_axes,
+                    tolerance=graph.export_tolerance)  # fmt: skip
+    assert r.checked_inputs == 2  # export_onnx raises past the tolerance of each output
+    # A threshold nothing passes: export_onnx refuses to check outputs that are always empty,
+    # so this graph is exported as the site's exporter does and run by onnxruntime directly.
+    empty = demo.Instances(model, score_thresh=1.0)
+    torch.onnx.export(empty, examples[0], str(tmp_path / "e.onnx"), dynamo=False, opset_version=17,
+                      input_names=["input"], output_names=list(empty.output_names),
+                      dynamic_axes=empty.dynamic_axes)  # fmt: skip
+    for path, n in (("g.onnx", 20), ("e.onnx", 0)):  # maskrcnn_mini keeps 20 detections
+        sess = ort.InferenceSession(str(tmp_path / path), providers=["CPUExecutionProvider"])
+        boxes, scores, labels, masks = sess.run(None, {"input": examples[0][0].numpy()})
+        assert boxes.shape == (n, 4) and masks.shape == (n, 128, 128) and labels.shape == (n,)
+        assert scores.shape == (n,) and ((labels >= 0) & (labels < 4)).all()
+
+
+def test_packaged_weights_reproduce_their_log():
+    """Our demo weights, scored again on the 300 held-out scenes (seed 500, never trained on),
+    give the box and mask AP their training log recorded."""
+    import json
+    from pathlib import Path
+
+    import sotazoo
+    from sotazoo.data.detection_shapes import make_detection_scenes
+    from sotazoo.papers.mask_rcnn.train import EVAL_SEED, evaluate
+
+    w = sotazoo.get_weights("maskrcnn_mini", "sotazoo")
+    name = "maskrcnn_mini.sotazoo.log.json"
+    log = json.loads(((Path(sotazoo.__file__).parent / w.packaged).with_name(name)).read_text())
+    assert log["sha256"] == w.sha256 and log["metrics"] == dict(w.metrics)
+    scenes = make_detection_scenes(300, seed=EVAL_SEED, masks=True)
+    got = evaluate(sotazoo.create_model("maskrcnn_mini", weights="sotazoo"), scenes)
+    # A detection whose score or mask pixel sits within float32 rounding of a threshold (0.05,
+    # NMS's 0.5 IoU, the mask's 0.5) may flip on another CPU: one such event among ~1,000
+    # detections moves an AP by well under 0.1 points
+    for k, v in got.items():
+        assert v == pytest.approx(log["metrics"][f"heldout_{k}"], abs=0.1), k
+
+
+def test_the_demo_recipe_runs(monkeypatch):
+    from sotazoo.papers.mask_rcnn import train
+
+    monkeypatch.setattr(train, "STEPS_PER_UNIT", 2)
+    # two steps and four held-out scenes: the recipe's loop, log and metrics, not its result
+    monkeypatch.setattr(train, "MaskRecipe", functools.partial(train.MaskRecipe, eval_scenes=4))
+    t = train.train_maskrcnn_mini(seed=0, budget=1, progress=False)
+    assert len(t.log["loss"]) == 2
+    assert set(t.metrics) == {f"heldout_{kind}_{k}" for kind in ("box", "mask")
+                              for k in ("map", "ap50", "ap75")}  # fmt: skip

@@ -41,7 +41,8 @@ def run_parallel(
 ) -> list[Any]:
     """`[fn(job) for job in jobs]` in `workers` spawned processes of one thread each; `steps[i]`
     is the number of `tick()`s job i makes, for the progress bar. `workers=1` runs here, in
-    order. Results come back in the order of `jobs`."""
+    order, on one thread as a worker would (torch's thread count is restored after). Results
+    come back in the order of `jobs`."""
     import multiprocessing as mp
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
@@ -49,11 +50,18 @@ def run_parallel(
 
     with tqdm(total=sum(steps), desc=desc, disable=not progress) as bar:
         if workers <= 1:
-            out = []
-            for job, n in zip(jobs, steps, strict=True):
-                out.append(fn(job))
-                bar.update(n)
-            return out
+            import torch
+
+            threads = torch.get_num_threads()
+            torch.set_num_threads(1)
+            try:
+                out = []
+                for job, n in zip(jobs, steps, strict=True):
+                    out.append(fn(job))
+                    bar.update(n)
+                return out
+            finally:
+                torch.set_num_threads(threads)
         ctx = mp.get_context("spawn")
         counter = ctx.Value("q", 0)
         with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,

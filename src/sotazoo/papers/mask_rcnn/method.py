@@ -69,7 +69,7 @@ def paste_masks(
         ys = (torch.arange(h, device=masks.device, dtype=masks.dtype) + 0.5 - y0) / (
             y1 - y0
         ) * 2 - 1
-        grid = torch.stack([xs[:, None, :].expand(n, h, w), ys[:, :, None].expand(n, h, w)], dim=3)
+        grid = torch.stack([xs[:, None, :].expand(-1, h, w), ys[:, :, None].expand(-1, h, w)], 3)
         return F.grid_sample(masks[:, None], grid, align_corners=False)[:, 0]
     if method != "torchvision":
         raise ValueError(f"method must be 'grid' or 'torchvision', got {method!r}")

@@ -319,57 +319,61 @@ class MaskRCNN(nn.Module):
         """(R, M, M) mask probabilities of each RoI's `labels` slot: its own sigmoid (§3); with
         Table 2b's softmax over the slots (slot 0 the background), p_label / (p_label + the
         largest other p), above 0.5 exactly where the label wins the pixel (FCN's reading)."""
-        rows = torch.arange(len(labels), device=labels.device)
+        m = logits.shape[-1]
+        index = labels[:, None, None, None].expand(-1, 1, m, m)
+        own = logits.gather(1, index)[:, 0]  # (R, M, M): each RoI's own slot
         if self.cfg.mask_activation == "sigmoid":
-            return torch.sigmoid(logits[rows, labels])
-        own = logits[rows, labels]
-        others = logits.clone()
-        others[rows, labels] = float("-inf")
+            return torch.sigmoid(own)
+        others = logits.scatter(1, index, float("-inf"))
         return torch.sigmoid(own - others.max(dim=1).values)  # p_l / (p_l + p_other)
 
     # ------------------------------------------------------------ inference (§3.1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # Counts of proposals and detections vary with the image: they are selected with masks
+        # and NonZero, never read as Python ints, so that an ONNX trace keeps them dynamic.
         cfg = self.cfg
         image_size = (int(x.shape[-2]), int(x.shape[-1]))
         feats = self.features(x)
+        if x.shape[0] == 0:  # an empty batch: no image, no detection
+            return x.new_zeros(0, cfg.detections_per_img, cfg.out_columns)
         logits, deltas = self.rpn.head(feats)
         anchors, counts = self.anchors(feats, image_size)
         proposals = self.propose(logits, deltas, anchors, counts, image_size)
         rois = [p for p, _ in proposals]
+        owner = torch.cat(
+            [torch.full_like(p[:, 0], i, dtype=torch.long) for i, p in enumerate(rois)]
+        )
         cls_logits, box_deltas = self.box_outputs(feats, rois, image_size)
         k = cls_logits.shape[1]
-        scores_all = torch.softmax(cls_logits, -1).split([len(r) for r in rois])
-        boxes_all = decode(box_deltas, torch.cat(rois)[:, None], cfg.box_coder_weights).split(
-            [len(r) for r in rois]
-        )
+        props_all = torch.cat(rois)
+        objectness_all = torch.cat([o for _, o in proposals])
+        scores_all = torch.softmax(cls_logits, -1)[:, 1:]  # (R, K): slot 0 is the background
+        boxes_all = decode(box_deltas, props_all[:, None], cfg.box_coder_weights)[:, 1:]
+        boxes_all = clip_boxes_to_image(boxes_all, image_size)  # (R, K, 4)
+        slot = torch.arange(1, k, device=x.device)
         kept = []
-        for (props, objectness), scores, boxes in zip(
-            proposals, scores_all, boxes_all, strict=True
-        ):
-            boxes = clip_boxes_to_image(boxes, image_size)[:, 1:].reshape(
-                -1, 4
-            )  # slot 0: background
-            scores = scores[:, 1:].reshape(-1)
-            labels = torch.arange(1, k, device=x.device).repeat(len(props))
-            src = torch.arange(len(props), device=x.device).repeat_interleave(k - 1)
+        for b in range(x.shape[0]):
+            mine = torch.where(owner == b)[0]  # the image's proposals
+            scores = scores_all[mine].reshape(-1)  # proposal-major: index = i·K + class
+            boxes = boxes_all[mine].reshape(-1, 4)
+            labels = slot.expand(mine.shape[0], k - 1).reshape(-1)
+            src = mine[:, None].expand(mine.shape[0], k - 1).reshape(-1)
             keep = torch.where(scores > cfg.score_thresh)[0]
             keep = keep[remove_small_boxes(boxes[keep], 1e-2)]
             keep = keep[batched_nms(boxes[keep], scores[keep], labels[keep], cfg.nms_thresh)]
             keep = keep[: cfg.detections_per_img]
-            kept.append(
-                (boxes[keep], scores[keep], labels[keep], props[src[keep]], objectness[src[keep]])
-            )
+            kept.append((boxes[keep], scores[keep], labels[keep], src[keep]))
         masks = self.mask_logits(feats, [d[0] for d in kept], image_size)
-        probs = self.mask_probs(masks, torch.cat([d[2] for d in kept])).split(
-            [len(d[0]) for d in kept]
-        )
-        rows = []
-        for (boxes, scores, labels, props, objectness), p in zip(kept, probs, strict=True):
-            r = torch.cat([boxes, scores[:, None], labels[:, None].to(boxes), props,
-                           torch.sigmoid(objectness)[:, None], p.flatten(1)], 1)  # fmt: skip
-            pad = r.new_zeros(cfg.detections_per_img - r.shape[0], r.shape[1])
-            rows.append(torch.cat([r, pad]))
+        probs = self.mask_probs(masks, torch.cat([d[2] for d in kept])).flatten(1)
+        det_owner = torch.cat([torch.full_like(d[2], b) for b, d in enumerate(kept)])
+        rows, d_max = [], cfg.detections_per_img
+        for b, (boxes, scores, labels, src) in enumerate(kept):
+            r = torch.cat([boxes, scores[:, None], labels[:, None].to(boxes), props_all[src],
+                           torch.sigmoid(objectness_all[src])[:, None],
+                           probs[det_owner == b]], 1)  # fmt: skip
+            # Padded to D rows by concatenating D zero rows and keeping the first D.
+            rows.append(torch.cat([r, r.new_zeros(d_max, r.shape[1])])[:d_max])
         return torch.stack(rows)  # (B, D, 11 + M²)
 
 

@@ -195,13 +195,9 @@ def run(*, quick: bool, seeds: list[int], progress: bool = True) -> Outcome:
 
     cfg = QUICK if quick else ReproConfig()
     jobs = [Job(arm, s, cfg) for s in seeds for arm in ARMS]
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # as run_parallel's workers; `workers=1` trains in this process
-    try:
-        logs = run_parallel(train_job, jobs, steps=[cfg.steps] * len(jobs), workers=cfg.workers,
-                            desc="mask_rcnn repro", progress=progress)  # fmt: skip
-    finally:
-        torch.set_num_threads(threads)
+    # one thread per run, in `workers` processes (or here, for --quick)
+    logs = run_parallel(train_job, jobs, steps=[cfg.steps] * len(jobs), workers=cfg.workers,
+                        desc="mask_rcnn repro", progress=progress)  # fmt: skip
     by = {(r["arm"], r["seed"]): r for r in logs}
 
     def effects(arm: str, base: str, metric: str = "mask_ap") -> list[float]:
