@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torchvision.ops import box_iou, roi_align
 
 from sotazoo.errors import InputError
-from sotazoo.papers.retinanet.method import BACKGROUND, IGNORED, match_anchors
+from sotazoo.papers.retinanet.method import BACKGROUND, match_anchors
 
 # ---------------------------------------------------------------- reading the output
 
@@ -170,8 +170,8 @@ def mask_rcnn_loss(
     obj_l, obj_t, box_l, n_rpn = [], [], [], 0
     for b, t in enumerate(targets):
         matches = match_anchors(t["boxes"], anchors, fg_iou=0.7, bg_iou=0.3)
+        # 1: positive, 0: negative, -1: between the thresholds, never sampled
         lab = torch.where(matches >= 0, 1, torch.where(matches == BACKGROUND, 0, -1))
-        assert IGNORED < 0  # ignored anchors are never sampled
         pos, neg = sample(lab, rpn_per_image, 0.5, generator)
         idx = torch.cat([pos, neg])
         obj_l.append(logits[b, idx])

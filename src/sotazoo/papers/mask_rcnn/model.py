@@ -26,8 +26,9 @@ Key names are torchvision's.
 What is ours: `forward` returns the detections as one padded tensor in train and eval mode alike
 (below), so that the whole model — proposals, NMS and all — exports to ONNX as one graph;
 normalisation happens outside the network, as in torchvision; `pooler="pool"` (RoIPool) and
-`mask_activation="softmax"`, the paper's Table 2 ablations; `norm="batch"` and the laptop-scale
-`mask_rcnn_mini`.
+`mask_activation="softmax"`, the paper's Table 2 ablations, and `pool_levels`, which pools every
+RoI from one level (the C4 and C5 stand-ins of the reproduction); `norm="batch"` and the
+laptop-scale `maskrcnn_mini`.
 
 Input: RGB in [0, 1], normalised with the ImageNet mean and std before the network, at a size the
 caller chose (the paper: shorter side 800 px; sides that are multiples of 32 keep every level's
