@@ -217,3 +217,41 @@ def test_threshold_is_for_detectors(tmp_path):
         sotazoo.predict("seresnet_mini", [src], out=tmp_path, threshold=0.5)
     with pytest.raises(InputError, match=r"in \[0, 1\)"):
         sotazoo.predict("yolov3_mini", [src], out=tmp_path, threshold=1.5)
+
+
+def test_instances_come_back_in_the_files_pixels(tmp_path):
+    """Mask R-CNN's demo scene pasted into a wider canvas: the detections are the demo graph's on
+    the centre square, boxes shifted by the square's offset, each mask's pixels those of the
+    graph's mask above 0.5 (scale 1: the square is the demo's 128 px), and none outside it; a
+    --threshold keeps the scores above it."""
+    from sotazoo.papers.mask_rcnn import demo
+    from sotazoo.transforms import preprocess
+
+    scene = load_image(demo.samples(tmp_path / "s")[0]["path"])  # 128 x 128
+    wide = np.zeros((3, 128, 200), dtype=np.float32)
+    wide[:, :, 36:164] = scene
+    out = sotazoo.predict("maskrcnn_mini", [save_png(wide, tmp_path / "wide.png")],
+                          out=tmp_path / "out", progress=False)  # fmt: skip
+    dets = out["results"][0]["detections"]
+    model = sotazoo.create_model("maskrcnn_mini", weights="sotazoo").eval()
+    w = sotazoo.get_weights("maskrcnn_mini", "sotazoo")
+    x = preprocess(load_image(tmp_path / "wide.png"), dict(w.transforms))
+    with torch.inference_mode():
+        boxes, scores, labels, masks = demo.Instances(model)(torch.from_numpy(x))
+    assert len(dets) == len(scores) >= 2
+    for d, b, s, c, m in zip(dets, boxes.tolist(), scores.tolist(), labels.tolist(), masks,
+                             strict=True):  # fmt: skip
+        assert d["box"] == pytest.approx([b[0] + 36, b[1], b[2] + 36, b[3]], abs=0.06)
+        assert d["score"] == round(s, 4) and d["label"] == w.transforms["classes"][c]
+        assert d["mask_pixels"] == int((m > 0.5).sum())
+    assert load_image(out["results"][0]["output"]).shape == (3, 128, 200)
+    high = sotazoo.predict("maskrcnn_mini", [tmp_path / "wide.png"], out=tmp_path / "o2",
+                           threshold=0.9, progress=False)["results"][0]["detections"]  # fmt: skip
+    assert [d["score"] for d in high] == [d["score"] for d in dets if d["score"] > 0.9]
+
+
+def test_instances_refuse_full_size_weights_before_downloading(tmp_path):
+    src = save_png(np.zeros((3, 64, 64), dtype=np.float32), tmp_path / "a.png")
+    with pytest.raises(SotazooError, match="demo's size only"):
+        sotazoo.predict("maskrcnn_resnet50_fpn", [src], weights="official", out=tmp_path,
+                        progress=False)  # fmt: skip

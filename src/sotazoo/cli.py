@@ -637,12 +637,14 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("predict", help="run a model on your own images",
                        description="Run a model on image files the way its demo on the site "
                        "does: a classifier prints its top-5 classes, a detector draws its boxes "
-                       "into <stem>.<model>.png, a super-resolution model writes the enlarged "
+                       "into <stem>.<model>.png (an instance segmenter its boxes and masks), a "
+                       "super-resolution model writes the enlarged "
                        "image (clamped to the valid range), a VQA model answers --question. "
                        "Every result also goes to predictions.json in --out. Generators take no "
                        "file: `sotazoo sample`.",
                        epilog="examples:\n  sotazoo predict edsr_baseline_x4 photo.jpg --out up/\n"
                        "  sotazoo predict yolov3_mini scene.png\n"
+                       "  sotazoo predict maskrcnn_mini scene.png --threshold 0.8\n"
                        "  sotazoo predict retinanet_resnet50_fpn street.jpg --weights official\n"
                        "  sotazoo predict seresnet50 cat.jpg --weights official\n"
                        "  sotazoo predict rn_mini scene.png --question 'What shape is the red "
@@ -657,8 +659,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="folder for the outputs and predictions.json (default: here)")  # fmt: skip
     s.add_argument("--question", help="the question, in words (VQA models)")
     s.add_argument("--threshold", type=float, metavar="SCORE",
-                   help="detectors at full size (official weights): show boxes scoring above "
-                   "this (default 0.5); the demo models use their demo's threshold")  # fmt: skip
+                   help="detectors at full size (official weights) and instance segmenters: "
+                   "show what scores above this (default 0.5; the detection demo models keep "
+                   "their demo's threshold)")  # fmt: skip
     s.add_argument("--json", action="store_true", help="print predictions.json")
     s.set_defaults(func=_cmd_predict)
 

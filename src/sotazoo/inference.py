@@ -14,6 +14,10 @@ task's demo widget), and done the way the site's demo does it, with the same pre
   network sees as zero, as torchvision pads) through the paper's detector (`method.detector`),
   kept above `threshold`. Boxes are mapped back to the file's pixels, drawn into
   `<stem>.<model>.png` and listed in the JSON;
+- `instances` (instance segmentation): the paper's demo graph (the whole model, the demo's score
+  threshold, or `threshold`, and the mask paste) on the centre square, as `detect`'s demo weights;
+  each mask resized back onto the file's pixels and binarised at 0.5, painted with its box into
+  `<stem>.<model>.png`, its pixel count listed in the JSON;
 - `image2image` (super-resolution, restoration): the whole image at its own resolution (in tiles
   with context, `tiled`, so a large photo fits in memory), the output clamped to [0, 1] and
   written to `<stem>.<model>.png`;
@@ -37,7 +41,7 @@ import numpy as np
 from sotazoo.errors import InputError, SotazooError
 from sotazoo.fileio import atomic_path, write_json_atomic
 
-WIDGETS = ("classify", "detect", "image2image", "vqa")  # what predict runs; generate: `sample`
+WIDGETS = ("classify", "detect", "instances", "image2image", "vqa")  # generate: `sample`
 
 
 def _sort_of_clevr(text: str):
@@ -241,6 +245,11 @@ class _Runner:
             raise SotazooError(f"predict does not run {self.entry.task} models yet ({model})")
         self.weights = weights if weights is not None else default_weights(model)
         self.w, self.t = _transforms(model, self.weights)
+        if self.widget == "instances" and _full_size(self.t):  # before any download
+            raise SotazooError(
+                f"predict runs {model} at its demo's size only, and the weights "
+                f"{self.weights!r} are full size: pass the demo weights (--weights sotazoo)"
+            )
         self.net = create_model(model, weights=self.weights, progress=True).eval()
         self.paper = paper(pid)
         self.hooks = self.paper.demo
@@ -258,10 +267,10 @@ class _Runner:
             raise InputError(f"{model} is a {self.entry.task} model: it takes no --question")
         if threshold is not None and not 0.0 <= threshold < 1.0:
             raise InputError(f"--threshold must be in [0, 1), got {threshold}")
-        if threshold is not None and self.widget != "detect":
+        if threshold is not None and self.widget not in ("detect", "instances"):
             raise InputError(f"{model} is a {self.entry.task} model: it takes no --threshold")
         self.graph = None
-        if self.widget == "detect" and not _full_size(self.t):
+        if self.widget in ("detect", "instances") and not _full_size(self.t):
             self.graph = self.hooks.export_module(self.net)
             if self.graph is None or getattr(self.graph, "size", None) is None:
                 raise SotazooError(f"{model}: its paper has no detection graph to run")
@@ -271,6 +280,38 @@ class _Runner:
                     f"the weights' transforms say {self.t.get('size')} and no letterbox or "
                     "min_size/max_size to run them at full size"
                 )
+            if self.widget == "instances" and threshold is not None:
+                self.graph.score_thresh = threshold  # the graph keeps the scores above it
+
+    def _instances(self, image: np.ndarray, path: Path, out: Path) -> dict[str, Any]:
+        """The demo graph on the centre square; boxes and masks back on the file's pixels."""
+        from sotazoo.transforms import preprocess
+
+        torch = self.torch
+        size = int(self.t["size"])
+        boxes, scores, labels, masks = self.graph(torch.from_numpy(preprocess(image, self.t)))
+        top, left, scale = _square_geometry(image.shape, size)
+        side = round(size * scale)  # the centre square's side in the file
+        _, h, w = image.shape
+        full = np.zeros((len(scores), h, w), dtype=bool)
+        if len(scores):  # the masks at the square's resolution, resized onto its file pixels
+            big = torch.nn.functional.interpolate(masks[:, None], size=(side, side),
+                                                  mode="bilinear", align_corners=False)  # fmt: skip
+            full[:, top : top + side, left : left + side] = (big[:, 0] > 0.5).numpy()
+        names = _labels(self.t, len(self.t.get("classes", ())) or 0)
+        dets = []
+        for b, s, c, m in zip(boxes.tolist(), scores.tolist(), labels.tolist(), full, strict=True):
+            box = [round(min(max(v, 0.0), lim), 1) for v, lim in
+                   zip((left + b[0] * scale, top + b[1] * scale, left + b[2] * scale,
+                        top + b[3] * scale), (w, h, w, h), strict=True)]  # fmt: skip
+            label = names[c] if c < len(names) else str(c)
+            dets.append({"box": box, "score": round(s, 4), "label": label,
+                         "mask_pixels": int(m.sum())})  # fmt: skip
+        output = out / f"{path.stem}.{self.name}.png"
+        _draw_boxes(_paint_masks(image, full), dets, output)
+        whole = h == w
+        return {"detections": dets, "output": str(output),
+                "note": "" if whole else "the centre square, as the demo sees it"}  # fmt: skip
 
     def run(self, path: Path, out: Path) -> dict[str, Any]:
         from sotazoo.transforms import load_image, preprocess, save_png
@@ -318,6 +359,8 @@ class _Runner:
                 result["detections"] = dets
                 result["output"] = str(out / f"{path.stem}.{self.name}.png")
                 _draw_boxes(image, dets, Path(result["output"]))
+            elif self.widget == "instances":
+                result |= self._instances(image, path, out)
             elif self.widget == "image2image":
                 mean, std = self.t.get("mean", (0.0,) * 3), self.t.get("std", (1.0,) * 3)
                 m = torch.tensor(mean, dtype=torch.float32).reshape(1, 3, 1, 1)
@@ -336,6 +379,18 @@ class _Runner:
                 k = int(p.argmax())
                 result["answer"] = {"text": answers[k], "probability": round(float(p[k]), 6)}
         return result
+
+
+def _paint_masks(image: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """`image` (3, H, W) with each of the (D, H, W) binary masks painted over it at 45 % in
+    its own colour, the first (best) on top."""
+    colours = np.asarray([[230, 25, 75], [60, 180, 75], [67, 99, 216], [245, 130, 49],
+                          [145, 30, 180], [0, 128, 128]], dtype=np.float32) / 255  # fmt: skip
+    out = image.copy()
+    for d in range(len(masks) - 1, -1, -1):
+        c = colours[d % len(colours)][:, None]
+        out[:, masks[d]] = 0.45 * c + 0.55 * out[:, masks[d]]
+    return out
 
 
 def predict(
