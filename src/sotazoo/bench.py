@@ -162,6 +162,51 @@ def torchvision_model(name: str, opts: dict, spec: str) -> torch.nn.Module:
         raise SotazooError(f"reference {spec!r}: {e}") from None
 
 
+def torchvision_detector(
+    name: str,
+    opts: dict,
+    spec: str,
+    *,
+    frozen_name: str,
+    build_frozen: Callable[[int, int, dict], torch.nn.Module],
+    network: Callable[[torch.nn.Module], torch.nn.Module],
+) -> torch.nn.Module:
+    """torchvision's detector builder `name` as a reference, with two options of ours (the
+    detection papers' `reference.py` adapters):
+
+    - `frozen_bn=True` (`frozen_name` only): the network torchvision runs for its COCO weights,
+      random: `build_frozen(num_classes, trainable_backbone_layers, other options)` assembles it
+      on a FrozenBatchNorm2d ResNet, whose eps is then set to 0 as torchvision's builder does for
+      those weights (`overwrite_eps`); nothing downloaded;
+    - `raw=True`: `network(detector)`, the detector without its `GeneralizedRCNNTransform`, on
+      a normalised batch, as the paper's model runs.
+    """
+    from torchvision.models.detection._utils import overwrite_eps
+
+    raw = flag(opts, "raw", spec)
+    if flag(opts, "frozen_bn", spec):
+        if name != frozen_name:
+            raise SotazooError(
+                f"reference {spec!r}: frozen_bn=True is implemented for torchvision:{frozen_name} "
+                "only"
+            )
+        for key in ("weights", "weights_backbone"):
+            if opts.pop(key, None) is not None:
+                raise SotazooError(
+                    f"reference {spec!r}: frozen_bn=True builds random weights; drop {key}"
+                )
+        num_classes = opts.pop("num_classes", 91)
+        layers = opts.pop("trainable_backbone_layers", 3)
+        try:
+            model = build_frozen(num_classes, layers, opts)
+        except TypeError as e:
+            raise SotazooError(f"reference {spec!r}: {e}") from None
+        overwrite_eps(model, 0.0)
+    else:
+        model = torchvision_model(name, opts, spec)
+    return network(model) if raw else model
+
+
 def create_reference(spec: str) -> torch.nn.Module:
     """Build a reference implementation from `timm:NAME`, `torchvision:NAME:key=value,...`
     (`raw=True` and `frozen_bn=True` are ours: see the module's docstring),

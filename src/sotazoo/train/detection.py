@@ -99,21 +99,25 @@ def detector(model: torch.nn.Module, *, size: int = IMAGE_SIZE, **loss_kw) -> De
     return p.detector(model, size=size, **loss_kw)
 
 
-def train_batch(seed: int, step: int, batch_size: int, classes=None) -> dict:
-    """The scenes of training step `step` of a run with seed `seed`."""
+def train_batch(
+    seed: int, step: int, batch_size: int, classes=None, *, masks: bool = False
+) -> dict:
+    """The scenes of training step `step` of a run with seed `seed` (with their instance masks
+    if `masks`: the same scenes either way)."""
     from sotazoo.data.detection_shapes import DETECTION_CLASSES, make_detection_scenes
 
     if not 0 <= step < STREAM:
         raise SotazooError(f"a run has at most {STREAM} steps, got step {step}")
     return make_detection_scenes(batch_size, size=IMAGE_SIZE, seed=TRAIN_SEED_BASE +
-                                 seed * STREAM + step, classes=classes or DETECTION_CLASSES)  # fmt: skip
+                                 seed * STREAM + step, classes=classes or DETECTION_CLASSES,
+                                 masks=masks)  # fmt: skip
 
 
-def held_out_scenes(n: int = 200) -> dict:
+def held_out_scenes(n: int = 200, *, masks: bool = False) -> dict:
     """The evaluation scenes (seed `EVAL_SEED`): never trained on."""
     from sotazoo.data.detection_shapes import make_detection_scenes
 
-    return make_detection_scenes(n, size=IMAGE_SIZE, seed=EVAL_SEED)
+    return make_detection_scenes(n, size=IMAGE_SIZE, seed=EVAL_SEED, masks=masks)
 
 
 @torch.no_grad()

@@ -25,8 +25,7 @@ import functools
 
 import torch
 
-from sotazoo.bench import flag, torchvision_model
-from sotazoo.errors import SotazooError
+from sotazoo.bench import torchvision_detector
 
 
 class TorchvisionMaskRCNNNetwork(torch.nn.Module):
@@ -49,47 +48,23 @@ class TorchvisionMaskRCNNNetwork(torch.nn.Module):
         return detections
 
 
-def frozen_maskrcnn(opts: dict, spec: str) -> torch.nn.Module:
+def frozen_maskrcnn(num_classes: int, layers: int, opts: dict) -> torch.nn.Module:
     """`maskrcnn_resnet50_fpn` as torchvision's builder assembles it for `weights=COCO_V1`
-    (FrozenBatchNorm2d ResNet-50, three trainable stages, eps set to 0), random."""
+    (FrozenBatchNorm2d ResNet-50, `layers` trainable stages), random; the eps is set to 0 by
+    `sotazoo.bench.torchvision_detector`."""
     from torchvision.models.detection import MaskRCNN
-    from torchvision.models.detection._utils import overwrite_eps
     from torchvision.models.detection.backbone_utils import resnet_fpn_backbone
     from torchvision.ops.misc import FrozenBatchNorm2d
 
-    for key in ("weights", "weights_backbone"):
-        if opts.pop(key, None) is not None:
-            raise SotazooError(
-                f"reference {spec!r}: frozen_bn=True builds random weights; drop {key}"
-            )
-    num_classes = opts.pop("num_classes", 91)
-    layers = opts.pop("trainable_backbone_layers", 3)
     backbone = resnet_fpn_backbone(backbone_name="resnet50", weights=None,
                                    norm_layer=FrozenBatchNorm2d, trainable_layers=layers)  # fmt: skip
-    try:
-        model = MaskRCNN(backbone, num_classes, **opts)
-    except TypeError as e:
-        raise SotazooError(f"reference {spec!r}: {e}") from None
-    overwrite_eps(model, 0.0)
-    return model
-
-
-def torchvision_maskrcnn(name: str, opts: dict, spec: str) -> torch.nn.Module:
-    """torchvision's Mask R-CNN builder `name` with our `raw` and `frozen_bn` options."""
-    raw = flag(opts, "raw", spec)
-    if flag(opts, "frozen_bn", spec):
-        if name != "maskrcnn_resnet50_fpn":
-            raise SotazooError(
-                f"reference {spec!r}: frozen_bn=True is implemented for "
-                "torchvision:maskrcnn_resnet50_fpn only"
-            )
-        model = frozen_maskrcnn(opts, spec)
-    else:
-        model = torchvision_model(name, opts, spec)
-    return TorchvisionMaskRCNNNetwork(model) if raw else model
+    return MaskRCNN(backbone, num_classes, **opts)
 
 
 REFERENCES = {
-    f"torchvision:{name}": functools.partial(torchvision_maskrcnn, name)
+    f"torchvision:{name}": functools.partial(
+        torchvision_detector, name, frozen_name="maskrcnn_resnet50_fpn",
+        build_frozen=frozen_maskrcnn, network=TorchvisionMaskRCNNNetwork,
+    )
     for name in ("maskrcnn_resnet50_fpn", "maskrcnn_resnet50_fpn_v2")
-}
+}  # fmt: skip

@@ -44,12 +44,10 @@ import torch
 import torch.nn.functional as F
 
 from sotazoo.repro import Outcome, judged_claim
+from sotazoo.train.detection import IMAGE_SIZE as SIZE  # the detection scenes
 
 DEFAULT_SEEDS = (0, 1, 2)
 TEST_SEED = 99_998
-TRAIN_SEED_BASE = 1_000_000  # as sotazoo.train.detection: training scenes never repeat a test one
-STREAM = 100_000
-SIZE = 128
 ARMS = {  # name: (pooler, pool level, mask activation)
     "align_s16": ("align", 4, "sigmoid"),
     "pool_s16": ("pool", 4, "sigmoid"),
@@ -112,11 +110,11 @@ def build(arm: str):
     return maskrcnn_mini(pooler=pooler, pool_levels=(level, level), mask_activation=activation)
 
 
-def normalise(images: torch.Tensor) -> torch.Tensor:
-    from sotazoo.transforms import IMAGENET_MEAN, IMAGENET_STD
+def normalise(images: np.ndarray) -> torch.Tensor:
+    """A batch of [0, 1] scenes as the model takes them (ImageNet mean and std)."""
+    from sotazoo.transforms import IMAGENET_MEAN, IMAGENET_STD, normalize
 
-    mean, std = torch.tensor(IMAGENET_MEAN), torch.tensor(IMAGENET_STD)
-    return (images - mean.view(1, 3, 1, 1)) / std.view(1, 3, 1, 1)
+    return torch.from_numpy(normalize(images, IMAGENET_MEAN, IMAGENET_STD))
 
 
 @torch.no_grad()
@@ -130,7 +128,7 @@ def evaluate(model, cfg: ReproConfig) -> dict:
     model.eval()
     dets, ious = [], []
     for i0 in range(0, len(boxes), 50):
-        x = normalise(torch.from_numpy(s["images"][i0 : i0 + 50]))
+        x = normalise(s["images"][i0 : i0 + 50])
         rois = boxes[i0 : i0 + 50]
         labels = torch.from_numpy(np.concatenate(s["labels"][i0 : i0 + 50])) + 1
         logits = model.mask_logits(model.features(x), rois, (SIZE, SIZE))
@@ -159,6 +157,7 @@ def train_job(job: Job) -> dict:
     import time
 
     from sotazoo.papers.mask_rcnn.method import mask_loss, mask_targets
+    from sotazoo.train.detection import train_batch
     from sotazoo.train.parallel import tick
 
     cfg = job.cfg
@@ -169,12 +168,12 @@ def train_job(job: Job) -> dict:
     t0, loss = time.perf_counter(), float("nan")
     for step in range(cfg.steps):
         model.train()
-        s = scenes(cfg.batch_size, TRAIN_SEED_BASE + job.seed * STREAM + step)
+        s = train_batch(job.seed, step, cfg.batch_size, masks=True)
         rois = [jitter_boxes(torch.from_numpy(b), cfg.jitter, g) for b in s["boxes"]]
         labels = torch.from_numpy(np.concatenate(s["labels"])) + 1
         target = torch.cat([mask_targets(torch.from_numpy(m), r, model.cfg.mask_size)
                             for m, r in zip(s["masks"], rois, strict=True)])  # fmt: skip
-        x = normalise(torch.from_numpy(s["images"]))
+        x = normalise(s["images"])
         feats = model.features(x)
         cls_logits, _ = model.box_outputs(feats, rois, (SIZE, SIZE))
         logits = model.mask_logits(feats, rois, (SIZE, SIZE))

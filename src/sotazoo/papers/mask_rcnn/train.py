@@ -18,13 +18,11 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
+from sotazoo.train.detection import EVAL_SEED
 from sotazoo.train.recipes import Recipe, Trained
 
 DEFAULT_KSTEPS = 3
 STEPS_PER_UNIT = 1000  # the budget's unit (a test's smoke run makes it 2)
-EVAL_SEED = 500  # sotazoo.train.detection's held-out scenes
-TRAIN_SEED_BASE, STREAM = 1_000_000, 100_000  # sotazoo.train.detection's training stream
-SIZE = 128
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -61,7 +59,7 @@ def evaluate(model, scenes: dict, batch_size: int = 50) -> dict[str, float]:
     dets = []
     size = int(scenes["size"])
     for i0 in range(0, len(scenes["images"]), batch_size):
-        out = model(normalise(torch.from_numpy(scenes["images"][i0 : i0 + batch_size])))
+        out = model(normalise(scenes["images"][i0 : i0 + batch_size]))
         for j, d in enumerate(unpack(out)):
             masks = paste_masks(d["masks"], d["boxes"], (size, size)) > 0.5
             dets.append({"image_id": i0 + j, "boxes": d["boxes"].numpy(),
@@ -78,10 +76,10 @@ def train_maskrcnn_mini(*, seed: int, budget: int | None, progress: bool) -> Tra
 
     from tqdm.auto import tqdm
 
-    from sotazoo.data.detection_shapes import make_detection_scenes
     from sotazoo.papers.mask_rcnn.method import mask_rcnn_loss
     from sotazoo.papers.mask_rcnn.repro import normalise
     from sotazoo.train import seeded_model
+    from sotazoo.train.detection import DetTrainConfig, held_out_scenes, lr_at, train_batch
 
     r = MaskRecipe(ksteps=budget or DEFAULT_KSTEPS)
     steps = r.ksteps * STEPS_PER_UNIT
@@ -89,18 +87,15 @@ def train_maskrcnn_mini(*, seed: int, budget: int | None, progress: bool) -> Tra
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=r.lr)
     g = torch.Generator().manual_seed(seed)
     log: dict = {"loss": []}
+    schedule = DetTrainConfig(steps=steps, lr=r.lr, warmup=r.warmup, milestones=r.milestones)
     t0 = time.perf_counter()
     with tqdm(total=steps, desc="train maskrcnn_mini", disable=not progress) as bar:
         for step in range(steps):
-            lr = r.lr * 0.1 ** sum(step >= m * steps for m in r.milestones)
-            if step < r.warmup:
-                lr *= 1 / 3 + (2 / 3) * step / r.warmup
             for group in opt.param_groups:
-                group["lr"] = lr
-            s = make_detection_scenes(r.batch_size, size=SIZE, masks=True,
-                                      seed=TRAIN_SEED_BASE + seed * STREAM + step)  # fmt: skip
+                group["lr"] = lr_at(schedule, step)
+            s = train_batch(seed, step, r.batch_size, masks=True)
             model.train()
-            terms = mask_rcnn_loss(model, normalise(torch.from_numpy(s["images"])), targets_of(s),
+            terms = mask_rcnn_loss(model, normalise(s["images"]), targets_of(s),
                                    rois_per_image=r.rois_per_image,
                                    train_pre_nms_top_n=r.train_pre_nms_top_n,
                                    train_post_nms_top_n=r.train_post_nms_top_n, generator=g)  # fmt: skip
@@ -115,7 +110,7 @@ def train_maskrcnn_mini(*, seed: int, budget: int | None, progress: bool) -> Tra
                 )
             bar.update(1)
     log["seconds"] = round(time.perf_counter() - t0, 1)
-    held_out = make_detection_scenes(r.eval_scenes, size=SIZE, seed=EVAL_SEED, masks=True)
+    held_out = held_out_scenes(r.eval_scenes, masks=True)
     metrics = {f"heldout_{k}": v for k, v in evaluate(model, held_out).items()}
     return Trained(model=model.eval(), metrics=metrics,
                    log={"recipe": asdict(r), "eval_seed": EVAL_SEED, **log})  # fmt: skip

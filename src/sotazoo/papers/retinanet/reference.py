@@ -29,8 +29,7 @@ import functools
 
 import torch
 
-from sotazoo.bench import flag, torchvision_model
-from sotazoo.errors import SotazooError
+from sotazoo.bench import torchvision_detector
 
 
 class TorchvisionDetectorNetwork(torch.nn.Module):
@@ -52,51 +51,27 @@ class TorchvisionDetectorNetwork(torch.nn.Module):
         return torch.cat([out["cls_logits"], out["bbox_regression"]], dim=-1)  # (B, N, K + 4)
 
 
-def frozen_retinanet(opts: dict, spec: str) -> torch.nn.Module:
+def frozen_retinanet(num_classes: int, layers: int, opts: dict) -> torch.nn.Module:
     """`retinanet_resnet50_fpn` as torchvision's builder assembles it for `weights=COCO_V1`
-    (FrozenBatchNorm2d ResNet-50, FPN over layers 2-4, P6/P7 on P5, eps set to 0), random."""
+    (FrozenBatchNorm2d ResNet-50, FPN over layers 2-4, P6/P7 on P5), random; the eps is set to 0
+    by `sotazoo.bench.torchvision_detector`."""
     from torchvision.models import resnet50
     from torchvision.models.detection import RetinaNet
-    from torchvision.models.detection._utils import overwrite_eps
     from torchvision.models.detection.backbone_utils import _resnet_fpn_extractor
     from torchvision.ops.feature_pyramid_network import LastLevelP6P7
     from torchvision.ops.misc import FrozenBatchNorm2d
 
-    for key in ("weights", "weights_backbone"):
-        if opts.pop(key, None) is not None:
-            raise SotazooError(
-                f"reference {spec!r}: frozen_bn=True builds random weights; drop {key}"
-            )
-    num_classes = opts.pop("num_classes", 91)
-    layers = opts.pop("trainable_backbone_layers", 3)
     body = resnet50(weights=None, norm_layer=FrozenBatchNorm2d)
     backbone = _resnet_fpn_extractor(
         body, layers, returned_layers=[2, 3, 4], extra_blocks=LastLevelP6P7(256, 256)
     )
-    try:
-        model = RetinaNet(backbone, num_classes, **opts)
-    except TypeError as e:
-        raise SotazooError(f"reference {spec!r}: {e}") from None
-    overwrite_eps(model, 0.0)
-    return model
-
-
-def torchvision_retinanet(name: str, opts: dict, spec: str) -> torch.nn.Module:
-    """torchvision's RetinaNet builder `name` with our `raw` and `frozen_bn` options."""
-    raw = flag(opts, "raw", spec)
-    if flag(opts, "frozen_bn", spec):
-        if name != "retinanet_resnet50_fpn":
-            raise SotazooError(
-                f"reference {spec!r}: frozen_bn=True is implemented for "
-                "torchvision:retinanet_resnet50_fpn only"
-            )
-        model = frozen_retinanet(opts, spec)
-    else:
-        model = torchvision_model(name, opts, spec)
-    return TorchvisionDetectorNetwork(model) if raw else model
+    return RetinaNet(backbone, num_classes, **opts)
 
 
 REFERENCES = {
-    f"torchvision:{name}": functools.partial(torchvision_retinanet, name)
+    f"torchvision:{name}": functools.partial(
+        torchvision_detector, name, frozen_name="retinanet_resnet50_fpn",
+        build_frozen=frozen_retinanet, network=TorchvisionDetectorNetwork,
+    )
     for name in ("retinanet_resnet50_fpn", "retinanet_resnet50_fpn_v2")
-}
+}  # fmt: skip
