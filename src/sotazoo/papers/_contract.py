@@ -15,6 +15,11 @@ The hooks, by module of the folder (every module is optional unless the card nee
 |                |                      | for every `[[models]]` entry                                |                      |
 |                | `tiny_overrides`     | `(name) -> dict`: config overrides that make a model small  | `{}`                 |
 |                |                      | for the registry-wide tests                                 |                      |
+|                | `unused_in_forward`  | `(name) -> tuple[str, ...]`: prefixes of the parameters     | `()`                 |
+|                |                      | `forward` does not reach by design (MUNIT's forward         |                      |
+|                |                      | translates one way; the other way's modules train through   |                      |
+|                |                      | the losses); the registry test checks they get no gradient  |                      |
+|                |                      | and every other parameter does                              |                      |
 | `weights.py`   | `WEIGHTS`            | `tuple[Weights, ...]`: data only (imports no torch, no model)| `()`                 |
 | `convert.py`   | `convert_state_dict` | `(state_dict) -> (state_dict, overrides, layout)`: a public | ours only            |
 |                |                      | checkpoint's keys to ours, the config it needs, its name    |                      |
@@ -98,6 +103,7 @@ class Hook:
 # The contract as data: `check_paper` checks a folder against it, the table above explains it.
 HOOKS = (
     Hook("model", "tiny_overrides", "function", ("name",)),
+    Hook("model", "unused_in_forward", "function", ("name",)),
     Hook("weights", "WEIGHTS", "value", type="tuple"),
     Hook("convert", "convert_state_dict", "function", ("state_dict",)),
     Hook("convert", "load", "function", ("path", "model", "overrides")),
@@ -189,6 +195,11 @@ class Paper:
         forward pass in well under a second on a laptop CPU)."""
         make = self.hook("model", "tiny_overrides")
         return dict(make(model)) if make else {}
+
+    def unused_in_forward(self, model: str) -> tuple[str, ...]:
+        """Prefixes of `model`'s parameters that its `forward` leaves out by design."""
+        make = self.hook("model", "unused_in_forward")
+        return tuple(make(model)) if make else ()
 
     @property
     def weights(self) -> tuple[Weights, ...]:
