@@ -49,6 +49,27 @@ def test_fetch_downloads_into_the_cache_and_verifies(tmp_path):
         fetch(w, progress=False)
 
 
+def test_parts_are_fetched_beside_the_checkpoint_each_by_its_own_digest(tmp_path):
+    """A checkpoint of several files (AdaIN's decoder and encoder): every part lands in the
+    same folder, checked by its own sha256; a tampered part fails the next fetch."""
+    from sotazoo.weights import Part
+
+    w, _ = _entry(tmp_path, b"decoder" * 100)
+    enc = tmp_path / "src" / "encoder.pth"
+    enc.write_bytes(b"encoder" * 100)
+    part = Part(filename="encoder.pth", urls=(enc.as_uri(),), sha256=hashlib.sha256(enc.read_bytes()).hexdigest())
+    w = dataclasses.replace(w, parts=(part,))
+    path = fetch(w, progress=False)
+    assert (path.parent / "encoder.pth").read_bytes() == b"encoder" * 100
+    (path.parent / "encoder.pth").write_bytes(b"tampered")
+    with pytest.raises(WeightsError, match="encoder.pth does not match its sha256"):
+        fetch(w, progress=False)
+    bad = dataclasses.replace(w, parts=(dataclasses.replace(part, filename="other.pth", sha256="0" * 64),))
+    with pytest.raises(WeightsError, match="encoder.pth has sha256 .*, expected 0{64}"):
+        fetch(bad, progress=False)
+    assert not (path.parent / "other.pth").exists()
+
+
 def test_only_a_full_digest_pins_a_file(tmp_path):
     """A 32-bit prefix can be matched by a forged file in seconds: `verify` takes only the full
     digest, and `fetch` refuses an entry that has only a prefix, before any download."""

@@ -157,7 +157,7 @@ TASKS: dict[str, Task] = {
         takes="content image batch (and a style image)",
         returns="stylised images (B, C, H, W)",
         output_rank=4,
-        widget="image2image",
+        widget="stylize",
         metric="style / content loss",
     ),
     "augmentation": Task(

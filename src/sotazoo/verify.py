@@ -305,7 +305,8 @@ def _weights(p: Paper) -> dict:
 
     rows = []
     for w in p.weights:
-        if not w.packaged and not cache_path(w).is_file():
+        files = [cache_path(w), *(cache_path(w).parent / part.filename for part in w.parts)]
+        if not w.packaged and not all(f.is_file() for f in files):
             rows.append({"weights": w.name, "ok": None, "note": "not here (not downloaded)"})
             continue
         _, entry = model_entry(w.model)

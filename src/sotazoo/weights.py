@@ -32,6 +32,17 @@ CHUNK = 1 << 20
 
 
 @dataclass(frozen=True, kw_only=True)
+class Part:
+    """A further file that a checkpoint needs beside it (AdaIN's release: the decoder's file and
+    the encoder's): fetched into the same folder, checked by its own sha256, and read by the
+    paper's `convert.load`, which finds it by `filename` next to the checkpoint."""
+
+    filename: str
+    urls: tuple[str, ...]
+    sha256: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class Weights:
     """One checkpoint of one model.
 
@@ -62,6 +73,7 @@ class Weights:
     notes: str = ""
     md5: str = ""  # the publisher's MD5 where it gives no sha256 (Keras applications): recorded,
     # but not trusted for a download (MD5 collisions are cheap), so `fetch` refuses such an entry
+    parts: tuple[Part, ...] = ()  # further files the checkpoint is read with (`Part`)
 
     @property
     def name(self) -> str:
@@ -191,22 +203,29 @@ def fetch(w: Weights, *, progress: bool = True) -> Path:
             raise WeightsError(f"the packaged weights {w.name} are missing: expected {path}")
         verify(path, w.sha256)
         return path
-    path = cache_path(w)
-    with file_lock(home() / "locks" / f"{w.filename}.lock", what=f"the download of {w.name}"):
+    for part in w.parts:  # beside the checkpoint, where the paper's loader looks for them
+        _fetch_file(w.name, part.filename, part.urls, part.sha256, progress=progress)
+    return _fetch_file(w.name, w.filename, w.urls, w.sha256, progress=progress)
+
+
+def _fetch_file(name: str, filename: str, urls: tuple[str, ...], sha256: str, *, progress: bool) -> Path:
+    """One verified file of the weights `name` in the cache, downloaded when it is missing."""
+    path = home() / "weights" / filename
+    with file_lock(home() / "locks" / f"{filename}.lock", what=f"the download of {name}"):
         remove_orphans(path, older_than_s=0)  # we hold the lock: no live writer owns them
         if path.is_file():
-            verify(path, w.sha256)
+            verify(path, sha256)
             return path
         errors = []
-        for url in w.urls:
+        for url in urls:
             try:
-                return download(url, path, w.sha256, progress=progress)
+                return download(url, path, sha256, progress=progress)
             except (urllib.error.URLError, OSError, TimeoutError) as e:
                 errors.append(f"{url}: {e}")
     raise WeightsError(
-        f"could not download the weights {w.name} ({'; '.join(errors)}).\n"
-        f"Without network access, download {w.urls[0]} elsewhere and place it at\n"
-        f"  {path}\n(sha256 {w.sha256}), or pass its path as weights=..."
+        f"could not download {filename} of the weights {name} ({'; '.join(errors)}).\n"
+        f"Without network access, download {urls[0]} elsewhere and place it at\n"
+        f"  {path}\n(sha256 {sha256}), or pass the checkpoint's path as weights=..."
     )
 
 

@@ -3,6 +3,8 @@ with the same weights, the Gram matrix, the channel statistics and AdaIN on case
 hand, the parameter counts of the released networks counted from their layer lists, AdaIN's
 alpha = 0 identity, and Gatys et al.'s optimisation lowering its style loss."""
 
+import math
+
 import pytest
 import torch
 from torch import nn
@@ -157,3 +159,135 @@ def test_gatys_lowers_the_style_loss_and_moves_the_gram_towards_the_style():
     assert style_gap(out) < 0.5 * style_gap(content)  # 0.27 here; the content term pulls back
     with pytest.raises(InputError, match="init must be"):
         method.gatys(content, style, feats, content_layers=["relu2_1"], style_layers=layers, init="zeros")
+
+
+# ---------------------------------------------------------------- the released layouts
+
+
+def port_vgg_normalised() -> nn.Sequential:
+    """naoto0804/pytorch-AdaIN's `vgg` as its layer list reads: a 1x1 conv 3->3, then per VGG-19
+    conv a reflection pad of 1, the 3x3 conv (no padding of its own) and a ReLU, and a 2x2 max
+    pooling with ceil_mode after each block (53 modules)."""
+    layers: list[nn.Module] = [nn.Conv2d(3, 3, 1)]
+    cin = 3
+    for b, block in enumerate(VGG19):
+        for cout in block:
+            layers += [nn.ReflectionPad2d(1), nn.Conv2d(cin, cout, 3), nn.ReLU()]
+            cin = cout
+        if b < 4:
+            layers.append(nn.MaxPool2d(2, 2, 0, ceil_mode=True))
+    return nn.Sequential(*layers)
+
+
+def port_decoder() -> nn.Sequential:
+    """Its `decoder`: pad-conv-ReLU per conv, nearest x2 upsampling after the 1st, 5th and 7th."""
+    layers: list[nn.Module] = []
+    widths = [(512, 256), (256, 256), (256, 256), (256, 256), (256, 128), (128, 128), (128, 64), (64, 64), (64, 3)]
+    for i, (cin, cout) in enumerate(widths):
+        layers += [nn.ReflectionPad2d(1), nn.Conv2d(cin, cout, 3)]
+        if i < len(widths) - 1:
+            layers.append(nn.ReLU())
+        if i in (0, 4, 6):
+            layers.append(nn.Upsample(scale_factor=2, mode="nearest"))
+    return nn.Sequential(*layers)
+
+
+def test_the_port_layer_lists_have_the_released_key_indices():
+    """The conv indices of the release's state dicts (the research notes: decoder 1, 5, ..., 28;
+    vgg 0, 2, 5, 9, ...; 53 modules), so that the synthetic files below have its layout."""
+    dec = [i for i, m in enumerate(port_decoder()) if isinstance(m, nn.Conv2d)]
+    vgg = port_vgg_normalised()
+    assert dec == [1, 5, 8, 11, 14, 18, 21, 25, 28] and len(vgg) == 53
+    assert [i for i, m in enumerate(vgg) if isinstance(m, nn.Conv2d)][:10] == [0, 2, 5, 9, 12, 16, 19, 22, 25, 29]
+
+
+def test_oracle_adain_release_layout_computes_what_the_port_computes(tmp_path):
+    """Synthetic files in the release's layout (random weights): `decoder.pth` with
+    `vgg_normalised.pth` beside it load into adain_vgg19, and ours gives the port's output:
+    vgg[:31] (to relu4_1), AdaIN, decoder."""
+    from tests.papers.oracle import within
+
+    import sotazoo
+
+    torch.manual_seed(0)
+    vgg, dec = port_vgg_normalised().eval(), port_decoder().eval()
+    torch.save(dec.state_dict(), tmp_path / "decoder.pth")
+    with pytest.raises(Exception, match="vgg_normalised.pth of the same release, must be beside it"):
+        sotazoo.create_model("adain_vgg19", weights=str(tmp_path / "decoder.pth"))
+    torch.save(vgg.state_dict(), tmp_path / "vgg_normalised.pth")
+    ours = sotazoo.create_model("adain_vgg19", weights=str(tmp_path / "decoder.pth"))
+    g = torch.Generator().manual_seed(1)
+    c, s = torch.rand(1, 3, 48, 40, generator=g), torch.rand(1, 3, 36, 44, generator=g)
+    with torch.no_grad():
+        enc = vgg[:31]
+        want = dec(method.adain(enc(c), enc(s)))
+        got = ours(c, s)
+    assert got.shape == want.shape == c.shape
+    # the same float32 operations (reflection padding as a conv's padding mode, the same order)
+    within(float((got - want).abs().max() / want.abs().max()), 1e-5, "AdaIN release layout vs the port's network")
+
+
+def test_pytorch_examples_checkpoints_load_without_their_stale_statistics(tmp_path):
+    """A file as pytorch/examples released them (saved before PyTorch 0.4): our keys, plus
+    running_mean / running_var of its 15 instance norms, which are dropped."""
+    import sotazoo
+
+    sd = johnson_transformnet().state_dict()
+    assert len(sd) == 62
+    old = dict(sd)
+    for k in [k for k in sd if re_in(k)]:
+        base = k.rsplit(".", 1)[0]
+        old[f"{base}.running_mean"] = torch.zeros(sd[k].shape)
+        old[f"{base}.running_var"] = torch.ones(sd[k].shape)
+    assert len(old) == 92
+    torch.save(old, tmp_path / "candy.pth")
+    net = sotazoo.create_model("johnson_transformnet", weights=str(tmp_path / "candy.pth"))
+    assert all(torch.equal(net.state_dict()[k], v) for k, v in sd.items())
+    torch.save({"fc.weight": torch.zeros(2, 2)}, tmp_path / "other.pth")
+    with pytest.raises(Exception, match="unknown style-transfer checkpoint layout"):
+        sotazoo.create_model("johnson_transformnet", weights=str(tmp_path / "other.pth"))
+
+
+def re_in(key: str) -> bool:
+    """An instance norm's weight: `in3.weight`, `res2.in1.weight`."""
+    import re
+
+    return re.search(r"(^|\.)in\d+\.weight$", key) is not None
+
+
+# ---------------------------------------------------------------- laptop runs
+
+
+def test_repro_quick(tmp_path):
+    from sotazoo.repro import run_repro, validate_result
+
+    data = run_repro("style_transfer", quick=True, out_dir=tmp_path, progress=False)
+    assert data["quick"] and validate_result(data) == []
+    assert [c["id"] for c in data["claims"]] == ["feedforward_256_time", "feedforward_512_time", "adain_512_time"]
+    assert all(c["verdict"] == "inconclusive" for c in data["claims"])
+    assert set(data["details"]["unseen_style_term"]) == {"johnson", "adain", "content"}
+
+
+@pytest.mark.parametrize("name", ["johnson_mini", "adain_mini"])
+def test_the_demo_recipes_run(monkeypatch, name):
+    from sotazoo.papers.style_transfer import train
+
+    monkeypatch.setattr(train, "STEPS_PER_UNIT", 2)
+    monkeypatch.setattr(train, "STANDIN_STEPS", 2)
+    t = train.RECIPES[name](seed=0, budget=1, progress=False)
+    assert len(t.log["loss"]) == 2 and len(t.log["standin"]["loss"]) == 2
+    want = {"test_loss", "test_content", "test_style"} if name == "johnson_mini" else {"test_style_unseen"}
+    assert set(t.metrics) == want and all(math.isfinite(v) for v in t.metrics.values())
+
+
+def test_styles_and_crops_are_seeded_and_in_range():
+    from sotazoo.papers.style_transfer import data
+
+    a, b = data.random_style(3, 32), data.random_style(3, 32)
+    assert torch.equal(a, b) and not torch.equal(a, data.random_style(4, 32))
+    assert a.shape == (3, 32, 32) and float(a.min()) >= 0 and float(a.max()) <= 1
+    g1, g2 = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
+    c = data.crops(data.TEST_CONTENTS, 3, 24, g1)
+    assert torch.equal(c, data.crops(data.TEST_CONTENTS, 3, 24, g2)) and c.shape == (3, 3, 24, 24)
+    x, y = data.source_patches(16, 16, torch.Generator().manual_seed(0))
+    assert x.shape == (16, 3, 16, 16) and int(y.max()) < len(data.SOURCES)

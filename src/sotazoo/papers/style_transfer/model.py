@@ -202,8 +202,8 @@ def johnson_transformnet(**overrides) -> TransformNet:
 
 
 def johnson_mini(**overrides) -> TransformNet:
-    """The same layers at 8/16/32 channels with 3 residual blocks and 5x5 outer kernels (laptop)."""
-    return build_configured(TransformNet, TransformConfig(widths=(8, 16, 32), n_res=3, outer_kernel=5), overrides)
+    """The same layers at 16/32/64 channels with 3 residual blocks and 5x5 outer kernels (laptop)."""
+    return build_configured(TransformNet, TransformConfig(widths=(16, 32, 64), n_res=3, outer_kernel=5), overrides)
 
 
 def adain_vgg19(**overrides) -> AdaINNet:
