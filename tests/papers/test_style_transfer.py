@@ -291,3 +291,13 @@ def test_styles_and_crops_are_seeded_and_in_range():
     assert torch.equal(c, data.crops(data.TEST_CONTENTS, 3, 24, g2)) and c.shape == (3, 3, 24, 24)
     x, y = data.source_patches(16, 16, torch.Generator().manual_seed(0))
     assert x.shape == (16, 3, 16, 16) and int(y.max()) < len(data.SOURCES)
+
+
+def test_adain_mini_encodes_with_the_stand_in_as_it_was_trained():
+    """The stand-in trains as a plain VGGFeatures (zero padding, floor pooling, no 1x1): AdaIN's
+    encoder must be that same function for its losses and the repro's objective to agree."""
+    from sotazoo.papers.style_transfer.model import MINI_VGG
+
+    assert adain_mini().encoder.cfg == VGGConfig(widths=MINI_VGG, last="relu4_1")
+    assert adain_vgg19().encoder.cfg == VGGConfig(widths=VGG19, last="relu4_1", ceil_mode=True,
+                                                  padding_mode="reflect", preprocess=True)  # fmt: skip

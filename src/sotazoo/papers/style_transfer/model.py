@@ -131,23 +131,25 @@ class AdaINConfig:
     widths: tuple[tuple[int, ...], ...] = VGG19  # the encoder's VGG, cut at `last`
     last: str = "relu4_1"
     preprocess: bool = True  # the normalised VGG-19's leading 1x1 convolution
+    padding_mode: str = "reflect"  # the release's encoder and decoder; "zeros" for the stand-in
+    ceil_mode: bool = True  # the release's max pooling; False for the stand-in
     alpha: float = 1.0  # style strength: 0 gives decoder(encoder(content))
     eps: float = 1e-5  # added to the variance before the square root (the release's)
 
     def __post_init__(self) -> None:
         check_config(self)
-        VGGConfig(widths=self.widths, last=self.last)  # names a layer of the widths
+        VGGConfig(widths=self.widths, last=self.last, padding_mode=self.padding_mode)  # checks them
         if not 0.0 <= self.alpha <= 1.0:
             raise InputError(f"AdaINConfig: alpha must be in [0, 1], got {self.alpha}")
 
 
-def mirror_decoder(encoder: VGGFeatures) -> nn.Sequential:
+def mirror_decoder(encoder: VGGFeatures, padding_mode: str = "reflect") -> nn.Sequential:
     """The encoder's convolutions in reverse order with input and output channels swapped, a
     nearest x2 upsampling where the encoder pooled, ReLU after all but the last convolution."""
     layers: list[nn.Module] = []
     for m in reversed(list(encoder.features)):
         if isinstance(m, nn.Conv2d):
-            layers += [nn.Conv2d(m.out_channels, m.in_channels, 3, padding=1, padding_mode="reflect"),
+            layers += [nn.Conv2d(m.out_channels, m.in_channels, 3, padding=1, padding_mode=padding_mode),
                        nn.ReLU()]  # fmt: skip
         elif isinstance(m, nn.MaxPool2d | nn.AvgPool2d) and layers:
             layers.append(nn.Upsample(scale_factor=2.0, mode="nearest"))
@@ -158,9 +160,9 @@ class AdaINNet(nn.Module):
     def __init__(self, cfg: AdaINConfig) -> None:
         super().__init__()
         self.cfg = cfg
-        self.encoder = VGGFeatures(VGGConfig(widths=cfg.widths, last=cfg.last, ceil_mode=True,
-                                             padding_mode="reflect", preprocess=cfg.preprocess))  # fmt: skip
-        self.decoder = mirror_decoder(self.encoder)
+        self.encoder = VGGFeatures(VGGConfig(widths=cfg.widths, last=cfg.last, ceil_mode=cfg.ceil_mode,
+                                             padding_mode=cfg.padding_mode, preprocess=cfg.preprocess))  # fmt: skip
+        self.decoder = mirror_decoder(self.encoder, cfg.padding_mode)
         self.stride = 2 ** sum(isinstance(m, nn.MaxPool2d | nn.AvgPool2d) for m in self.encoder.features)
 
     def forward(self, content: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
@@ -212,8 +214,10 @@ def adain_vgg19(**overrides) -> AdaINNet:
 
 
 def adain_mini(**overrides) -> AdaINNet:
-    """AdaIN on the stand-in feature network, without the 1x1 preprocessing (laptop)."""
-    return build_configured(AdaINNet, AdaINConfig(widths=MINI_VGG, preprocess=False), overrides)
+    """AdaIN on the stand-in feature network as it was trained (`train.standin`: zero padding,
+    floor pooling, no 1x1 preprocessing), its decoder padding with zeros too (laptop)."""
+    return build_configured(AdaINNet, AdaINConfig(widths=MINI_VGG, preprocess=False, padding_mode="zeros",
+                                                  ceil_mode=False), overrides)  # fmt: skip
 
 
 def tiny_overrides(name: str) -> dict:
