@@ -30,11 +30,11 @@ import torch
 from sotazoo.bench import count_params
 from sotazoo.cards import load_card
 from sotazoo.errors import InputError, WeightsError
+from sotazoo.papers.munit.discriminator import MsImageDis
 from sotazoo.papers.munit.model import (
     EDGES2SHOES,
     AdaptiveInstanceNorm2d,
     LayerNorm,
-    MsImageDis,
     Munit,
     MunitConfig,
     munit_edges2shoes,

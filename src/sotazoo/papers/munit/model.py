@@ -17,8 +17,7 @@ Networks (edges2shoes, one per domain; `AdaINGen`): content encoder 7x7 conv (di
 encoder 7x7 conv, four 4x4 stride-2 convs (widths x2, x2, x1, x1), no norm, global average pool,
 1x1 conv to style_dim; decoder n_res AdaIN residual blocks, then n_downsample x [nearest x2
 upsample, 5x5 conv halving the width, LayerNorm, ReLU], 7x7 conv, tanh. Every convolution pads by
-reflection. `MsImageDis`: the LSGAN discriminator, at 3 scales of the input (average-pooled by 2
-between scales), each 4 stride-2 4x4 convs with LeakyReLU 0.2 and a 1x1 conv to a patch map.
+reflection. The discriminators (`MsImageDis`, training only) are in `discriminator.py`.
 
 What follows the official code rather than the paper's words (networks.py):
 - The MLP's output is sliced per AdaIN layer in module order, [mean | std] each; the "std" is the
@@ -428,41 +427,6 @@ class Munit(nn.Module):
         check_dtype(s, model_dtype(self), "style")
 
 
-class MsImageDis(nn.Module):
-    """The multi-scale discriminator of one domain: forward(x) -> [patch logits (B, 1, h, w)]
-    for x and for x average-pooled 1, 2, ... times (3x3, stride 2, padding not counted)."""
-
-    def __init__(self, cfg: MunitConfig, input_dim: int) -> None:
-        super().__init__()
-        self.cfg, self.input_dim = cfg, input_dim
-        self.downsample = nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False)
-        self.cnns = nn.ModuleList(self._make_net() for _ in range(cfg.dis_num_scales))
-        _init_weights(self, "gaussian")
-
-    def _make_net(self) -> nn.Sequential:
-        cfg, dim = self.cfg, self.cfg.dis_dim
-        kw = {"activ": cfg.dis_activ, "pad_type": cfg.dis_pad_type}
-        layers = [Conv2dBlock(self.input_dim, dim, 4, 2, 1, norm="none", **kw)]
-        for _ in range(cfg.dis_n_layer - 1):
-            layers.append(Conv2dBlock(dim, 2 * dim, 4, 2, 1, norm=cfg.dis_norm, **kw))
-            dim *= 2
-        return nn.Sequential(*layers, nn.Conv2d(dim, 1, 1))
-
-    @property
-    def min_size(self) -> int:
-        """The smallest side for which every stride-2 conv of the coarsest scale sees >= 2 px."""
-        return (2**self.cfg.dis_n_layer - 1) * 2 ** (self.cfg.dis_num_scales - 1) + 1
-
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        check_image_batch(x, self.input_dim, min_size=self.min_size, dtype=model_dtype(self))
-        outs, inputs = [], x
-        for net in self.cnns:
-            outs.append(net(x))
-            x = self.downsample(x)
-        ensure_finite_output(outs, {"image": inputs}, self)
-        return outs
-
-
 def official_state_dict(checkpoint: Mapping[str, Mapping[str, torch.Tensor]]) -> dict:
     """A released `.pt` ({'a': gen_a state dict, 'b': gen_b state dict}) as `Munit`'s state dict:
     the same keys under `gen_a.` and `gen_b.`, nothing renamed."""
@@ -500,4 +464,10 @@ def unused_in_forward(name: str) -> tuple[str, ...]:
     """`forward` translates A to B with a given style code: A's style encoder, decoder and MLP and
     B's encoders take no part (they train through the other direction and the reconstruction
     losses, as in the official trainer's forward)."""
-    return ("gen_a.enc_style.", "gen_a.dec.", "gen_a.mlp.", "gen_b.enc_content.", "gen_b.enc_style.")
+    return (
+        "gen_a.enc_style.",
+        "gen_a.dec.",
+        "gen_a.mlp.",
+        "gen_b.enc_content.",
+        "gen_b.enc_style.",
+    )
