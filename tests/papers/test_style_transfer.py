@@ -112,8 +112,10 @@ def test_shapes_and_ranges():
     assert net(x, torch.rand(2, 3, 40, 56, generator=g)).shape == x.shape  # any style size
     with pytest.raises(InputError, match="multiples of 4"):
         johnson_mini()(torch.rand(1, 3, 30, 32))
+    with pytest.raises(InputError, match="multiples of 4"):  # adain_mini stops at relu3_1
+        net(torch.rand(1, 3, 34, 32), torch.rand(1, 3, 32, 32))
     with pytest.raises(InputError, match="multiples of 8"):
-        net(torch.rand(1, 3, 36, 32), torch.rand(1, 3, 32, 32))
+        adain_vgg19()(torch.rand(1, 3, 36, 32), torch.rand(1, 3, 32, 32))
     with pytest.raises(InputError, match="style image: expected 3 input channels"):
         net(torch.rand(1, 3, 32, 32), torch.rand(1, 1, 32, 32))
     with pytest.raises(InputError, match="2 style images for 1 content"):
@@ -225,6 +227,12 @@ def test_oracle_adain_release_layout_computes_what_the_port_computes(tmp_path):
     assert got.shape == want.shape == c.shape
     # the same float32 operations (reflection padding as a conv's padding mode, the same order)
     within(float((got - want).abs().max() / want.abs().max()), 1e-5, "AdaIN release layout vs the port's network")
+    # as the cache names the two files (weights.py), the pair loads too
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "decoder.pth").rename(tmp_path / "cache" / "adain_decoder.pth")
+    (tmp_path / "vgg_normalised.pth").rename(tmp_path / "cache" / "adain_vgg_normalised.pth")
+    again = sotazoo.create_model("adain_vgg19", weights=str(tmp_path / "cache" / "adain_decoder.pth"))
+    assert all(torch.equal(a, b) for a, b in zip(again.state_dict().values(), ours.state_dict().values(), strict=True))
 
 
 def test_pytorch_examples_checkpoints_load_without_their_stale_statistics(tmp_path):
@@ -298,6 +306,32 @@ def test_adain_mini_encodes_with_the_stand_in_as_it_was_trained():
     encoder must be that same function for its losses and the repro's objective to agree."""
     from sotazoo.papers.style_transfer.model import MINI_VGG
 
-    assert adain_mini().encoder.cfg == VGGConfig(widths=MINI_VGG, last="relu4_1")
+    assert adain_mini().encoder.cfg == VGGConfig(widths=MINI_VGG, last="relu3_1")
     assert adain_vgg19().encoder.cfg == VGGConfig(widths=VGG19, last="relu4_1", ceil_mode=True,
                                                   padding_mode="reflect", preprocess=True)  # fmt: skip
+
+
+def test_packaged_weights_reproduce_their_logs():
+    """Our demo weights, scored again on the held-out crops, give the figures their training logs
+    recorded. Both recipes train the same stand-in (seed 0: the logs' stand-in losses are equal),
+    which adain_mini carries as its encoder, so Johnson's objective is recomputed with it."""
+    import json
+    from pathlib import Path
+
+    import sotazoo
+    from sotazoo.papers.style_transfer.train import held_out_loss
+
+    logs = {}
+    for name in ("johnson_mini", "adain_mini"):
+        w = sotazoo.get_weights(name, "sotazoo")
+        log = json.loads(((Path(sotazoo.__file__).parent / w.packaged).with_name(f"{name}.sotazoo.log.json")).read_text())
+        assert log["sha256"] == w.sha256 and log["metrics"] == dict(w.metrics)
+        logs[name] = log
+    assert logs["johnson_mini"]["standin"] == logs["adain_mini"]["standin"]
+    adain = sotazoo.create_model("adain_mini", weights="sotazoo")
+    johnson = sotazoo.create_model("johnson_mini", weights="sotazoo")
+    for name, got in (("adain_mini", held_out_loss(adain, adain.encoder, johnson=False)),
+                      ("johnson_mini", held_out_loss(johnson, adain.encoder, johnson=True))):  # fmt: skip
+        for k, v in got.items():
+            # float32 sums over 16 images in another order on another CPU: far below 1e-3 relative
+            assert v == pytest.approx(logs[name]["metrics"][k], rel=1e-3), (name, k)
