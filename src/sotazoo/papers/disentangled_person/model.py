@@ -36,12 +36,19 @@ the official weights keep their layout); stride-2 convolutions pad as TF does; c
 by the image size, not size - 1 (`layers.crop_and_resize`).
 
 What is ours: the inputs are NCHW tensors and are checked; boxes may be floats; the laptop variant
-`dpig_mini` (64x32 images, width 32, 4 stages, 24x24 crops) for the synthetic persons.
+`dpig_mini` (64x32 images, width 32, 4 stages, 24x24 crops) for the synthetic persons; the
+decoder's first convolution is computed in two parts (`DpigDecoder.stem_conv`: the heatmaps
+convolved as usual, the codes, constant over the image, through a per-image 3x3 kernel and the
+map of which taps fall inside the image), the same sum in another order, which spares convolving
+370 constant channels (exact within float rounding; the oracle test checks it); and the
+ablation `encoder="entangled"` (`DpigConfig`): one encoder of the whole image, no mask and no
+body regions, to one code of the same length, which the decoder takes unchanged.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import nn
@@ -76,6 +83,11 @@ class DpigConfig:
     bg_dim: int = 128  # background code: z_num * 4 in FgBgFeaTwoBranch
     z_dim: int = 64  # the decoder's bottleneck, --z_num=64
     roi_size: int = 48  # crop_and_resize size (the encoder's roi_size default)
+    # Ours, the ablation of the reproduction: "entangled" replaces the three branches by one
+    # encoder of the whole image (no mask, no body regions: stem, ResBlock, the background
+    # branch's stack) to one code of fg_dim + bg_dim numbers, split at fg_dim only so that the
+    # decoder and its API stay the same; the paper's model is "body_roi".
+    encoder: Literal["body_roi", "entangled"] = "body_roi"
 
     def __post_init__(self) -> None:
         check_config(self, {"roi_size": 2})
@@ -100,7 +112,11 @@ class DpigConfig:
 class DpigEncoder(nn.Module):
     """Image, body mask and region boxes -> (foreground code, background code)
     (`GeneratorCNN_ID_Encoder_BodyROIVis_FgBgFeaTwoBranch`, variable scope Encoder/G_encoder;
-    modules in the order the official layers are created)."""
+    modules in the order the official layers are created).
+
+    With `encoder="entangled"` (the ablation) one stack reads the features of the whole image
+    into one code of the same length, returned cut at fg_dim; the mask and boxes are not read.
+    """
 
     def __init__(self, cfg: DpigConfig) -> None:
         super().__init__()
@@ -108,6 +124,11 @@ class DpigEncoder(nn.Module):
         hw, n = (cfg.img_h, cfg.img_w), cfg.hidden_num
         self.stem = Conv2dSame(cfg.in_chans, n, 3, 1, hw)
         self.stem_block = ResBlock(n, hw)
+        if cfg.encoder == "entangled":
+            self.whole = ResidualDownStack(n, cfg.repeat_num, hw)
+            self.whole_fc = nn.Linear(self.whole.out_channels * _area(self.whole.out_hw),
+                                      cfg.code_dim)  # fmt: skip
+            return
         self.fg = ResidualDownStack(n, cfg.repeat_num, (cfg.roi_size, cfg.roi_size))
         self.fg_fc = nn.Linear(self.fg.out_channels * _area(self.fg.out_hw), cfg.part_dim)
         self.bg = ResidualDownStack(n, cfg.repeat_num, hw)
@@ -133,6 +154,10 @@ class DpigEncoder(nn.Module):
 
     def forward(self, image: torch.Tensor, fg_mask: torch.Tensor, boxes: torch.Tensor,
                 box_vis: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+        if self.cfg.encoder == "entangled":
+            f = self.stem_block(torch.relu(self.stem(image)))
+            code = self.whole_fc(flatten_nhwc(self.whole(f)))  # (B, fg_dim + bg_dim)
+            return code[:, : self.cfg.fg_dim], code[:, self.cfg.fg_dim :]
         f_fg, f_bg = self.features(image, fg_mask)
         return self.encode_foreground(f_fg, boxes, box_vis), self.encode_background(f_bg)
 
@@ -170,12 +195,30 @@ class DpigDecoder(nn.Module):
             self.up.append(UpStage(width + skip, c_next, hw))
             width = c_next or width + skip
         self.out = Conv2dSame(width, cfg.in_chans, 3, 1, (cfg.img_h, cfg.img_w))
+        # taps[k, y, x] = 1 where tap k = (i, j) of the stem's 3x3 kernel reads a pixel of the
+        # image at output pixel (y, x), 0 where it reads the zero padding (not saved)
+        ones = nn.functional.pad(torch.ones(1, 1, cfg.img_h, cfg.img_w), (1, 1, 1, 1))
+        taps = [
+            ones[0, 0, i : i + cfg.img_h, j : j + cfg.img_w] for i in range(3) for j in range(3)
+        ]
+        self.register_buffer("taps", torch.stack(taps).flatten(1), persistent=False)  # (9, H*W)
+
+    def stem_conv(self, codes: torch.Tensor, heatmaps: torch.Tensor) -> torch.Tensor:
+        """The stem convolution of [codes tiled over H x W | heatmaps], (B, n, H, W), without
+        tiling: a code c is the same at every pixel, so its part of the convolution at (y, x) is
+        sum over the taps k inside the image of W_k c, i.e. a per-image 3x3 kernel K = W c
+        weighted by `taps`. The same sum as the official op in another order."""
+        cfg, c = self.cfg, codes.shape[1]
+        w = self.stem.weight  # (n, code_dim + K, 3, 3); one module keeps the official layout
+        pose = nn.functional.conv2d(heatmaps, w[:, c:], self.stem.bias, padding=self.stem.padding)
+        kernel = codes @ w[:, :c].transpose(0, 1).reshape(c, -1)  # (B, n * 9)
+        out = kernel.reshape(-1, cfg.hidden_num, 9) @ self.taps  # (B, n, H*W)
+        return pose + out.reshape(pose.shape)
 
     def forward(self, codes: torch.Tensor, heatmaps: torch.Tensor) -> torch.Tensor:
         cfg = self.cfg
         b = codes.shape[0]
-        tiled = codes[:, :, None, None].expand(b, codes.shape[1], cfg.img_h, cfg.img_w)
-        x = torch.relu(self.stem(torch.cat([tiled, heatmaps], 1)))
+        x = torch.relu(self.stem_conv(codes, heatmaps))
         skips: list[torch.Tensor] = []
         x = self.down(x, skips)
         z = self.fc_z(flatten_nhwc(x))  # (B, z_dim), no activation
