@@ -312,9 +312,10 @@ def test_adain_mini_encodes_with_the_stand_in_as_it_was_trained():
 
 
 def test_packaged_weights_reproduce_their_logs():
-    """Our demo weights, scored again on the held-out crops, give the figures their training logs
-    recorded. Both recipes train the same stand-in (seed 0: the logs' stand-in losses are equal),
-    which adain_mini carries as its encoder, so Johnson's objective is recomputed with it."""
+    """Our demo weights match their logs (sha256, figures), both recipes trained the same
+    stand-in (seed 0: equal stand-in losses), and adain_mini, scored again on the held-out crops
+    and unseen styles, gives the figure its log recorded. (Johnson's figure needs the stand-in's
+    relu4_1, which no shipped file holds: adain_mini's encoder stops at relu3_1.)"""
     import json
     from pathlib import Path
 
@@ -329,9 +330,10 @@ def test_packaged_weights_reproduce_their_logs():
         logs[name] = log
     assert logs["johnson_mini"]["standin"] == logs["adain_mini"]["standin"]
     adain = sotazoo.create_model("adain_mini", weights="sotazoo")
+    for k, v in held_out_loss(adain, adain.encoder, johnson=False).items():
+        # float32 sums over 16 images in another order on another CPU: far below 1e-3 relative
+        assert v == pytest.approx(logs["adain_mini"]["metrics"][k], rel=1e-3), k
     johnson = sotazoo.create_model("johnson_mini", weights="sotazoo")
-    for name, got in (("adain_mini", held_out_loss(adain, adain.encoder, johnson=False)),
-                      ("johnson_mini", held_out_loss(johnson, adain.encoder, johnson=True))):  # fmt: skip
-        for k, v in got.items():
-            # float32 sums over 16 images in another order on another CPU: far below 1e-3 relative
-            assert v == pytest.approx(logs[name]["metrics"][k], rel=1e-3), (name, k)
+    with torch.no_grad():
+        y = johnson(torch.rand(1, 3, 64, 64))
+    assert float(y.min()) >= 0 and float(y.max()) <= 1  # the tanh output
