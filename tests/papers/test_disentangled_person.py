@@ -200,7 +200,7 @@ def test_parameter_layout_is_the_official_one(fx):
 # ---------------------------------------------------------------------- oracle
 
 
-def test_stage1_matches_the_official_code(fx):
+def test_oracle_stage1_matches_the_official_code(fx):
     s1 = fx["stage1"]
     cfg = DpigConfig(**s1["config"])
     model = Dpig(cfg).eval()
@@ -217,7 +217,7 @@ def test_stage1_matches_the_official_code(fx):
     within((out - _nchw(_arr(s1["output_nhwc"]))).abs().max(), 1e-5, "stage-I output")
 
 
-def test_stage2_networks_match_the_official_code(fx):
+def test_oracle_stage2_networks_match_the_official_code(fx):
     s2 = fx["stage2"]
     z = _arr(s2["z"])
     mapper, critic = MappingNet(6, 8, 2).eval(), EmbeddingCritic(6, 8, 3).eval()
