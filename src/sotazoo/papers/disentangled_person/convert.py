@@ -41,10 +41,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from sotazoo.papers.disentangled_person.model import MARKET, DpigConfig
+from sotazoo.papers.disentangled_person.stage2 import Stage2Config
 from sotazoo.weights import WeightsError
-
-from .model import MARKET, DpigConfig
-from .stage2 import Stage2Config
 
 ENCODER, DECODER = "Encoder/G_encoder", "ID_AE/G"
 _TRAINING = re.compile(r"(/(Adam|Adam_1|RMSProp|RMSProp_1)$|^(step|g_lr|d_lr|phase|beta[12]_power"

@@ -38,8 +38,7 @@ import numpy as np
 import torch
 
 from sotazoo.errors import InputError
-
-from .keypoints import (
+from sotazoo.papers.disentangled_person.keypoints import (
     NUM_KEYPOINTS,
     keypoint_heatmaps,
     part_boxes,

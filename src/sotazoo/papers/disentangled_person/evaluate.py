@@ -29,8 +29,17 @@ from torch import nn
 
 from sotazoo.errors import InputError
 from sotazoo.nn.checks import check_image_batch
-
-from .persons import BACKGROUNDS, FACTOR_GROUPS, HAIR, LABELS, LOWER, POSES, SKIN, UPPER, Persons
+from sotazoo.papers.disentangled_person.persons import (
+    BACKGROUNDS,
+    FACTOR_GROUPS,
+    HAIR,
+    LABELS,
+    LOWER,
+    POSES,
+    SKIN,
+    UPPER,
+    Persons,
+)
 
 NUM_CLASSES = {"pose": len(POSES), "upper": len(UPPER), "lower": len(LOWER), "hair": len(HAIR),
                "skin": len(SKIN), "background": len(BACKGROUNDS)}  # fmt: skip

@@ -63,8 +63,13 @@ from sotazoo.nn.checks import (
     ensure_finite_output,
     model_dtype,
 )
-
-from .layers import Conv2dSame, ResBlock, ResidualDownStack, crop_and_resize, flatten_nhwc
+from sotazoo.papers.disentangled_person.layers import (
+    Conv2dSame,
+    ResBlock,
+    ResidualDownStack,
+    crop_and_resize,
+    flatten_nhwc,
+)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -24,8 +24,12 @@ import numpy as np
 import torch
 
 from sotazoo.errors import InputError
-
-from .keypoints import NUM_KEYPOINTS, keypoint_heatmaps, part_boxes, pose_mask
+from sotazoo.papers.disentangled_person.keypoints import (
+    NUM_KEYPOINTS,
+    keypoint_heatmaps,
+    part_boxes,
+    pose_mask,
+)
 
 BASE_H, BASE_W = 128, 64  # the figure is laid out in Market-1501's frame, then scaled
 SUPERSAMPLE = 2  # drawn at 2x and averaged: anti-aliased edges

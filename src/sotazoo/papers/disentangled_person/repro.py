@@ -116,12 +116,11 @@ def job_ticks(cfg: ReproConfig) -> int:
 
 def run_seed(job: Job) -> dict:
     """Everything of one seed: the classifier, both arms' stages I and II, their scores."""
+    from sotazoo.papers.disentangled_person import evaluate as ev
+    from sotazoo.papers.disentangled_person.model import dpig_mini
+    from sotazoo.papers.disentangled_person.persons import render, sample_factors
+    from sotazoo.papers.disentangled_person.train import Stage1Config, train_stage1
     from sotazoo.train.parallel import tick
-
-    from . import evaluate as ev
-    from .model import dpig_mini
-    from .persons import render, sample_factors
-    from .train import Stage1Config, train_stage1
 
     cfg, seed = job.cfg, job.seed
     persons = render(sample_factors(cfg.train_persons, seed=seed * DATA_STREAM + 11), cfg.size)
@@ -147,10 +146,17 @@ def run_seed(job: Job) -> dict:
 def _stage2(arm: str, model, persons, features, cfg: ReproConfig, seed: int) -> dict:
     """Train the arm's samplers on the training persons' codes; FIDs of their renders."""
     from sotazoo.metrics.fid import feature_stats
-
-    from . import evaluate as ev
-    from .stage2 import EmbeddingCritic, MappingNet, PoseAutoencoder
-    from .train import Stage2TrainConfig, train_pose_autoencoder, train_samplers
+    from sotazoo.papers.disentangled_person import evaluate as ev
+    from sotazoo.papers.disentangled_person.stage2 import (
+        EmbeddingCritic,
+        MappingNet,
+        PoseAutoencoder,
+    )
+    from sotazoo.papers.disentangled_person.train import (
+        Stage2TrainConfig,
+        train_pose_autoencoder,
+        train_samplers,
+    )
 
     with torch.no_grad():
         fg, bg = model.encode(persons.images, persons.fg_mask, persons.boxes, persons.box_vis)
@@ -213,10 +219,9 @@ def _tick() -> None:
 
 
 def run(*, quick: bool, seeds: list[int], progress: bool = True) -> Outcome:
+    from sotazoo.papers.disentangled_person.keypoints import NUM_KEYPOINTS
+    from sotazoo.papers.disentangled_person.model import MINI
     from sotazoo.train.parallel import run_parallel
-
-    from .keypoints import NUM_KEYPOINTS
-    from .model import MINI
 
     cfg = QUICK if quick else ReproConfig()
     jobs = [Job(s, cfg) for s in seeds]

@@ -43,15 +43,14 @@ from torch import nn
 
 from sotazoo.errors import InputError
 from sotazoo.nn.checks import check_config, check_dtype, ensure_finite, model_dtype
-
-from .keypoints import (
+from sotazoo.papers.disentangled_person.keypoints import (
     NUM_KEYPOINTS,
     denormalise_keypoints,
     keypoint_heatmaps,
     normalise_keypoints,
 )
-from .layers import Conv2dSame
-from .model import DpigConfig
+from sotazoo.papers.disentangled_person.layers import Conv2dSame
+from sotazoo.papers.disentangled_person.model import DpigConfig
 
 NOISE_STD = 0.2  # GaussianFCRes: tf.random_normal(z_shape, mean=0.0, stddev=0.2)
 SLOPE = 0.2  # wgan_gp.LeakyReLU, the one trainer.py's star imports bind

@@ -28,9 +28,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from sotazoo.train.recipes import Recipe
-
-from .method import (
+from sotazoo.papers.disentangled_person.method import (
     CLIP,
     CRITIC_STEPS,
     LR_HALVE_EVERY,
@@ -43,7 +41,8 @@ from .method import (
     stage1_step,
     wgan_step,
 )
-from .persons import Persons
+from sotazoo.papers.disentangled_person.persons import Persons
+from sotazoo.train.recipes import Recipe
 
 RNG_STREAM = 104_729  # the batch generator of seed s is seeded with s * RNG_STREAM + 1
 
@@ -62,7 +61,7 @@ def train_stage1(model: nn.Module, persons: Persons, cfg: Stage1Config, *, seed:
                  on_step=None) -> dict[str, Any]:  # fmt: skip
     """Train the stage-I network `model` in place on `persons`; returns the log (mean terms
     every 100 steps, `diverged` when a loss stops being finite)."""
-    from .stage2 import DCGANDiscriminator
+    from sotazoo.papers.disentangled_person.stage2 import DCGANDiscriminator
 
     torch.manual_seed(seed * RNG_STREAM)
     disc = None
@@ -103,8 +102,8 @@ def train_pose_autoencoder(pose_ae: nn.Module, keypoints: torch.Tensor, *, steps
                            batch_size: int = 64, lr: float = PAPER_LR, seed: int) -> dict:  # fmt: skip
     """Train `stage2.PoseAutoencoder` in place on (N, 18, 3) keypoints: 20 x MSE of the 54
     normalised numbers, Adam(beta1 0.5) (`DPIG_PoseRCV_AE_BodyROI`; batch 64 there)."""
-    from .keypoints import normalise_keypoints
-    from .method import ADAM_BETAS
+    from sotazoo.papers.disentangled_person.keypoints import normalise_keypoints
+    from sotazoo.papers.disentangled_person.method import ADAM_BETAS
 
     torch.manual_seed(seed * RNG_STREAM + 2)
     opt = torch.optim.Adam(pose_ae.parameters(), lr=lr, betas=ADAM_BETAS)
@@ -176,10 +175,9 @@ def train_mini(*, seed: int, budget: int | None, progress: bool,
     from tqdm.auto import tqdm
 
     from sotazoo.errors import SotazooError
+    from sotazoo.papers.disentangled_person.model import dpig_mini
+    from sotazoo.papers.disentangled_person.persons import make_persons
     from sotazoo.train.recipes import Trained
-
-    from .model import dpig_mini
-    from .persons import make_persons
 
     r = recipe or MiniRecipe()
     r = replace(r, hundred_steps=budget or r.hundred_steps)
