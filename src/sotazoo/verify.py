@@ -305,7 +305,7 @@ def _weights(p: Paper) -> dict:
 
     rows = []
     for w in p.weights:
-        files = [cache_path(w), *(cache_path(w).parent / part.filename for part in w.parts)]
+        files = [cache_path(f) for f in (w, *w.parts)]
         if not w.packaged and not all(f.is_file() for f in files):
             rows.append({"weights": w.name, "ok": None, "note": "not here (not downloaded)"})
             continue

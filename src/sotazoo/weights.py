@@ -124,7 +124,8 @@ def home() -> Path:
     return Path(os.environ.get("SOTAZOO_HOME") or Path.home() / ".cache" / "sotazoo")
 
 
-def cache_path(w: Weights) -> Path:
+def cache_path(w: Weights | Part) -> Path:
+    """Where the file of `w` (a checkpoint, or one of its parts) lives in the cache."""
     return home() / "weights" / w.filename
 
 
@@ -204,13 +205,13 @@ def fetch(w: Weights, *, progress: bool = True) -> Path:
         verify(path, w.sha256)
         return path
     for part in w.parts:  # beside the checkpoint, where the paper's loader looks for them
-        _fetch_file(w.name, part.filename, part.urls, part.sha256, progress=progress)
-    return _fetch_file(w.name, w.filename, w.urls, w.sha256, progress=progress)
+        _fetch_file(w.name, part, progress=progress)
+    return _fetch_file(w.name, w, progress=progress)
 
 
-def _fetch_file(name: str, filename: str, urls: tuple[str, ...], sha256: str, *, progress: bool) -> Path:
-    """One verified file of the weights `name` in the cache, downloaded when it is missing."""
-    path = home() / "weights" / filename
+def _fetch_file(name: str, f: Weights | Part, *, progress: bool) -> Path:
+    """The verified cache file of `f` (of the weights `name`), downloaded when it is missing."""
+    path, filename, urls, sha256 = cache_path(f), f.filename, f.urls, f.sha256
     with file_lock(home() / "locks" / f"{filename}.lock", what=f"the download of {name}"):
         remove_orphans(path, older_than_s=0)  # we hold the lock: no live writer owns them
         if path.is_file():
