@@ -71,7 +71,7 @@ SIGN_ONLY = ("the paper shows swaps and samples as pictures and gives no number 
 @dataclass(frozen=True, kw_only=True)
 class ReproConfig:
     size: tuple[int, int] = (32, 16)
-    hidden_num: int = 8  # dpig_mini's 32 and 64x32 do not train in the budget
+    hidden_num: int = 8  # dpig_mini's 16 and 64x32 do not train in the budget
     train_persons: int = 768
     test_persons: int = 256
     stage1_steps: int = 1500
