@@ -98,10 +98,10 @@ def test_the_cards_whose_references_are_ours_say_why():
         if m.reference.startswith("sotazoo:")
     }
     assert set(notes) == {"ddbpn_x4", "sagan_128", "progan_1024", "rn_sort_of_clevr",
-                          "pconv_unet_256"}  # fmt: skip
+                          "pconv_unet_256", "dpig_market"}  # fmt: skip
     for name, paper in [("ddbpn_x4", "DBPN"), ("sagan_128", "SAGAN"), ("progan_1024", "ProGAN"),
                         ("rn_sort_of_clevr", "Relation Network"),
-                        ("pconv_unet_256", "PConv network")]:  # fmt: skip
+                        ("pconv_unet_256", "PConv network"), ("dpig_market", "DPIG")]:  # fmt: skip
         assert notes[name].startswith(f"no installable {paper}")
 
 

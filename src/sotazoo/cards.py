@@ -52,7 +52,8 @@ DEMO_KINDS = (
     "text2image",  # text -> image
     "vqa",  # image + question -> answer
     "augment",  # image -> a method's random variant of it, re-drawn on each click
-    "stylize",  # content image + a style image (bundled or the reader's) -> stylised images
+    "stylize",  # content image + a style image (bundled or the reader's) [+ a random code] -> images
+    "recombine",  # a source sample for each factor (of samples held in the graph) -> images
 )
 # The status columns a card may declare not applicable (`[[not_applicable]]`), with the reason
 # the site shows: no public weights exist (a method's artefact is data, not a network), or no

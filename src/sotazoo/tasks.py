@@ -151,6 +151,24 @@ TASKS: dict[str, Task] = {
         widget="image2image",
         metric="FID",
     ),
+    "multimodal_translation": Task(
+        title="Multimodal image-to-image translation",
+        title_zh="多模态图像翻译",
+        takes="image batch of one domain and style codes (B, S, 1, 1)",
+        returns="images of the other domain (B, C, H, W), one per style code",
+        output_rank=4,
+        widget="stylize",  # the style from an example image of the other domain, or drawn at random
+        metric="diversity (LPIPS) and quality (FID, human preference)",
+    ),
+    "person_generation": Task(
+        title="Pose-guided person generation",
+        title_zh="姿态引导的人物图像生成",
+        takes="person images with their pose (keypoint heatmaps, body mask, body-region boxes)",
+        returns="the person re-rendered (B, 3, H, W), whose factors may come from other images",
+        output_rank=4,
+        widget="recombine",
+        metric="SSIM / Inception score",
+    ),
     "style_transfer": Task(
         title="Style transfer",
         title_zh="风格迁移",

@@ -23,9 +23,10 @@ def browser_driver():
 def run_paper_demo(built_site, site_url, browser_driver):
     """Run a paper's demo page in Chromium and check it ran cleanly (no console or page error,
     no request off the site, none failed). Returns (spec, its path, the browser's report of the
-    demo, an onnxruntime session on the same ONNX file, that session's input names)."""
+    demo, an onnxruntime session on the same ONNX file, that session's input names). More
+    arguments go to check.mjs (`--press SELECTOR`)."""
 
-    def run(paper: str):
+    def run(paper: str, *args: str):
         import json
 
         import onnxruntime as ort
@@ -34,7 +35,7 @@ def run_paper_demo(built_site, site_url, browser_driver):
         manifest = json.loads((site / "site.json").read_text())
         spec_path = site / manifest["demos"][paper]
         spec = json.loads(spec_path.read_text())
-        demo = browser_driver(modules, site_url, "--demo", f"papers/{paper}.html")["demo"]
+        demo = browser_driver(modules, site_url, "--demo", f"papers/{paper}.html", *args)["demo"]
         assert demo["console_errors"] == [] and demo["page_errors"] == []
         assert demo["foreign_requests"] == [] and demo["failed_requests"] == []
         sess = ort.InferenceSession(str(spec_path.parent / spec["onnx"]),

@@ -322,3 +322,62 @@ def test_bad_inputs(mini):
         MsImageDis(mini.cfg, 3)(torch.randn(1, 3, 28, 28))
     with pytest.raises(InputError, match="pad_type must be one of"):
         MunitConfig(pad_type="circular")
+
+
+def test_demo_graph_draws_domain_a_and_translates_as_the_model():
+    """The exported demo graph (papers/munit/demo.py) on a bundled sample: its edges are domain A
+    (data.edge_map of the held-out silhouette), its guided output is the model's translation with
+    the style encoder's code of the style image, its random one the translation with z."""
+    from sotazoo.papers.munit import data, demo
+
+    torch.manual_seed(0)
+    model = munit_mini(dim=4, mlp_dim=8, n_res=1).eval()
+    graph = demo.export_module(model)
+    (content, style, z), *_ = demo.example_inputs()
+    ink, _ = data.digits("heldout")
+    with torch.no_grad():
+        edges, guided, random = graph(content, style, z)
+        want_edges = data.edge_map(ink[demo.CONTENTS[0]][None])
+        code = model.gen_a.enc_content(want_edges)
+        want_guided = model.gen_b.decode(code, model.gen_b.enc_style(style))
+        want_random = model(want_edges, z[:, :, None, None])
+    # the graph's grey is 0.299 r + 0.587 g + 0.114 b of three equal planes: one float rounding
+    assert (edges - want_edges).abs().max() <= 1e-5
+    assert (guided - want_guided.clamp(-1, 1)).abs().max() <= 1e-4  # through that rounding
+    assert (random - want_random.clamp(-1, 1)).abs().max() <= 1e-4
+    assert not torch.allclose(guided, random, atol=1e-3)
+
+
+def test_packaged_weights_reproduce_their_log():
+    """munit_mini.sotazoo matches its log (sha256, figures), and scored again on the held-out
+    digits by the recipe's evaluator it gives the figures the log recorded."""
+    import sotazoo
+    from sotazoo.papers.munit.evaluate import Evaluator
+    from sotazoo.papers.munit.train import RECIPE_EVAL
+
+    w = sotazoo.get_weights("munit_mini", "sotazoo")
+    log = json.loads((Path(sotazoo.__file__).parent / w.packaged).with_name("munit_mini.sotazoo.log.json").read_text())
+    assert log["sha256"] == w.sha256 and log["metrics"] == dict(w.metrics)
+    got = Evaluator(RECIPE_EVAL)(sotazoo.create_model("munit_mini", weights="sotazoo").eval(), style=True)
+    names = {"heldout_proxy_fid": "fid", "heldout_diversity": "diversity", "heldout_content_top1": "content_top1"}
+    for metric, key in names.items():
+        # float32 sums over hundreds of images in another order on another CPU; a Frechet
+        # distance's matrix square root amplifies them, still far below 1e-3 relative
+        assert got[key] == pytest.approx(log["metrics"][metric], rel=1e-3, abs=1e-4), metric
+
+
+def test_a_released_checkpoint_loads_by_path(tmp_path):
+    """A file shaped as the release ({'a': gen_a, 'b': gen_b}, torch.save) loads through
+    create_model(weights=path) and gives the weights it was saved from."""
+    import sotazoo
+
+    torch.manual_seed(3)
+    src = munit_mini(dim=4, mlp_dim=8, n_res=1)
+    path = tmp_path / "gen_00001000.pt"
+    torch.save({"a": src.gen_a.state_dict(), "b": src.gen_b.state_dict()}, path)
+    got = sotazoo.create_model("munit_mini", weights=str(path), dim=4, mlp_dim=8, n_res=1)
+    for k, v in src.state_dict().items():
+        assert torch.equal(got.state_dict()[k], v), k
+    torch.save({"gen": src.gen_a.state_dict()}, tmp_path / "bad.pt")
+    with pytest.raises(WeightsError):
+        sotazoo.create_model("munit_mini", weights=str(tmp_path / "bad.pt"), dim=4, mlp_dim=8, n_res=1)

@@ -32,18 +32,26 @@ TRAIN_NAMES = (
 )
 
 
+# Other pictures bundled with scikit-image that papers read (textures, coins, a colour wheel);
+# not in the super-resolution split.
+OTHER_NAMES = ("coins", "brick", "grass", "gravel", "colorwheel")
+
+
 @functools.cache
 def photograph(name: str) -> np.ndarray:
-    """One bundled photograph as an (H, W, 3) uint8 array (read-only)."""
+    """One picture bundled with scikit-image as an (H, W, 3) uint8 array (read-only): a grey one
+    in three equal channels; `motorcycle_left` / `motorcycle_right` are the views of
+    `stereo_motorcycle`. The names: the split's (`TRAIN_NAMES`, `TEST_NAMES`) and `OTHER_NAMES`."""
     from skimage import data
 
+    known = TRAIN_NAMES + TEST_NAMES + OTHER_NAMES
     if name.startswith("motorcycle_"):
         left, right, _ = data.stereo_motorcycle()
         img = left if name.endswith("left") else right
-    elif name in TRAIN_NAMES + TEST_NAMES:
+    elif name in known:
         img = getattr(data, name)()
     else:
-        raise KeyError(f"unknown photograph {name!r}; known: {TRAIN_NAMES + TEST_NAMES}")
+        raise KeyError(f"unknown photograph {name!r}; known: {known}")
     if img.ndim == 2:
         img = np.repeat(img[..., None], 3, axis=2)
     img = np.ascontiguousarray(img[..., :3], dtype=np.uint8)

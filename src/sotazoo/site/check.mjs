@@ -2,11 +2,12 @@
 //
 // usage: node check.mjs NODE_MODULES BASE_URL [--pages a.html,b.html [--widths 1280,390]]
 //                       [--demo PAGE] [--samples N] [--click FX,FY] [--upload FILE
-//                       [--upload-click FX,FY]] [--screenshot PATH] [--bench MODEL.onnx --shape 1,3,32,32
-//                       --reps N]
+//                       [--upload-click FX,FY]] [--press SELECTOR] [--screenshot PATH]
+//                       [--bench MODEL.onnx --shape 1,3,32,32 --reps N]
 // Prints one JSON object: per page, console errors, page errors and requests to other hosts;
 // for --demo, what the widget computed for each bundled sample (input tensor and logits), and with
-// --click, what a click at fractions FX, FY of the attention view showed after each sample.
+// --click, what a click at fractions FX, FY of the attention view showed after each sample; with
+// --press, what the demo computed after a click on the element SELECTOR names (after the samples).
 import { createRequire } from 'node:module';
 
 const [modules, base, ...rest] = process.argv.slice(2);
@@ -110,8 +111,13 @@ if (opt.demo) {
       uploads.push(await finished());
     }
   }
+  const pressed = [];
+  if (opt.press) { // a control of the widget (a "new random style" button, a person A)
+    await (await page.$(`[data-demo] ${opt.press}`)).click();
+    pressed.push(await finished());
+  }
   if (opt.screenshot) await page.screenshot({ path: opt.screenshot, fullPage: true });
-  report.demo = { page: opt.demo, runs, uploads, ...seen };
+  report.demo = { page: opt.demo, runs, uploads, pressed, ...seen };
   await page.close();
 }
 

@@ -6,13 +6,16 @@ independent runs share the machine:
   that two FIDs differ by the generators only (classes balanced, cycling 0, 1, ..., K-1);
 - `ProxyFID`: proxy FID (`sotazoo.metrics.fid`, the shipped digit classifier's features) against
   the statistics of a fixed real set, computed once (the held-out digits, never trained on);
-- `generate`: a generator's images for those latents, in eval mode, in batches.
+- `generate`: a generator's images for those latents, in eval mode, in batches;
+- `LossLog`: the mean of each loss term over windows of steps, for the run's JSON log, and the
+  divergence check (a term that is not finite).
 Independent runs share the machine through `sotazoo.train.parallel` (`run_parallel`, `tick`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Mapping
 
 import torch
 
@@ -84,3 +87,28 @@ def digits_fid(split: str = "heldout", *, size: int = 16) -> ProxyFID:
 
     real, _ = load_digits(size=size, split=split)
     return ProxyFID(real)
+
+
+class LossLog:
+    """Mean loss terms over windows of steps: `rows` holds {"step", **means} for every window,
+    closed at each `every`-th step and at step `last` (steps counted from 1), the means rounded
+    to `digits` when given."""
+
+    def __init__(self, every: int, last: int, *, digits: int | None = None) -> None:
+        self.every, self.last, self.digits = every, last, digits
+        self.rows: list[dict[str, float]] = []
+        self._window: dict[str, list[float]] = {}
+
+    def add(self, step: int, terms: Mapping[str, float]) -> bool:
+        """Keep step `step`'s terms; False, keeping nothing, when one is not finite."""
+        if not all(math.isfinite(v) for v in terms.values()):
+            return False
+        for k, v in terms.items():
+            self._window.setdefault(k, []).append(v)
+        if step % self.every == 0 or step == self.last:
+            means = {k: sum(v) / len(v) for k, v in self._window.items()}
+            if self.digits is not None:
+                means = {k: round(v, self.digits) for k, v in means.items()}
+            self.rows.append({"step": step, **means})
+            self._window = {}
+        return True

@@ -212,11 +212,11 @@ def keypoints_of(factors: dict[str, np.ndarray], size: tuple[int, int]) -> np.nd
 
 @functools.cache
 def _background_image(k: int) -> np.ndarray:
-    import skimage.data
+    from sotazoo.data.sr_photos import photograph
 
     name, tint = BACKGROUNDS[k]
-    img = getattr(skimage.data, name)().astype(np.float32) / 255
-    return img[..., None] * np.asarray(tint, np.float32) if tint is not None else img[..., :3]
+    img = photograph(name).astype(np.float32) / 255  # a grey picture: three equal channels
+    return img[..., :1] * np.asarray(tint, np.float32) if tint is not None else img
 
 
 def _background(k: int, crop: np.ndarray, hw: tuple[int, int]) -> np.ndarray:

@@ -20,7 +20,6 @@ on 128 held-out persons: the mean absolute error per pixel in [-1, 1].
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
@@ -42,6 +41,7 @@ from sotazoo.papers.disentangled_person.method import (
     wgan_step,
 )
 from sotazoo.papers.disentangled_person.persons import Persons
+from sotazoo.train.gan import LossLog
 from sotazoo.train.recipes import Recipe
 
 RNG_STREAM = 104_729  # the batch generator of seed s is seeded with s * RNG_STREAM + 1
@@ -72,8 +72,8 @@ def train_stage1(model: nn.Module, persons: Persons, cfg: Stage1Config, *, seed:
     opts = stage1_optimizers(model, disc, lr=cfg.lr)
     g = torch.Generator().manual_seed(seed * RNG_STREAM + 1)
     inputs = persons.inputs()
-    log: dict[str, Any] = {"losses": [], "diverged": False}
-    window: dict[str, list[float]] = {}
+    losses = LossLog(every=100, last=cfg.steps, digits=5)
+    log: dict[str, Any] = {"losses": losses.rows, "diverged": False}
     t0 = time.perf_counter()
     for step in range(cfg.steps):
         lr = lr_at(step, cfg.lr, cfg.lr_halve_every)
@@ -82,15 +82,9 @@ def train_stage1(model: nn.Module, persons: Persons, cfg: Stage1Config, *, seed:
         idx = torch.randint(len(persons), (cfg.batch_size,), generator=g)
         terms = stage1_step(model, disc, opts, tuple(t[idx] for t in inputs),
                             update_g=step > 0 or disc is None, adv_weight=cfg.adv_weight)  # fmt: skip
-        if not all(math.isfinite(v) for v in terms.values()):
+        if not losses.add(step + 1, terms):
             log.update(diverged=True, diverged_at=step)
             break
-        for k, v in terms.items():
-            window.setdefault(k, []).append(v)
-        if (step + 1) % 100 == 0 or step + 1 == cfg.steps:
-            log["losses"].append({"step": step + 1, **{k: round(sum(v) / len(v), 5)
-                                                        for k, v in window.items()}})  # fmt: skip
-            window = {}
         if on_step is not None:
             on_step()
     log["seconds"] = round(time.perf_counter() - t0, 1)

@@ -28,6 +28,7 @@ import torch
 from sotazoo.papers.munit import method
 from sotazoo.papers.munit.evaluate import EvalConfig
 from sotazoo.papers.munit.method import MunitLoss
+from sotazoo.train.gan import LossLog
 from sotazoo.train.recipes import Recipe
 
 RNG_STREAM = 7919  # the data and style generators of seed s are seeded from s * RNG_STREAM + 1
@@ -79,8 +80,9 @@ def train_munit(cfg: MunitTrainConfig, *, seed: int, evaluator=None, on_step=Non
               for o in opts]  # fmt: skip
     batches = Unpaired(seed * RNG_STREAM + 1, cfg.batch_size)
     rng = torch.Generator().manual_seed(seed * RNG_STREAM + 2)
-    log: dict[str, Any] = {"losses": [], "evals": [], "diverged": False, "diverged_at": None}
-    window: dict[str, list[float]] = {}
+    losses = LossLog(every=50, last=cfg.steps)
+    log: dict[str, Any] = {"losses": losses.rows, "evals": [], "diverged": False,
+                           "diverged_at": None}  # fmt: skip
     t0, eval_seconds = time.perf_counter(), 0.0
 
     def evaluate(step: int) -> None:
@@ -93,14 +95,9 @@ def train_munit(cfg: MunitTrainConfig, *, seed: int, evaluator=None, on_step=Non
         terms = method.train_step(model, dis, opts, *batches.batch(), cfg.loss, generator=rng)
         for s in scheds:
             s.step()
-        if not all(math.isfinite(v) for v in terms.values()):
+        if not losses.add(step, terms):
             log.update(diverged=True, diverged_at=step)
             break
-        for k, v in terms.items():
-            window.setdefault(k, []).append(v)
-        if step % 50 == 0 or step == cfg.steps:
-            log["losses"].append({"step": step, **{k: sum(v) / len(v) for k, v in window.items()}})
-            window = {}
         if cfg.eval_every and step % cfg.eval_every == 0 and step != cfg.steps:
             evaluate(step)
         if on_step is not None:

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-TRAIN_CONTENTS = ("astronaut", "coffee", "rocket", "stereo_motorcycle")
+TRAIN_CONTENTS = ("astronaut", "coffee", "rocket", "motorcycle_left")
 TEST_CONTENTS = ("chelsea", "camera", "coins")
 TEXTURES = ("brick", "grass", "gravel", "immunohistochemistry", "hubble_deep_field", "colorwheel")
 PATTERNS = ("bands", "stripes", "checks")
@@ -35,15 +35,11 @@ PHOTO_SIDE = 192  # photographs are read at this shorter side (crops of 64 px an
 
 @lru_cache(maxsize=32)
 def photo(name: str) -> torch.Tensor:
-    """A scikit-image photograph as (3, H, W) float32 in [0, 1], its shorter side `PHOTO_SIDE`."""
-    import skimage.data
+    """A scikit-image picture (`sotazoo.data.sr_photos.photograph`) as (3, H, W) float32 in
+    [0, 1], its shorter side `PHOTO_SIDE`."""
+    from sotazoo.data.sr_photos import photograph
 
-    a = getattr(skimage.data, name)()
-    a = a[0] if isinstance(a, tuple) else a  # stereo_motorcycle: (left, right, disparity)
-    a = np.asarray(a, dtype=np.float32) / 255.0
-    if a.ndim == 2:
-        a = np.repeat(a[..., None], 3, axis=2)
-    t = torch.from_numpy(np.ascontiguousarray(a[..., :3])).permute(2, 0, 1)[None]
+    t = torch.from_numpy(photograph(name).astype(np.float32) / 255.0).permute(2, 0, 1)[None]
     scale = PHOTO_SIDE / min(t.shape[-2:])
     size = (round(t.shape[-2] * scale), round(t.shape[-1] * scale))
     return F.interpolate(t, size=size, mode="bilinear", align_corners=False, antialias=True)[0].clamp(0, 1)
