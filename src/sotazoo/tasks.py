@@ -232,8 +232,9 @@ TASKS: dict[str, Task] = {
     "text_to_image": Task(
         title="Text to image",
         title_zh="文本生成图像",
-        takes="tokenised captions (and noise)",
+        takes="noise (B, Z), then the tokenised captions (B, T) int64 (and any other input)",
         returns="images (B, C, H, W)",
+        input_rank=1,  # the noise, as a generation model's
         output_rank=4,
         widget="text2image",
         metric="Inception score / FID",
