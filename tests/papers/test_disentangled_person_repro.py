@@ -200,7 +200,7 @@ def test_the_stem_written_out_equals_the_tiled_convolution():
 def test_the_recipe_at_a_tiny_budget():
     from sotazoo.papers.disentangled_person.train import RECIPES, MiniRecipe, train_mini
 
-    assert RECIPES["dpig_mini"].unit == "hundred steps" and RECIPES["dpig_mini"].default == 3
+    assert RECIPES["dpig_mini"].unit == "hundred steps" and RECIPES["dpig_mini"].default == 40
     tiny = MiniRecipe(steps_per_unit=2, train_persons=6, test_persons=2, batch_size=2,
                       model={"hidden_num": 2, "part_dim": 2, "bg_dim": 4, "z_dim": 4})  # fmt: skip
     trained = train_mini(seed=0, budget=1, progress=False, recipe=tiny)

@@ -29,7 +29,8 @@ export default function mount(root, spec, base) {
     ['A', 'A'], ['B', 'B'],
     ...factors.map((f) => [`A with B's ${f.en}`, `A 换上 B 的${f.zh}`]),
   ];
-  const views = captions.map(() => el('canvas', { class: 'demo-person' }));
+  // sized as the images from the start: a blank canvas is 300x150, far wider than a person
+  const views = captions.map(() => el('canvas', { class: 'demo-person', width: String(w), height: String(h) }));
   root.prepend(el('div', { class: 'demo-persons-a' }, tr('person A: ', '人物 A：'), ...chooseA));
   root.querySelector('.demo-samples').prepend(tr('person B: ', '人物 B：'));
   root.append(el('div', { class: 'demo-output demo-recombine' },
