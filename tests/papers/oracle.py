@@ -3,6 +3,7 @@ held to. The oracle tests check their numbers through `within`, which asserts an
 verify` runs them (SOTAZOO_ORACLE_LOG names a file), appends the figure to that file, so the
 paper's verify record carries each oracle's largest difference beside its bound."""
 
+import base64
 import json
 import os
 
@@ -35,3 +36,19 @@ def randomise_bn(model, seed: int = 1, *, conv_bias: bool = False):
         elif conv_bias and isinstance(m, torch.nn.Conv2d) and m.bias is not None:
             m.bias.data.normal_(0, 0.1, generator=g)
     return model.eval()
+
+
+def fixture_tensor(d: dict):
+    """A tensor stored in an oracle fixture, {"dtype": "float16" | "float32", "shape": [...],
+    "data": base64 of the little-endian values}, as a float32 torch tensor."""
+    import numpy as np
+    import torch
+
+    dtype = {"float16": "<f2", "float32": "<f4"}[d.get("dtype", "float32")]
+    a = np.frombuffer(base64.b64decode(d["data"]), dtype=dtype).reshape(d["shape"])
+    return torch.from_numpy(a.astype(np.float32))
+
+
+def fixture_weights(d: dict) -> dict:
+    """A state dict stored in an oracle fixture: name -> `fixture_tensor`."""
+    return {k: fixture_tensor(v) for k, v in d.items()}

@@ -26,14 +26,12 @@
   sizes, bad configs: `InputError`.
 """
 
-import base64
 import hashlib
 import json
 import math
 import zlib
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -63,7 +61,7 @@ from sotazoo.papers.attngan.model import (
     damsm_text_encoder_cub,
 )
 
-from .oracle import within
+from .oracle import fixture_tensor, fixture_weights, within
 
 FIXTURE = Path(__file__).parent / "fixtures" / "attngan_official.json"
 # Counted by instantiating the official classes (module docstring); also in the fixture.
@@ -79,16 +77,6 @@ OFFICIAL_IMAGE_ENCODER = {"trainable": 721_152, "all": 22_506_720}
 @pytest.fixture(scope="module")
 def fx() -> dict:
     return json.loads(FIXTURE.read_text())
-
-
-def _tensor(d: dict) -> torch.Tensor:
-    dtype = {"float16": "<f2", "float32": "<f4"}[d["dtype"]]
-    a = np.frombuffer(base64.b64decode(d["data"]), dtype=dtype).reshape(d["shape"])
-    return torch.from_numpy(a.astype(np.float32))
-
-
-def _weights(d: dict) -> dict[str, torch.Tensor]:
-    return {k: _tensor(v) for k, v in d.items()}
 
 
 # ---------------------------------------------------------------------- parameter counts
@@ -249,8 +237,8 @@ def _oracle_cfg(fx: dict, **extra) -> AttnGANConfig:
 
 def _oracle_model(fx: dict, attention_mask: str = "official_repeat") -> AttnGAN:
     model = AttnGAN(_oracle_cfg(fx, attention_mask=attention_mask))
-    model.text_encoder.load_state_dict(_weights(fx["text_encoder"]), strict=True)
-    model.netG.load_state_dict(_weights(fx["generator"]), strict=True)
+    model.text_encoder.load_state_dict(fixture_weights(fx["text_encoder"]), strict=True)
+    model.netG.load_state_dict(fixture_weights(fx["generator"]), strict=True)
     return model.eval()
 
 
@@ -264,7 +252,7 @@ def _check_image(got: torch.Tensor, fx: dict, name: str, step: int) -> None:
     """The stored subgrid (every `step`-th pixel) to 1e-5, and the whole tensor's moments to 1e-5
     of its L1 mass (each a sum of ~10^5 terms that differ by ~1e-7)."""
     want = fx["outputs"][name]
-    sub = _tensor(fx["outputs"][f"{name}_sub{step}"])
+    sub = fixture_tensor(fx["outputs"][f"{name}_sub{step}"])
     assert list(got.shape) == want["shape"]
     within((got[:, :, ::step, ::step] - sub).abs().max(), 1e-5, f"official G_NET {name}")
     mass = float(got.double().abs().sum())
@@ -283,12 +271,12 @@ def test_oracle_text_encoder(fx):
     assert torch.equal(caption_lengths(captions), lengths)
     with torch.no_grad():
         words, sentence = model.text_encoder(captions, lengths)
-    want = _tensor(fx["outputs"]["words"])
+    want = fixture_tensor(fx["outputs"]["words"])
     t = want.shape[2]
     assert words.shape == (3, 8, 6) and t == 5
     within((words[:, :, :t] - want).abs().max(), 1e-5, "official RNN_ENCODER words")
     assert torch.all(words[:, :, t:] == 0)
-    within((sentence - _tensor(fx["outputs"]["sentence"])).abs().max(), 1e-5,
+    within((sentence - fixture_tensor(fx["outputs"]["sentence"])).abs().max(), 1e-5,
            "official RNN_ENCODER sentence")  # fmt: skip
 
 
@@ -300,8 +288,8 @@ def test_oracle_generator(fx):
     image, 0 on the 64 px one, moments 1e-9 of the L1 mass)."""
     model = _oracle_model(fx)
     inputs, out = fx["inputs"], fx["outputs"]
-    noise, eps = _tensor(inputs["noise"]), _tensor(inputs["eps"])
-    words, sentence = _tensor(out["words"]), _tensor(out["sentence"])
+    noise, eps = fixture_tensor(inputs["noise"]), fixture_tensor(inputs["eps"])
+    words, sentence = fixture_tensor(out["words"]), fixture_tensor(out["sentence"])
     captions = torch.tensor(inputs["captions"])
     pad = (captions == 0)[:, : words.shape[2]]
     with torch.no_grad():
@@ -311,8 +299,8 @@ def test_oracle_generator(fx):
         }
         final = model(noise, captions, eps)
     for how, (images, attns, mu, logvar) in runs.items():
-        within((mu - _tensor(out["mu"])).abs().max(), 1e-5, f"official G_NET mu ({how})")
-        within((logvar - _tensor(out["logvar"])).abs().max(), 1e-5, f"G_NET logvar ({how})")
+        within((mu - fixture_tensor(out["mu"])).abs().max(), 1e-5, f"official G_NET mu ({how})")
+        within((logvar - fixture_tensor(out["logvar"])).abs().max(), 1e-5, f"G_NET logvar ({how})")
         _check_image(images[0], fx, "image64", 4)
         _check_image(images[1], fx, "image128", 8)
         (attn,) = attns
@@ -327,7 +315,7 @@ def test_official_mask_layout_quirk(fx):
     (issue #93): our per-caption mask differs from it on a batch of captions of different lengths
     (lengths 5, 3, 2 here), and equals it caption by caption (batch 1)."""
     official, ours = _oracle_model(fx), _oracle_model(fx, "per_caption")
-    noise, eps = _tensor(fx["inputs"]["noise"]), _tensor(fx["inputs"]["eps"])
+    noise, eps = fixture_tensor(fx["inputs"]["noise"]), fixture_tensor(fx["inputs"]["eps"])
     captions = torch.tensor(fx["inputs"]["captions"])
     with torch.no_grad():
         batch = [m.generate(noise, captions, eps)[0][1] for m in (official, ours)]
@@ -343,18 +331,18 @@ def test_oracle_discriminators(fx):
     two sentences. Bound 1e-5, the usual float32 bound (the same torch ops in the same order:
     measured 0)."""
     cfg = _oracle_cfg(fx)
-    image = _tensor(fx["inputs"]["d_image"])
-    sentence = _tensor(fx["outputs"]["sentence"])[:2]
+    image = fixture_tensor(fx["inputs"]["d_image"])
+    sentence = fixture_tensor(fx["outputs"]["sentence"])[:2]
     for k, size in enumerate((64, 128, 256)):
         d = Discriminator(cfg.df_dim, cfg.embedding_dim, size)
-        d.load_state_dict(_weights(fx["discriminators"][k]), strict=True)
+        d.load_state_dict(fixture_weights(fx["discriminators"][k]), strict=True)
         x = nn.functional.interpolate(image, scale_factor=2 ** (k + 1), mode="nearest")
         with torch.no_grad():
             cond, uncond = d.eval()(x, sentence)
         want = fx["outputs"]["discriminators"][k]
         assert cond.shape == uncond.shape == (2,)
-        within((cond - _tensor(want["cond"])).abs().max(), 1e-5, f"official D_NET{size} cond")
-        within((uncond - _tensor(want["uncond"])).abs().max(), 1e-5, f"D_NET{size} uncond")
+        within((cond - fixture_tensor(want["cond"])).abs().max(), 1e-5, f"official D_NET{size} cond")
+        within((uncond - fixture_tensor(want["uncond"])).abs().max(), 1e-5, f"D_NET{size} uncond")
 
 
 def _hashed(name: str, shape: tuple[int, ...]) -> torch.Tensor:
@@ -389,12 +377,12 @@ def test_oracle_image_encoder(fx):
     299. Bound 1e-5, the usual float32 bound (the trunk is torchvision's, called in the official
     order: measured 0)."""
     enc = damsm_image_encoder(embedding_dim=2)
-    enc.load_state_dict({**_trunk_weights(enc), **_weights(fx["image_encoder_heads"])},
+    enc.load_state_dict({**_trunk_weights(enc), **fixture_weights(fx["image_encoder_heads"])},
                         strict=False)  # fmt: skip
     with torch.no_grad():
-        regions, code = enc.eval()(_tensor(fx["inputs"]["ie_image"]))
-    within((regions - _tensor(fx["outputs"]["regions"])).abs().max(), 1e-5, "CNN_ENCODER regions")
-    within((code - _tensor(fx["outputs"]["code"])).abs().max(), 1e-5, "CNN_ENCODER code")
+        regions, code = enc.eval()(fixture_tensor(fx["inputs"]["ie_image"]))
+    within((regions - fixture_tensor(fx["outputs"]["regions"])).abs().max(), 1e-5, "CNN_ENCODER regions")
+    within((code - fixture_tensor(fx["outputs"]["code"])).abs().max(), 1e-5, "CNN_ENCODER code")
 
 
 # ---------------------------------------------------------------------- the LSTM and the mask

@@ -20,12 +20,10 @@
 - Bad inputs: InputError.
 """
 
-import base64
 import json
 import math
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -41,7 +39,7 @@ from sotazoo.papers.attngan.model import (
     tiny_overrides,
 )
 
-from .oracle import within
+from .oracle import fixture_tensor, within
 
 FIXTURE = Path(__file__).parent / "fixtures" / "attngan_losses_official.json"
 REL = 1e-5  # float32: our batched computation sums in another order than the official loop
@@ -50,11 +48,6 @@ REL = 1e-5  # float32: our batched computation sums in another order than the of
 @pytest.fixture(scope="module")
 def fx() -> dict:
     return json.loads(FIXTURE.read_text())
-
-
-def _tensor(d: dict) -> torch.Tensor:
-    a = np.frombuffer(base64.b64decode(d["data"]), dtype="<f4").reshape(d["shape"])
-    return torch.from_numpy(a.copy())
 
 
 def _pad(lengths: list[int], t: int) -> torch.Tensor:
@@ -91,28 +84,28 @@ def test_oracle_damsm_losses(fx):
     pair in one batched matmul and uses logsumexp where the official loops over captions and
     takes log(sum(exp)) (measured 4.4e-7 on the words loss, 2.4e-7 on the sentence loss)."""
     inp = fx["damsm"]["inputs"]
-    regions, words = _tensor(inp["regions"]), _tensor(inp["words"])
+    regions, words = fixture_tensor(inp["regions"]), fixture_tensor(inp["words"])
     pad = _pad(inp["cap_lens"], words.shape[2])
     for case in fx["damsm"]["cases"]:
         cls = None if case["class_ids"] is None else torch.tensor(case["class_ids"])
         r, w = regions.clone().requires_grad_(True), words.clone().requires_grad_(True)
         wl = M.words_loss(r, w, pad, class_ids=cls)
         (wl["w_loss0"] + wl["w_loss1"]).backward()
-        c = _tensor(inp["cnn_code"]).requires_grad_(True)
-        s = _tensor(inp["rnn_code"]).requires_grad_(True)
+        c = fixture_tensor(inp["cnn_code"]).requires_grad_(True)
+        s = fixture_tensor(inp["rnn_code"]).requires_grad_(True)
         sl = M.sent_loss(c, s, class_ids=cls)
         (sl["s_loss0"] + sl["s_loss1"]).backward()
         how = f"class_ids {case['class_ids']}"
         for k, v in {**wl, **sl}.items():
             within(_rel(v, case[k]), REL, f"official {k} ({how})")
         for name, got in (("regions", r), ("words", w), ("cnn_code", c), ("rnn_code", s)):
-            within(_rel(got.grad, _tensor(case[f"grad_{name}"])), REL, f"grad {name} ({how})")
+            within(_rel(got.grad, fixture_tensor(case[f"grad_{name}"])), REL, f"grad {name} ({how})")
         assert torch.all(w.grad[pad[:, None].expand_as(w)] == 0)  # padded words: no gradient
     # the attention maps of each caption over its own image (Eq. 9), padded rows 0
     _, alpha = M.region_word_attention(regions, words.masked_fill(pad[:, None], 0), pad,
                                        gamma1=4.0)  # fmt: skip
     for i, att in enumerate(fx["damsm"]["cases"][0]["att_maps"]):
-        att = _tensor(att)[0]
+        att = fixture_tensor(att)[0]
         within((alpha[i, i, : att.shape[0]] - att).abs().max(), 1e-6, "official att_maps")
         assert torch.all(alpha[i, i, att.shape[0] :] == 0)
 
@@ -122,13 +115,13 @@ def _oracle_gan(fx: dict):
     ds = []
     for k, sd in enumerate(gan["discriminators"]):
         d = Discriminator(1, 8, 64 * 2**k)
-        missing, unexpected = d.load_state_dict({n: _tensor(v) for n, v in sd.items()},
+        missing, unexpected = d.load_state_dict({n: fixture_tensor(v) for n, v in sd.items()},
                                                 strict=False)  # fmt: skip
         assert not unexpected
         stats = ("running_mean", "running_var", "num_batches_tracked")  # train mode: unused
         assert all(m.endswith(stats) for m in missing)
         ds.append(d.train())
-    stub = StubImageEncoder(**{k: _tensor(v) for k, v in gan["stub_image_encoder"].items()})
+    stub = StubImageEncoder(**{k: fixture_tensor(v) for k, v in gan["stub_image_encoder"].items()})
     return gan["inputs"], gan["outputs"], ds, stub
 
 
@@ -142,10 +135,10 @@ def test_oracle_generator_loss(fx):
     Bound 1e-5 of each magnitude, as above (measured 1.5e-7 on the total, 3.2e-7 on the
     gradient of the 128 px image, 0 elsewhere)."""
     inp, out, ds, stub = _oracle_gan(fx)
-    srcs = [_tensor(s).requires_grad_(True) for s in inp["fake_src"]]
-    words, sentence = _tensor(inp["words"]), _tensor(inp["sentence"])
-    mu = _tensor(inp["mu"]).requires_grad_(True)
-    logvar = _tensor(inp["logvar"]).requires_grad_(True)
+    srcs = [fixture_tensor(s).requires_grad_(True) for s in inp["fake_src"]]
+    words, sentence = fixture_tensor(inp["words"]), fixture_tensor(inp["sentence"])
+    mu = fixture_tensor(inp["mu"]).requires_grad_(True)
+    logvar = fixture_tensor(inp["logvar"]).requires_grad_(True)
     pad = _pad(inp["cap_lens"], words.shape[2])
     terms = M.generator_loss(ds, stub, _upsampled(srcs), words, sentence, pad, mu, logvar,
                              class_ids=torch.tensor(inp["class_ids"]), loss=M.CUB_LOSS)  # fmt: skip
@@ -156,9 +149,9 @@ def test_oracle_generator_loss(fx):
         within(_rel(terms[k], out[k]), REL, f"official {k} of generator_loss")
     within(_rel(terms["kl"], out["kl_loss"]), REL, "official KL_loss")
     for k, s in enumerate(srcs):
-        within(_rel(s.grad, _tensor(out["grad_fake_src"][k])), REL, f"grad fake image {k}")
-    within(_rel(mu.grad, _tensor(out["grad_mu"])), REL, "grad mu")
-    within(_rel(logvar.grad, _tensor(out["grad_logvar"])), REL, "grad logvar")
+        within(_rel(s.grad, fixture_tensor(out["grad_fake_src"][k])), REL, f"grad fake image {k}")
+    within(_rel(mu.grad, fixture_tensor(out["grad_mu"])), REL, "grad mu")
+    within(_rel(logvar.grad, fixture_tensor(out["grad_logvar"])), REL, "grad logvar")
     # the official logs print g_loss per stage to 2 decimals
     logged = [float(x) for x in out["logs"].split()[1:4:2]]
     assert [round(float(terms[f"g{k}"].detach()), 2) for k in range(2)] == logged
@@ -168,9 +161,9 @@ def test_oracle_discriminator_loss(fx):
     """discriminator_loss per stage (real and fake through D separately, train-mode BatchNorm).
     Bound 1e-5 of the value (the same torch ops in the same order: measured 0)."""
     inp, out, ds, _ = _oracle_gan(fx)
-    fakes = _upsampled([_tensor(s) for s in inp["fake_src"]])
-    reals = _upsampled([_tensor(s) for s in inp["real_src"]])
-    sentence = _tensor(inp["sentence"])
+    fakes = _upsampled([fixture_tensor(s) for s in inp["fake_src"]])
+    reals = _upsampled([fixture_tensor(s) for s in inp["real_src"]])
+    sentence = fixture_tensor(inp["sentence"])
     for k, d in enumerate(ds):
         terms = M.discriminator_loss(d, reals[k], fakes[k], sentence)
         within(_rel(terms["total"], out["discriminator_loss"][k]), REL, f"official errD{k}")

@@ -21,12 +21,10 @@
   bad configs: `InputError`.
 """
 
-import base64
 import json
 import math
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -47,7 +45,7 @@ from sotazoo.papers.hdgan.model import (
     unused_in_forward,
 )
 
-from .oracle import within
+from .oracle import fixture_tensor, fixture_weights, within
 
 FIXTURE = Path(__file__).parent / "fixtures" / "hdgan_official.json"
 # Counted by instantiating the official classes (module docstring); also in the fixture.
@@ -58,16 +56,6 @@ OFFICIAL = {"generator": 41_378_496, "discriminator": 25_693_606, "discriminator
 @pytest.fixture(scope="module")
 def fx() -> dict:
     return json.loads(FIXTURE.read_text())
-
-
-def _tensor(d: dict) -> torch.Tensor:
-    dtype = {"float16": "<f2", "float32": "<f4"}[d["dtype"]]
-    a = np.frombuffer(base64.b64decode(d["data"]), dtype=dtype).reshape(d["shape"])
-    return torch.from_numpy(a.astype(np.float32))
-
-
-def _weights(d: dict) -> dict[str, torch.Tensor]:
-    return {k: _tensor(v) for k, v in d.items()}
 
 
 # ---------------------------------------------------------------------- parameter counts
@@ -206,23 +194,23 @@ def test_oracle_generator(fx):
     1-to-4-channel network and divide by small standard deviations, which magnify the rounding
     of a multi-threaded sum (measured 5.0e-6 with 2 threads on an AMD EPYC, 0 with one)."""
     g = Generator(_oracle_cfg(fx))
-    g.load_state_dict(_weights(fx["generator"]), strict=True)
+    g.load_state_dict(fixture_weights(fx["generator"]), strict=True)
     inputs, out = fx["inputs"], fx["outputs"]
-    noise, emb, eps = (_tensor(inputs[k]) for k in ("noise", "embedding", "eps"))
+    noise, emb, eps = (fixture_tensor(inputs[k]) for k in ("noise", "embedding", "eps"))
     with torch.no_grad():
         images, mean, log_sigma = g.eval().generate(noise, emb, eps)
         final = g(noise, emb, eps)
         train_images, *_ = g.train().generate(noise, emb, eps)
-    within((mean - _tensor(out["mean"])).abs().max(), 1e-5, "official Generator mean")
-    within((log_sigma - _tensor(out["log_sigma"])).abs().max(), 1e-5, "Generator log sigma")
+    within((mean - fixture_tensor(out["mean"])).abs().max(), 1e-5, "official Generator mean")
+    within((log_sigma - fixture_tensor(out["log_sigma"])).abs().max(), 1e-5, "Generator log sigma")
     for img, (name, step) in zip(images, (("image64", 4), ("image128", 8), ("image256", 16)),
                                  strict=True):  # fmt: skip
-        sub = _tensor(out[f"{name}_sub{step}"])
+        sub = fixture_tensor(out[f"{name}_sub{step}"])
         within((img[:, :, ::step, ::step] - sub).abs().max(), 1e-5, f"official Generator {name}")
         _check_moments(img, out[name], f"official Generator {name}")
     torch.testing.assert_close(final, images[-1], rtol=0, atol=0)
     train = out["train"]
-    sub = _tensor(train["image64_sub4"])
+    sub = fixture_tensor(train["image64_sub4"])
     within((train_images[0][:, :, ::4, ::4] - sub).abs().max(), 1e-4, "Generator 64 (training)")
     for img, name in zip(train_images, ("image64", "image128", "image256"), strict=True):
         _check_moments(img, train[name], f"official Generator {name} (training)")
@@ -242,8 +230,8 @@ def test_oracle_discriminators(fx):
     logits (B, 1, 1, 1) / (B, 1, 5, 5), in eval and training mode. Bound 1e-5, the usual float32
     bound (the same torch ops in the same order: measured 0)."""
     d = Discriminator(_oracle_cfg(fx))
-    d.load_state_dict(_weights(fx["discriminator"]), strict=True)
-    image, emb = _tensor(fx["inputs"]["d_image"]), _tensor(fx["inputs"]["embedding"])
+    d.load_state_dict(fixture_weights(fx["discriminator"]), strict=True)
+    image, emb = fixture_tensor(fx["inputs"]["d_image"]), fixture_tensor(fx["inputs"]["embedding"])
     for size in (64, 128, 256):
         want = fx["outputs"]["discriminators"][str(size)]
         x = nn.functional.interpolate(image, scale_factor=size // 16, mode="nearest")
@@ -253,9 +241,9 @@ def test_oracle_discriminators(fx):
         for mode, (pair, local) in runs.items():
             assert pair.shape == (2, 1) and local.shape == (2, 1, *[5 if size == 256 else 1] * 2)
             how = "training" if mode else "eval"
-            within((pair - _tensor(want[f"{mode}pair"])).abs().max(), 1e-5,
+            within((pair - fixture_tensor(want[f"{mode}pair"])).abs().max(), 1e-5,
                    f"official D{size} pair logit ({how})")  # fmt: skip
-            within((local - _tensor(want[f"{mode}local"])).abs().max(), 1e-5,
+            within((local - fixture_tensor(want[f"{mode}local"])).abs().max(), 1e-5,
                    f"official D{size} local logits ({how})")  # fmt: skip
 
 

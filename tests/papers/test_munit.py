@@ -18,12 +18,10 @@
 - Bad inputs: wrong channels, sizes, style shapes, dtypes, NaN, domains: `InputError`.
 """
 
-import base64
 import json
 import math
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
@@ -42,7 +40,7 @@ from sotazoo.papers.munit.model import (
     official_state_dict,
 )
 
-from .oracle import within
+from .oracle import fixture_tensor, within
 
 FIXTURE = Path(__file__).parent / "fixtures" / "munit_official.json"
 OFFICIAL_GEN = 15_026_187  # networks.AdaINGen(3, edges2shoes gen block), counted in PyTorch
@@ -51,12 +49,6 @@ OFFICIAL_DIS = 8_271_171  # networks.MsImageDis(3, edges2shoes dis block)
 
 def _fixture() -> dict:
     return json.loads(FIXTURE.read_text())
-
-
-def _tensor(d: dict) -> torch.Tensor:
-    dtype = {"float16": "<f2", "float32": "<f4"}[d["dtype"]]
-    a = np.frombuffer(base64.b64decode(d["data"]), dtype=dtype).reshape(d["shape"])
-    return torch.from_numpy(a.astype(np.float32))
 
 
 # ---------------------------------------------------------------------- parameter counts
@@ -182,11 +174,11 @@ def _oracle_models() -> tuple[Munit, MsImageDis, dict]:
         dis_n_layer=d["n_layer"], dis_norm=d["norm"], dis_activ=d["activ"],
         dis_num_scales=d["num_scales"], dis_pad_type=d["pad_type"], gan_type=d["gan_type"],
     )  # fmt: skip
-    gen = {k: _tensor(v) for k, v in fx["generator"].items()}
+    gen = {k: fixture_tensor(v) for k, v in fx["generator"].items()}
     model = Munit(cfg)
     model.load_state_dict(official_state_dict({"a": gen, "b": gen}), strict=True)
     dis = MsImageDis(cfg, fx["input_dim"])
-    dis.load_state_dict({k: _tensor(v) for k, v in fx["discriminator"].items()}, strict=True)
+    dis.load_state_dict({k: fixture_tensor(v) for k, v in fx["discriminator"].items()}, strict=True)
     return model.eval(), dis.eval(), fx
 
 
@@ -194,9 +186,9 @@ def test_oracle_official_fixture():
     """Our modules with the official weights against the official outputs (bound 1e-5: float32
     rounding of a few hundred-term sums, measured ~1e-6)."""
     model, dis, fx = _oracle_models()
-    x, s = _tensor(fx["image"]), _tensor(fx["style_code"])
+    x, s = fixture_tensor(fx["image"]), fixture_tensor(fx["style_code"])
     want = {k: v for k, v in fx["outputs"].items() if k != "dis"}
-    want = {k: _tensor(v) for k, v in want.items()}
+    want = {k: fixture_tensor(v) for k, v in want.items()}
     with torch.no_grad():
         content, style = model.encode(x, "a")
         got = {
@@ -213,7 +205,7 @@ def test_oracle_official_fixture():
         assert value.shape == ref.shape, name
         within((value - ref).abs().max(), 1e-5, f"official AdaINGen {name}")
     for i, (o, ref) in enumerate(zip(d_out, fx["outputs"]["dis"], strict=True)):
-        ref = _tensor(ref)
+        ref = fixture_tensor(ref)
         assert o.shape == ref.shape
         within((o - ref).abs().max(), 1e-5, f"official MsImageDis scale {i}")
 
