@@ -498,7 +498,7 @@ def _check_values(card: PaperCard, problems: list[str], expected_id: str | None)
             problems.append(f"{at} has a reference_note but no reference {of}")
         if m.task not in TASKS:
             problems.append(f"{at}.task {m.task!r} is not one of {TASKS} {of}")
-        elif len(m.input_size) != TASK_TABLE[m.task].input_rank:
+        elif not TASK_TABLE[m.task].accepts_rank(len(m.input_size)):
             problems.append(
                 f"{at}.input_size {list(m.input_size)} must have "
                 f"{TASK_TABLE[m.task].input_rank} sizes for a {m.task} model: "

@@ -243,6 +243,9 @@ class _Runner:
             raise SotazooError(f"{model} generates images from noise: `sotazoo sample {model}`")
         if self.widget not in WIDGETS:
             raise SotazooError(f"predict does not run {self.entry.task} models yet ({model})")
+        if len(self.entry.input_size) != 3:  # region features, say: no image goes in
+            raise SotazooError(f"predict runs models on images; {model} takes an input of shape "
+                               f"{tuple(self.entry.input_size)} ({task.takes})")  # fmt: skip
         self.weights = weights if weights is not None else default_weights(model)
         self.w, self.t = _transforms(model, self.weights)
         if self.widget == "instances" and _full_size(self.t):  # before any download

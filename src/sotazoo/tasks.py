@@ -23,7 +23,8 @@ class Task:
     Attributes:
         takes: the model's inputs, in words (the first input's shape is the card's `input_size`).
         returns: what `forward` returns, in words.
-        input_rank: length of the card's `input_size`: 3 for (C, H, W), 1 for a noise (Z,).
+        input_rank: length of the card's `input_size`: 3 for (C, H, W), 1 for a noise (Z,), 2 for
+            region features (K, D); a tuple where the task's models take either (`accepts_rank`).
         output_rank: rank of `forward`'s output, batch axis included.
         scales_input: the output is the input image enlarged by an integer factor > 1.
         widget: the site's demo widget for the task (`cards.DEMO_KINDS`), None while there is none.
@@ -35,11 +36,16 @@ class Task:
     title_zh: str
     takes: str
     returns: str
-    input_rank: int = 3
+    input_rank: int | tuple[int, ...] = 3
     output_rank: int
     scales_input: bool = False
     widget: str | None = None
     metric: str
+
+    def accepts_rank(self, rank: int) -> bool:
+        """Whether a model of the task may take a first input of `rank` sizes (batch excluded)."""
+        ranks = self.input_rank if isinstance(self.input_rank, tuple) else (self.input_rank,)
+        return rank in ranks
 
     def output_problems(self, out_shape: Sequence[int], in_shape: Sequence[int]) -> list[str]:
         """What is wrong with an output of shape `out_shape` for an input batch of `in_shape`
@@ -190,16 +196,18 @@ TASKS: dict[str, Task] = {
     "captioning": Task(
         title="Captioning",
         title_zh="图像描述",
-        takes="image batch",
+        takes="image batch, or region features (B, K, D) with their mask, then the words so far",
         returns="word logits per step (B, T, V)",
+        input_rank=(3, 2),  # an image, or the features of K detected regions (Up-Down)
         output_rank=3,
         metric="CIDEr",
     ),
     "vqa": Task(
         title="Visual question answering",
         title_zh="视觉问答",
-        takes="image batch and tokenised questions",
+        takes="image batch, or region features (B, K, D) with their mask, and tokenised questions",
         returns="answer logits (B, A)",
+        input_rank=(3, 2),  # an image (Relation Networks), or K regions' features (Up-Down)
         output_rank=2,
         widget="vqa",
         metric="answer accuracy",

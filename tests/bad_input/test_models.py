@@ -28,7 +28,7 @@ from sotazoo.verify import tiny_model
 from .harness import Case, check
 
 # An input named in a NaN / inf message: the image, or a generator's noise / latents.
-INPUT = r"(input|image|latents|noise)"
+INPUT = r"(input|image|latents|noise|features)"  # the first input's names (features: of regions)
 DTYPE_NAMES = {torch.float64: "float64", torch.float16: "float16", torch.bfloat16: "bfloat16"}
 # Counts that must be positive (not only non-negative): zero of them is refused too.
 ZERO_FIELDS = re.compile(r"num_\w+|\w*chans|\w*channels|\w*_dim")
