@@ -104,7 +104,7 @@ def test_parameter_counts():
 # ---------------------------------------------------------------- VQA: oracle and paper form
 
 
-def test_vqa_matches_hengyuan_hu():
+def test_oracle_vqa_matches_hengyuan_hu():
     fx = json.loads(FIXTURE.read_text())
     c = fx["config"]
     model = updown_vqa_hengyuan(
