@@ -8,14 +8,17 @@ independent runs share the machine:
   the statistics of a fixed real set, computed once (the held-out digits, never trained on);
 - `generate`: a generator's images for those latents, in eval mode, in batches;
 - `LossLog`: the mean of each loss term over windows of steps, for the run's JSON log, and the
-  divergence check (a term that is not finite).
+  divergence check (a term that is not finite);
+- `frozen` and `optimizer_step`: the two halves of an alternating G / D update (the other
+  network's parameters frozen while one network takes its step).
 Independent runs share the machine through `sotazoo.train.parallel` (`run_parallel`, `tick`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 import torch
 
@@ -112,3 +115,24 @@ class LossLog:
             self.rows.append({"step": step, **means})
             self._window = {}
         return True
+
+
+@contextlib.contextmanager
+def frozen(*modules: torch.nn.Module) -> Iterator[None]:
+    """Within the block, the trainable parameters of `modules` take no gradient (G's step
+    through a frozen D); they are trainable again afterwards, also after an error."""
+    params = [p for m in modules for p in m.parameters() if p.requires_grad]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)
+
+
+def optimizer_step(opt: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+    """One step of `opt` on `loss`: zero the gradients, backward, step."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()

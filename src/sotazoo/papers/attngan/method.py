@@ -59,8 +59,7 @@ for it).
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -70,6 +69,7 @@ from torch.nn import functional as F
 
 from sotazoo.errors import InputError
 from sotazoo.papers.attngan.model import AttnGAN, caption_lengths
+from sotazoo.train.gan import frozen, optimizer_step
 
 G_LR = D_LR = 2e-4  # TRAIN.GENERATOR_LR / DISCRIMINATOR_LR, bird_attn2.yml and coco_attn2.yml
 BETAS = (0.5, 0.999)  # trainer.define_optimizers and pretrain_DAMSM.py
@@ -260,24 +260,6 @@ def optimizers(netG: nn.Module, discriminators: Sequence[nn.Module], *, lr_g: fl
                        for d in discriminators])  # fmt: skip
 
 
-@contextlib.contextmanager
-def _frozen(modules: Sequence[nn.Module]) -> Iterator[None]:
-    params = [p for m in modules for p in m.parameters() if p.requires_grad]
-    for p in params:
-        p.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for p in params:
-            p.requires_grad_(True)
-
-
-def _step(opt: torch.optim.Optimizer, total: Tensor) -> None:
-    opt.zero_grad(set_to_none=True)
-    total.backward()
-    opt.step()
-
-
 def train_step(model: AttnGAN, discriminators: Sequence[nn.Module], image_encoder: Callable,
                opts: Optimizers, real_images: Sequence[Tensor], captions: Tensor, *,
                class_ids: Tensor | None = None, loss: AttnGANLoss = CUB_LOSS,
@@ -292,12 +274,12 @@ def train_step(model: AttnGAN, discriminators: Sequence[nn.Module], image_encode
     out = {}
     for k, (d, opt) in enumerate(zip(discriminators, opts.dis, strict=True)):
         terms = discriminator_loss(d, real_images[k], images[k], sentence)
-        _step(opt, terms["total"])
+        optimizer_step(opt, terms["total"])
         out[f"d{k}"] = float(terms["total"].detach())
-    with _frozen(discriminators):
+    with frozen(*discriminators):
         terms = generator_loss(discriminators, image_encoder, images, words, sentence, pad, mu,
                                logvar, class_ids=class_ids, loss=loss)  # fmt: skip
-        _step(opts.gen, terms["total"])
+        optimizer_step(opts.gen, terms["total"])
     if avg_params is not None:
         with torch.no_grad():
             for avg, p in zip(avg_params, model.netG.parameters(), strict=True):

@@ -61,8 +61,7 @@ the laptop study); noise and eps can be passed (else drawn from a `torch.Generat
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -71,6 +70,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from sotazoo.errors import InputError
+from sotazoo.train.gan import frozen, optimizer_step
 
 G_LR = D_LR = 2e-4  # --g_lr / --d_lr in every train_*.sh
 BETAS = (0.5, 0.999)  # train_gans: optim.Adam(..., betas=(0.5, 0.999)) for G and D
@@ -212,24 +212,6 @@ def resized_copies(images: Tensor, sizes: Sequence[int]) -> list[Tensor]:
                           antialias=True) for s in sizes]  # fmt: skip
 
 
-@contextlib.contextmanager
-def _frozen(module: nn.Module) -> Iterator[None]:
-    params = [p for p in module.parameters() if p.requires_grad]
-    for p in params:
-        p.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for p in params:
-            p.requires_grad_(True)
-
-
-def _step(opt: torch.optim.Optimizer, total: Tensor) -> None:
-    opt.zero_grad(set_to_none=True)
-    total.backward()
-    opt.step()
-
-
 def train_step(netG: nn.Module, netD: nn.Module, opts: Optimizers, images: Sequence[Tensor],
                embeddings: Tensor, wrong_images: Sequence[Tensor], *,
                loss: HDGANLoss = BIRDS_LOSS, noise: Tensor | None = None,
@@ -247,9 +229,9 @@ def train_step(netG: nn.Module, netD: nn.Module, opts: Optimizers, images: Seque
                             device=embeddings.device, dtype=embeddings.dtype)  # fmt: skip
     fakes, mean, log_sigma = netG.generate(noise, embeddings, eps, generator=generator)
     d_terms = discriminator_loss(netD, images, wrong_images, fakes, embeddings, loss=loss)
-    _step(opts.dis, d_terms["total"])
-    with _frozen(netD):
+    optimizer_step(opts.dis, d_terms["total"])
+    with frozen(netD):
         g_terms = generator_loss(netD, fakes, embeddings, mean, log_sigma, loss=loss)
-        _step(opts.gen, g_terms["total"])
+        optimizer_step(opts.gen, g_terms["total"])
     return {**{f"d_{k}": float(v.detach()) for k, v in d_terms.items()},
             **{f"g_{k}": float(v.detach()) for k, v in g_terms.items()}}  # fmt: skip
