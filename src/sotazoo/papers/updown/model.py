@@ -92,7 +92,7 @@ class VQAConfig:
     vocab_size: int = 19_902  # embedding rows, padding included; the paper gives none. Ours:
     # 19,901 words + hengyuan-hu's padding row, the size usually quoted for its VQA v2
     # dictionary (not checked here)
-    pad_id: int = -1  # padding row; -1: the last one (hengyuan-hu: ntoken)
+    pad_id: int | None = None  # padding row; None: the last one (hengyuan-hu: ntoken)
     word_dim: int = 300  # GloVe-initialisable word embeddings
     num_hid: int = 512  # GRU state, and (ours: the paper names only the GRU) every f layer
     feat_dim: int = 2048
@@ -107,16 +107,19 @@ class VQAConfig:
     classifier_dropout: float = 0.0  # hengyuan-hu: 0.5
 
     def __post_init__(self) -> None:
-        check_config(self, {"pad_id": -1})
-        if self.pad_id >= self.vocab_size:
-            raise InputError(f"pad_id {self.pad_id} >= vocab_size {self.vocab_size}")
+        check_config(self)
+        if self.pad_id is not None and (
+            not isinstance(self.pad_id, int) or not 0 <= self.pad_id < self.vocab_size
+        ):
+            raise InputError(f"VQAConfig: pad_id must be None or in [0, vocab_size = "
+                             f"{self.vocab_size}), got {self.pad_id!r}")  # fmt: skip
         for name in ("attention_dropout", "classifier_dropout"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise InputError(f"{name} must be in [0, 1), got {getattr(self, name)}")
 
     @property
     def padding_idx(self) -> int:
-        return self.vocab_size - 1 if self.pad_id == -1 else self.pad_id
+        return self.vocab_size - 1 if self.pad_id is None else self.pad_id
 
 
 def _exporting() -> bool:
