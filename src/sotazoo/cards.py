@@ -501,7 +501,7 @@ def _check_values(card: PaperCard, problems: list[str], expected_id: str | None)
         elif not TASK_TABLE[m.task].accepts_rank(len(m.input_size)):
             problems.append(
                 f"{at}.input_size {list(m.input_size)} must have "
-                f"{TASK_TABLE[m.task].input_rank} sizes for a {m.task} model: "
+                f"{' or '.join(map(str, TASK_TABLE[m.task].ranks))} sizes for a {m.task} model: "
                 f"{TASK_TABLE[m.task].takes} {of}"
             )
         if any(n <= 0 for n in m.input_size):

@@ -42,10 +42,14 @@ class Task:
     widget: str | None = None
     metric: str
 
+    @property
+    def ranks(self) -> tuple[int, ...]:
+        """The lengths a card's `input_size` may have for the task (`input_rank` as a tuple)."""
+        return self.input_rank if isinstance(self.input_rank, tuple) else (self.input_rank,)
+
     def accepts_rank(self, rank: int) -> bool:
         """Whether a model of the task may take a first input of `rank` sizes (batch excluded)."""
-        ranks = self.input_rank if isinstance(self.input_rank, tuple) else (self.input_rank,)
-        return rank in ranks
+        return rank in self.ranks
 
     def output_problems(self, out_shape: Sequence[int], in_shape: Sequence[int]) -> list[str]:
         """What is wrong with an output of shape `out_shape` for an input batch of `in_shape`

@@ -230,12 +230,9 @@ def _fetch_file(name: str, f: Weights | Part, *, progress: bool) -> Path:
     )
 
 
-def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """Read a checkpoint safely: safetensors, or a torch file with `weights_only=True`.
-
-    Common wrappers (`{"state_dict": ...}`, `{"model": ...}`, BasicSR's `{"params": ...}`,
-    DataParallel's `module.`) are unwrapped.
-    """
+def read_checkpoint(path: str | Path) -> Any:
+    """What a checkpoint file holds, read safely: safetensors, or a torch file with
+    `weights_only=True` (tensors in plain containers, as a paper's release may nest them)."""
     import torch
 
     path = Path(path)
@@ -253,6 +250,18 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
             f"cannot read {path} as {'safetensors' if path.suffix == '.safetensors' else 'a torch'}"
             f" checkpoint: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
         ) from e
+    return sd
+
+
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """Read a checkpoint safely (`read_checkpoint`) as a state dict.
+
+    Common wrappers (`{"state_dict": ...}`, `{"model": ...}`, BasicSR's `{"params": ...}`,
+    DataParallel's `module.`) are unwrapped.
+    """
+    import torch
+
+    sd = read_checkpoint(path)
     # "params"/"params_ema": BasicSR's wrappers (its re-packed EDSR checkpoints, for one).
     for key in ("state_dict", "model", "state_dict_ema", "model_ema", "params_ema", "params"):
         if isinstance(sd, dict) and isinstance(sd.get(key), dict):

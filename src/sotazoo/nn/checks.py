@@ -107,6 +107,24 @@ def check_image_batch(
         )
 
 
+def check_tensor(x, name: str, shape: tuple, dtype: torch.dtype | None = None, *,
+                 hint: str = "") -> None:  # fmt: skip
+    """Raise `InputError` unless `x` is a tensor of `shape`, whose entries are a size (an int)
+    or any size (a name such as "B"), and, when `dtype` is given, a finite floating-point tensor
+    of `dtype` (`check_dtype`, `ensure_finite`). `hint` follows the message of a wrong shape."""
+    if _tracing():
+        return
+    if not isinstance(x, torch.Tensor):
+        raise InputError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if x.ndim != len(shape) or any(isinstance(s, int) and s != n
+                                   for s, n in zip(shape, x.shape, strict=True)):  # fmt: skip
+        want = "(" + ", ".join(str(s) for s in shape) + ")"
+        raise InputError(f"{name} must have shape {want}, got {tuple(x.shape)}{hint}")
+    if dtype is not None:
+        check_dtype(x, dtype, name)
+        ensure_finite(x, name)
+
+
 def check_ids(ids: torch.Tensor, high: int, name: str) -> None:
     """Raise `InputError` unless every element of the integer tensor `ids` lies in [0, high)
     (the rows of an embedding, the classes of a label). Reads the values: one synchronisation."""

@@ -56,9 +56,9 @@ from sotazoo.nn.checks import (
     _tracing,
     build_configured,
     check_config,
-    check_dtype,
     check_ids,
     check_image_batch,
+    check_tensor,
     ensure_finite,
     ensure_finite_output,
     model_dtype,
@@ -142,26 +142,20 @@ class AttnGANConfig:
 
 def _check_tensor(x, name: str, shape: tuple, dtype: torch.dtype | None, hint: str = "") -> None:
     """`x` must be a tensor of `shape` (a name such as "B" or "T": any size), float of `dtype`
-    (or bool / integer, as `dtype` says), finite."""
+    and finite (`check_tensor`), or bool / integer, as `dtype` says."""
     if _tracing():
         return
-    if not isinstance(x, torch.Tensor):
-        raise InputError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-    want = "(" + ", ".join(str(s) for s in shape) + ")"
-    if x.ndim != len(shape) or any(isinstance(s, int) and s != n
-                                   for s, n in zip(shape, x.shape, strict=True)):  # fmt: skip
-        raise InputError(f"{name} must have shape {want}, got {tuple(x.shape)}{hint}")
+    if dtype not in (torch.bool, torch.int64):
+        check_tensor(x, name, shape, dtype, hint=hint)
+        return
+    check_tensor(x, name, shape, hint=hint)
     if dtype is torch.bool:
         if x.dtype != torch.bool:
             raise InputError(f"{name} must be a bool tensor (True at padded words, as the "
                              f"official captions == 0), got {x.dtype}")  # fmt: skip
-    elif dtype is torch.int64:
-        if x.dtype not in (torch.int64, torch.int32):
-            what = "integer token ids" if name == "captions" else "integers"
-            raise InputError(f"{name} must hold {what} (int64), got {x.dtype}")
-    else:
-        check_dtype(x, dtype, name)
-        ensure_finite(x, name)
+    elif x.dtype not in (torch.int64, torch.int32):
+        what = "integer token ids" if name == "captions" else "integers"
+        raise InputError(f"{name} must hold {what} (int64), got {x.dtype}")
 
 
 def caption_lengths(captions: torch.Tensor) -> torch.Tensor:

@@ -12,6 +12,7 @@ them: images (K, 3, 64, 32) in [-1, 1]. The widget asks for A, B and the three s
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import torch
@@ -47,7 +48,10 @@ class Recombine(nn.Module):
         return self.model.decoder(codes, self.heatmaps[pick[:, 2]]).clamp(-1, 1)
 
 
+@functools.cache
 def persons():
+    """The demo's persons, drawn once per process (the export, the samples and the spec read
+    them); `Recombine` keeps copies, so nothing downstream changes them."""
     return make_persons(NUM_PERSONS, seed=PERSONS_SEED)
 
 

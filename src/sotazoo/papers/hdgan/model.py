@@ -59,8 +59,8 @@ from sotazoo.nn.checks import (
     _tracing,
     build_configured,
     check_config,
-    check_dtype,
     check_image_batch,
+    check_tensor,
     ensure_finite,
     ensure_finite_output,
     model_dtype,
@@ -135,20 +135,6 @@ class HDGANConfig:
 _POWERS = tuple(2**k for k in range(4, 14))
 
 
-def _check_vector(x, name: str, shape: tuple, dtype: torch.dtype) -> None:
-    """`x` must be a finite float tensor of `shape` ("B": any size) and the model's dtype."""
-    if _tracing():
-        return
-    if not isinstance(x, torch.Tensor):
-        raise InputError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-    if x.ndim != len(shape) or any(isinstance(s, int) and s != n
-                                   for s, n in zip(shape, x.shape, strict=True)):  # fmt: skip
-        want = "(" + ", ".join(str(s) for s in shape) + ")"
-        raise InputError(f"{name} must have shape {want}, got {tuple(x.shape)}")
-    check_dtype(x, dtype, name)
-    ensure_finite(x, name)
-
-
 # ---------------------------------------------------------------------- generator
 
 
@@ -179,11 +165,11 @@ class Generator(nn.Module):
 
     def _check(self, noise, embedding, eps) -> None:
         cfg, dtype = self.cfg, model_dtype(self)
-        _check_vector(noise, "noise", ("B", cfg.noise_dim), dtype)
+        check_tensor(noise, "noise", ("B", cfg.noise_dim), dtype)
         b = noise.shape[0]
-        _check_vector(embedding, "embedding", (b, cfg.sent_dim), dtype)
+        check_tensor(embedding, "embedding", (b, cfg.sent_dim), dtype)
         if eps is not None:
-            _check_vector(eps, "eps", (b, cfg.emb_dim), dtype)
+            check_tensor(eps, "eps", (b, cfg.emb_dim), dtype)
         if self.training and b == 1 and not _tracing():
             raise InputError("a batch of 1 in training mode: the BatchNorm1d after the first "
                              "linear layer needs 2 samples or more (model.eval())")  # fmt: skip
@@ -267,7 +253,7 @@ class Discriminator(nn.Module):
                                  f"{' / '.join(map(str, cfg.side_output_at))} px, got "
                                  f"{images.shape[2]} x {size}")  # fmt: skip
             ensure_finite(images, "images")
-        _check_vector(embedding, "embedding", (images.shape[0], cfg.sent_dim), dtype)
+        check_tensor(embedding, "embedding", (images.shape[0], cfg.sent_dim), dtype)
         sent_code = getattr(self, f"context_emb_pipe_{size}")(embedding)  # (B, emb_dim)
         img_code = getattr(self, f"img_encoder_{size}")(images)  # (B, enc, 4 or 8, 4 or 8)
         pair_in = self.pre_encode(img_code) if size == cfg.local_patch_at else img_code

@@ -13,22 +13,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sotazoo.errors import WeightsError
-
 
 def load(path: Path, model: str, overrides: dict[str, Any]) -> tuple[dict, dict]:
-    import torch
-
     from sotazoo.papers._contract import default_load
     from sotazoo.papers.munit.model import official_state_dict
+    from sotazoo.weights import read_checkpoint
 
     path = Path(path)
-    if path.suffix in (".pt", ".pth") and path.is_file():
-        try:
-            ckpt = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as e:  # every reader error means the same thing to the user
-            raise WeightsError(f"cannot read {path} as a torch checkpoint: {type(e).__name__}: "
-                               f"{str(e).splitlines()[0] if str(e) else ''}") from e  # fmt: skip
+    if path.suffix in (".pt", ".pth"):
+        ckpt = read_checkpoint(path)
         if isinstance(ckpt, dict) and set(ckpt) == {"a", "b"}:
             return official_state_dict(ckpt), {}
     return default_load(path)

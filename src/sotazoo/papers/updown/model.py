@@ -42,6 +42,7 @@ from torch import nn
 
 from sotazoo.errors import InputError
 from sotazoo.nn.checks import (
+    _tracing,
     build_configured,
     check_config,
     check_dtype,
@@ -122,10 +123,6 @@ class VQAConfig:
         return self.vocab_size - 1 if self.pad_id is None else self.pad_id
 
 
-def _exporting() -> bool:
-    return torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
-
-
 def check_regions(model: nn.Module, features, mask, feat_dim: int) -> torch.Tensor:
     """Check region features (B, K, D) and their mask (B, K); return the mask as bool."""
     for name, t in (("features", features), ("mask", mask)):
@@ -147,7 +144,7 @@ def check_regions(model: nn.Module, features, mask, feat_dim: int) -> torch.Tens
         raise InputError(f"mask must be bool or 0/1 floats, got {mask.dtype}")
     if mask.is_floating_point():  # 0/1 floats: of the model's dtype, as the features
         check_dtype(mask, model_dtype(model), "mask")
-    if _exporting():
+    if _tracing():
         return mask > 0.5 if mask.is_floating_point() else mask
     ensure_finite(features, "features")
     if mask.is_floating_point():
